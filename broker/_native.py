@@ -1,0 +1,345 @@
+"""The one door to the C data plane (broker._wm).
+
+Only this module imports the compiled extension.  At import it checks that
+the installed wasmtime has the C layouts the core was built for, and hands
+the core the addresses of the wasmtime entry points it calls.  Everything
+else in the package calls the typed functions and classes here; errnos
+come back as `broker.errors` exceptions.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import os
+from typing import Any
+
+import wasmtime
+from wasmtime import _ffi as wt
+
+from . import abi
+from .errors import BufferTooSmallError, WasmtimeMismatchError, error_for
+from .limits import Limits
+
+try:
+    from ._wm import ffi, lib
+except ImportError as exc:  # pragma: no cover - a broken install
+    raise ImportError(
+        f"wasi-map's C core (broker._wm) is not built: {exc}. Reinstall with `pip install .`."
+    ) from exc
+
+WASMTIME_PIN = "50.0.1"
+WASMTIME_ENTRY_POINTS = {
+    "caller_context": "wasmtime_caller_context",
+    "caller_export_get": "wasmtime_caller_export_get",
+    "memory_data": "wasmtime_memory_data",
+    "memory_data_size": "wasmtime_memory_data_size",
+    "linker_define_func_unchecked": "wasmtime_linker_define_func_unchecked",
+    "func_call_unchecked": "wasmtime_func_call_unchecked",
+    "trap_new": "wasmtime_trap_new",
+}
+Native = Any  # a cffi pointer; `lib` is untyped, types come back here
+
+
+def _installed_wasmtime() -> str:
+    try:
+        return importlib.metadata.version("wasmtime")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+def check_layouts() -> None:
+    """Refuse to run when wasmtime's C layouts differ from the ones compiled in."""
+    pairs = {
+        "wasmtime_memory_t": (ctypes.sizeof(wt.wasmtime_memory_t), lib.wm_sizeof_wasmtime_memory()),
+        "wasmtime_func_t": (ctypes.sizeof(wt.wasmtime_func_t), lib.wm_sizeof_wasmtime_func()),
+        "wasmtime_val_raw_t": (ctypes.sizeof(wt.wasmtime_val_raw_t), lib.wm_sizeof_wasmtime_val_raw()),
+        "wasmtime_extern_t": (ctypes.sizeof(wt.wasmtime_extern_t), lib.wm_sizeof_wasmtime_extern()),
+    }
+    bad = [f"{name} is {have} bytes, expected {want}" for name, (have, want) in pairs.items()
+           if have != want]
+    missing = [sym for sym in WASMTIME_ENTRY_POINTS.values() if not hasattr(wt.dll, sym)]
+    if bad or missing:
+        problems = "; ".join(bad + [f"missing symbol {m}" for m in missing])
+        raise WasmtimeMismatchError(
+            f"wasi-map's C core was built for wasmtime {WASMTIME_PIN}, but wasmtime "
+            f"{_installed_wasmtime()} is installed and its C layouts differ ({problems}). "
+            f"Install wasmtime=={WASMTIME_PIN}."
+        )
+    names = {ffi.string(lib.wm_abi_name(i)).decode() for i in range(lib.wm_abi_count())}
+    if names != abi.IMPLEMENTED:  # pragma: no cover - a stale build
+        raise ImportError(f"broker._wm is stale: it implements {sorted(names)}; rebuild it")
+
+
+check_layouts()
+
+
+def _address(ptr: Any) -> Native:
+    """A ctypes pointer (or address) as a cffi void*."""
+    value = ptr if isinstance(ptr, int) else ctypes.cast(ptr, ctypes.c_void_p).value
+    return ffi.cast("void *", value or 0)
+
+
+def _ctypes_pointer(p: Native, ctype: Any) -> Any:
+    return ctypes.cast(int(ffi.cast("uintptr_t", p)), ctypes.POINTER(ctype))
+
+
+def _wasmtime_api() -> Native:
+    api = ffi.new("wm_wasmtime_api *")
+    for field, symbol in WASMTIME_ENTRY_POINTS.items():
+        setattr(api, field, _address(ctypes.cast(getattr(wt.dll, symbol), ctypes.c_void_p).value))
+    return api
+
+
+_API = _wasmtime_api()
+
+
+def _c_limits(limits: Limits) -> Native:
+    c = ffi.new("wm_limits *")
+    c.key_size = limits.key_size
+    c.value_size = limits.value_size
+    c.handles = limits.handles
+    c.bytes = limits.bytes
+    c.entries = limits.entries
+    c.trap_on_quota = 1 if limits.on_quota == "trap" else 0
+    return c
+
+
+def _check(err: int, what: str) -> None:
+    if err:
+        raise error_for(err, what)
+
+
+def wasmtime_error(ptr: Native) -> wasmtime.WasmtimeError:
+    """Wrap (and take ownership of) a wasmtime_error_t* returned by the core."""
+    return wasmtime.WasmtimeError._from_ptr(_ctypes_pointer(ptr, wt.wasmtime_error_t))
+
+
+def trap_message(ptr: Native) -> str:
+    """The message of (and ownership of) a wasm_trap_t* returned by the core."""
+    trap = wasmtime.Trap._from_ptr(_ctypes_pointer(ptr, wt.wasm_trap_t))
+    return str(trap.message)
+
+
+class NativeBroker:
+    """One C broker: the refcount table, the maps and every module's handles."""
+
+    def __init__(self, host_limits: Limits) -> None:
+        seed = int.from_bytes(os.urandom(8), "little")
+        ptr = lib.wm_broker_new(_API, seed, _c_limits(host_limits))
+        if ptr == ffi.NULL:
+            raise MemoryError("wm_broker_new failed")
+        self.ptr = ffi.gc(ptr, lib.wm_broker_free)
+        self.host = NativeModule(self, lib.wm_broker_host(ptr))
+
+    def new_module(self, limits: Limits) -> NativeModule:
+        ptr = lib.wm_module_new(self.ptr, _c_limits(limits))
+        if ptr == ffi.NULL:
+            raise MemoryError("too many modules in one broker (65535)")
+        return NativeModule(self, ptr)
+
+    def stats(self) -> dict[str, int]:
+        out = ffi.new("wm_stats *")
+        lib.wm_broker_stats(self.ptr, out)
+        return {"maps": out.maps, "named": out.named, "entries": out.entries}
+
+    def call(self, context: Native, func: Native, args: Native, n: int) -> str | None:
+        """Call an export through wasmtime_func_call_unchecked; the trap message or None."""
+        trap = ffi.new("void **")
+        error = lib.wm_call(self.ptr, context, func, args, n, trap)
+        if error != ffi.NULL:
+            raise wasmtime_error(error)
+        if trap[0] != ffi.NULL:
+            return trap_message(trap[0])
+        return None
+
+
+class NativeModule:
+    """One module's side of the core: handle table, grants, limits, memory.
+
+    The `op_*` methods are the ABI operations for host code and tests; they
+    return values and raise `broker.errors` exceptions.
+    """
+
+    def __init__(self, broker: NativeBroker, ptr: Native) -> None:
+        self.broker = broker  # keeps the C broker alive
+        self.ptr = ptr
+
+    @property
+    def id(self) -> int:
+        return int(lib.wm_module_id(self.ptr))
+
+    def handle_count(self) -> int:
+        return int(lib.wm_module_handle_count(self.ptr))
+
+    def usage(self) -> tuple[int, int]:
+        """(bytes, entries) written by this module and still live."""
+        return int(lib.wm_module_bytes_used(self.ptr)), int(lib.wm_module_entries_used(self.ptr))
+
+    def grant(self, name: str, rights: int) -> None:
+        raw = name.encode()
+        _check(lib.wm_module_grant(self.ptr, raw, len(raw), rights), f"grant {name!r}")
+
+    def set_memory(self, memory: wasmtime.Memory) -> None:
+        lib.wm_module_set_memory(self.ptr, _address(ctypes.addressof(memory._memory)))
+
+    def define_abi(self, linker: wasmtime.Linker, functypes: list[wasmtime.FuncType]) -> None:
+        types = ffi.new("void *[]", [_address(ft.ptr()) for ft in functypes])
+        error = lib.wm_define_abi(self.ptr, _address(linker.ptr()), types)
+        if error != ffi.NULL:
+            raise wasmtime_error(error)
+
+    def close_all(self) -> None:
+        lib.wm_module_close_all(self.ptr)
+
+    def map_id(self, h: int) -> int:
+        """The id of the map `h` reaches (0 when `h` is not live)."""
+        return int(lib.wm_broker_map_id(self.broker.ptr, self.ptr, h & 0xFFFFFFFF))
+
+    # --- the ABI operations ------------------------------------------------
+
+    def op_open(self, name: bytes, rights: int) -> int:
+        out = ffi.new("uint32_t *")
+        _check(lib.wm_op_open(self.ptr, name, len(name), rights, out), f"open {name!r}")
+        return int(out[0])
+
+    def op_new(self) -> int:
+        out = ffi.new("uint32_t *")
+        _check(lib.wm_op_new(self.ptr, out), "new")
+        return int(out[0])
+
+    def op_close(self, h: int) -> None:
+        _check(lib.wm_op_close(self.ptr, h), f"close handle {h}")
+
+    def op_clone(self, h: int, rights: int) -> int:
+        out = ffi.new("uint32_t *")
+        _check(lib.wm_op_clone(self.ptr, h, rights, out), f"clone handle {h}")
+        return int(out[0])
+
+    def op_get(self, h: int, key: bytes) -> bytes:
+        out = ffi.new("uint32_t *")
+        size = 256
+        while True:
+            buf = ffi.new("uint8_t[]", size)
+            err = lib.wm_op_get(self.ptr, h, key, len(key), buf, size, out)
+            if err == abi.Errno.RANGE and out[0] > size:
+                size = int(out[0])
+                continue
+            _check(err, f"get {key!r}")
+            return bytes(ffi.buffer(buf, out[0]))
+
+    def op_set(self, h: int, key: bytes, value: bytes) -> None:
+        _check(lib.wm_op_set(self.ptr, h, key, len(key), value, len(value)), f"set {key!r}")
+
+    def op_delete(self, h: int, key: bytes) -> None:
+        _check(lib.wm_op_delete(self.ptr, h, key, len(key)), f"delete {key!r}")
+
+    def op_exists(self, h: int, key: bytes) -> bool:
+        out = ffi.new("uint32_t *")
+        _check(lib.wm_op_exists(self.ptr, h, key, len(key), out), f"exists {key!r}")
+        return bool(out[0])
+
+    def op_len(self, h: int) -> int:
+        out = ffi.new("uint32_t *")
+        _check(lib.wm_op_len(self.ptr, h, out), f"len of handle {h}")
+        return int(out[0])
+
+    def op_keys_page(self, h: int, cursor: int, cap: int) -> tuple[list[bytes], int]:
+        """One page of keys and the next cursor (0 = done)."""
+        cur = ffi.new("uint64_t *", cursor)
+        buf = ffi.new("uint8_t[]", max(cap, 1))
+        used, count = ffi.new("uint32_t *"), ffi.new("uint32_t *")
+        _check(lib.wm_op_keys(self.ptr, h, cur, buf, cap, used, count), f"keys of handle {h}")
+        raw = bytes(ffi.buffer(buf, used[0]))
+        keys, at = [], 0
+        for _ in range(count[0]):
+            n = int.from_bytes(raw[at : at + 4], "little")
+            keys.append(raw[at + 4 : at + 4 + n])
+            at += 4 + n
+        return keys, int(cur[0])
+
+    def op_keys(self, h: int) -> list[bytes]:
+        keys: list[bytes] = []
+        cursor, cap = 0, 64 * 1024
+        while True:
+            try:
+                page, cursor = self.op_keys_page(h, cursor, cap)
+            except BufferTooSmallError:  # one key bigger than the page: grow it
+                cap *= 4
+                continue
+            keys += page
+            if cursor == 0:
+                return keys
+
+    def op_incr(self, h: int, key: bytes, delta: int) -> int:
+        out = ffi.new("int64_t *")
+        _check(lib.wm_op_incr(self.ptr, h, key, len(key), delta, out), f"incr {key!r}")
+        return int(out[0])
+
+    def op_version(self, h: int, key: bytes) -> int:
+        out = ffi.new("uint64_t *")
+        _check(lib.wm_op_version(self.ptr, h, key, len(key), out), f"version {key!r}")
+        return int(out[0])
+
+    def op_set_if(self, h: int, key: bytes, value: bytes, expected: int) -> None:
+        err = lib.wm_op_set_if(self.ptr, h, key, len(key), value, len(value), expected)
+        _check(err, f"set_if {key!r}")
+
+    def op_get_many(self, h: int, keys: list[bytes]) -> list[bytes | None]:
+        packed = b"".join(len(k).to_bytes(4, "little") + k for k in keys)
+        out = ffi.new("uint32_t *")
+        size = 4 * len(keys) + 256
+        while True:
+            buf = ffi.new("uint8_t[]", size)
+            err = lib.wm_op_get_many(self.ptr, h, packed, len(packed), buf, size, out)
+            if err == abi.Errno.RANGE and out[0] > size:
+                size = int(out[0])
+                continue
+            _check(err, "get_many")
+            break
+        raw, at, values = bytes(ffi.buffer(buf, out[0])), 0, []
+        for _ in keys:
+            n = int.from_bytes(raw[at : at + 4], "little")
+            at += 4
+            if n == 0xFFFFFFFF:
+                values.append(None)
+            else:
+                values.append(raw[at : at + n])
+                at += n
+        return values
+
+    def op_set_many(self, h: int, items: list[tuple[bytes, bytes]]) -> None:
+        packed = b"".join(
+            len(k).to_bytes(4, "little") + k + len(v).to_bytes(4, "little") + v for k, v in items
+        )
+        _check(lib.wm_op_set_many(self.ptr, h, packed, len(packed)), "set_many")
+
+    def op_set_map(self, h: int, key: bytes, child: int) -> None:
+        _check(lib.wm_op_set_map(self.ptr, h, key, len(key), child), f"set_map {key!r}")
+
+    def op_get_map(self, h: int, key: bytes) -> int:
+        out = ffi.new("uint32_t *")
+        _check(lib.wm_op_get_map(self.ptr, h, key, len(key), out), f"get_map {key!r}")
+        return int(out[0])
+
+
+def abi_function_names() -> list[str]:
+    """The ABI functions in the order wm_define_abi expects their types."""
+    return [ffi.string(lib.wm_abi_name(i)).decode() for i in range(lib.wm_abi_count())]
+
+
+def new_args(n: int) -> Native:
+    """A buffer of n wasmtime_val_raw_t slots for `NativeBroker.call`."""
+    return ffi.new("wm_val_raw[]", max(n, 1))
+
+
+def func_copy(func: wasmtime.Func) -> Native:
+    """A C copy of a wasmtime_func_t (valid as long as its store)."""
+    size = ctypes.sizeof(func._func)
+    copy = ffi.new("uint8_t[]", size)
+    ffi.memmove(copy, ctypes.string_at(ctypes.addressof(func._func), size), size)
+    return copy
+
+
+def context_of(store: wasmtime.Store) -> Native:
+    return _address(store._context())

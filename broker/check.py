@@ -1,0 +1,73 @@
+"""Checks a Wasm module against the guest ABI: its `wasi_map` imports and memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import wasmtime
+
+from . import abi
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """One `wasi_map` import of a module and what is wrong with it, if anything."""
+
+    name: str
+    signature: str
+    problem: str | None
+
+
+def signature(ty: wasmtime.FuncType) -> str:
+    params = ", ".join(str(p) for p in ty.params)
+    results = ", ".join(str(r) for r in ty.results)
+    return f"({params}) -> ({results})"
+
+
+def _expected(fn: abi.AbiFunction) -> str:
+    return f"({', '.join(fn.param_types)}) -> ({', '.join(fn.result_types)})"
+
+
+def wasi_map_imports(module: wasmtime.Module) -> list[ImportReport]:
+    """Every import from `wasi_map`, each checked against the ABI table."""
+    reports = []
+    for imp in module.imports:
+        if imp.module != abi.IMPORT_MODULE:
+            continue
+        name = imp.name or ""
+        ty = imp.type
+        if not isinstance(ty, wasmtime.FuncType):
+            reports.append(ImportReport(name, type(ty).__name__, "not a function"))
+            continue
+        sig = signature(ty)
+        fn = abi.BY_NAME.get(name)
+        problem = None
+        if fn is None:
+            problem = "not in the WASI-Map v1 ABI"
+        elif sig != _expected(fn):
+            problem = f"signature {sig} does not match the ABI's {_expected(fn)}"
+        reports.append(ImportReport(name, sig, problem))
+    return reports
+
+
+def memory_problem(module: wasmtime.Module) -> str | None:
+    """Why the module's memory cannot serve the ABI, or None."""
+    for exp in module.exports:
+        if exp.name == "memory":
+            if isinstance(exp.type, wasmtime.MemoryType):
+                if exp.type.is_shared:
+                    return "exports a shared memory as `memory` (not supported)"
+                return None
+            return "exports `memory`, but it is not a memory"
+    return "imports wasi_map but does not export its linear memory as `memory`"
+
+
+def module_problems(module: wasmtime.Module) -> list[str]:
+    """Every problem, one line each: bad imports and a missing memory."""
+    reports = wasi_map_imports(module)
+    problems = [f"import wasi_map.{r.name}: {r.problem}" for r in reports if r.problem]
+    if reports:
+        mem = memory_problem(module)
+        if mem:
+            problems.append(mem)
+    return problems

@@ -1,0 +1,52 @@
+"""Size limits and per-module quotas, with their defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+KIB, MIB = 1 << 10, 1 << 20
+
+# Hard ceilings: a limit above these is a configuration error.
+MAX_KEY_SIZE = 1 << 30
+MAX_VALUE_SIZE = 1 << 30
+MAX_HANDLES = (1 << 21) - 1  # the handle index space (native/handles.h)
+ON_QUOTA = ("error", "trap")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits for one module (or, for the host, just the two size limits).
+
+    Defaults are above Spin's minimums (keys 256 B, values 1 MiB, 1024
+    entries).  `bytes` and `entries` count the live data a module has
+    written, in any map, charged to the last writer of each entry.
+    """
+
+    key_size: int = 4 * KIB
+    value_size: int = 1 * MIB
+    handles: int = 65536
+    bytes: int = 256 * MIB
+    entries: int = 1 << 20
+    on_quota: str = "error"  # "trap": hitting a quota traps the guest
+
+    def __post_init__(self) -> None:
+        ceilings = {"key_size": MAX_KEY_SIZE, "value_size": MAX_VALUE_SIZE, "handles": MAX_HANDLES,
+                    "bytes": (1 << 63), "entries": (1 << 63)}
+        for name, ceiling in ceilings.items():
+            value = getattr(self, name)
+            if type(value) is not int or not 0 <= value <= ceiling:
+                raise ValueError(f"limit {name} must be an integer in 0..{ceiling}, got {value!r}")
+        if self.on_quota not in ON_QUOTA:
+            raise ValueError(f"limit on_quota must be one of {ON_QUOTA}, got {self.on_quota!r}")
+
+    def merged(self, overrides: dict[str, Any]) -> Limits:
+        """These limits with some fields replaced (unknown names are a ValueError)."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown limit {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        return replace(self, **overrides)
+
+
+DEFAULT_LIMITS = Limits()

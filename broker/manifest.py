@@ -1,0 +1,172 @@
+"""The app manifest (spec section 3): TOML in, checked records out.
+
+Every problem is a `ManifestError` of one line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .abi import Rights
+from .errors import ManifestError
+from .limits import DEFAULT_LIMITS, Limits
+
+PLAIN_TYPES = ("i32", "i64", "f32", "f64")
+HANDLE_KINDS = ("own", "borrow", "share")
+STORE_SCHEMES = ("memory:", "sqlite:", "redis://")
+
+
+@dataclass(frozen=True)
+class ExportDecl:
+    """How an export's parameters and results pass: plain types or handle kinds."""
+
+    params: tuple[str, ...]
+    results: tuple[str, ...]
+
+    @property
+    def passes_handles(self) -> bool:
+        return any(k.split(":")[0] in HANDLE_KINDS for k in self.params + self.results)
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """One `[modules.NAME]` table."""
+
+    name: str
+    path: Path
+    grants: dict[str, Rights] = field(default_factory=dict)
+    limits: Limits = DEFAULT_LIMITS
+    exports: dict[str, ExportDecl] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A whole app: its store and its modules, in file order."""
+
+    path: Path
+    store_url: str = "memory:"
+    limits: Limits = DEFAULT_LIMITS
+    modules: dict[str, ModuleSpec] = field(default_factory=dict)
+
+
+def parse_rights(text: object) -> Rights:
+    """'r', 'w' or 'rw' (either order) as Rights; ValueError otherwise."""
+    if not isinstance(text, str) or not text or set(text) - {"r", "w"} or len(set(text)) != len(text):
+        raise ValueError(f"rights must be 'r', 'w' or 'rw', not {text!r}")
+    rights = Rights.NONE
+    if "r" in text:
+        rights |= Rights.READ
+    if "w" in text:
+        rights |= Rights.WRITE
+    return rights
+
+
+def parse_kind(text: object, *, result: bool) -> str:
+    """A parameter/result kind: a plain type, or own/borrow/share with an optional ':r'."""
+    if not isinstance(text, str):
+        raise ValueError(f"a kind must be a string, not {text!r}")
+    base, sep, suffix = text.partition(":")
+    if base in PLAIN_TYPES and not sep:
+        return text
+    if base in HANDLE_KINDS and (not sep or suffix == "r"):
+        if result and base == "borrow":
+            raise ValueError("a result may be 'own' or 'share', never 'borrow'")
+        return text
+    allowed = ", ".join(PLAIN_TYPES + HANDLE_KINDS)
+    raise ValueError(f"unknown kind {text!r} (one of {allowed}; handle kinds may end in ':r')")
+
+
+class _Reader:
+    """Walks the parsed TOML, turning every problem into a one-line error."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> ManifestError:
+        return ManifestError(f"{self.path}: {key}: {problem}")
+
+    def table(self, value: object, key: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"must be a table, not {type(value).__name__}")
+        return value
+
+    def only(self, table: dict[str, Any], key: str, allowed: tuple[str, ...]) -> None:
+        for name in table:
+            if name not in allowed:
+                raise self.fail(f"{key}.{name}" if key else name,
+                                f"unknown key (allowed: {', '.join(allowed)})")
+
+    def limits(self, value: object, key: str, base: Limits) -> Limits:
+        table = self.table(value, key)
+        try:
+            return base.merged(table)
+        except (ValueError, TypeError) as exc:
+            raise self.fail(key, str(exc)) from None
+
+    def module(self, name: str, value: object, defaults: Limits) -> ModuleSpec:
+        key = f"modules.{name}"
+        if not name or "." in name:
+            raise self.fail(key, "a module name must be non-empty and contain no '.'")
+        table = self.table(value, key)
+        self.only(table, key, ("path", "grants", "limits", "exports"))
+        path = table.get("path")
+        if not isinstance(path, str) or not path:
+            raise self.fail(f"{key}.path", "required: the module's .wat or .wasm file")
+        grants: dict[str, Rights] = {}
+        for gname, rights in self.table(table.get("grants", {}), f"{key}.grants").items():
+            try:
+                grants[gname] = parse_rights(rights)
+            except ValueError as exc:
+                raise self.fail(f"{key}.grants.{gname}", str(exc)) from None
+            if not gname or len(gname.encode()) > 1024:
+                raise self.fail(f"{key}.grants.{gname}", "a map name must be 1..1024 bytes")
+        limits = self.limits(table.get("limits", {}), f"{key}.limits", defaults)
+        exports = {
+            ename: self.export(f"{key}.exports.{ename}", decl)
+            for ename, decl in self.table(table.get("exports", {}), f"{key}.exports").items()
+        }
+        return ModuleSpec(name, (self.path.parent / path), grants, limits, exports)
+
+    def export(self, key: str, value: object) -> ExportDecl:
+        table = self.table(value, key)
+        self.only(table, key, ("params", "results"))
+        kinds: dict[str, tuple[str, ...]] = {}
+        for part in ("params", "results"):
+            items = table.get(part, [])
+            if not isinstance(items, list):
+                raise self.fail(f"{key}.{part}", "must be a list of kinds")
+            try:
+                kinds[part] = tuple(parse_kind(k, result=part == "results") for k in items)
+            except ValueError as exc:
+                raise self.fail(f"{key}.{part}", str(exc)) from None
+        return ExportDecl(kinds["params"], kinds["results"])
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read and check an app manifest; raises ManifestError."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read manifest: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: invalid TOML: {exc}") from None
+    reader = _Reader(path)
+    reader.only(data, "", ("store", "limits", "modules"))
+    store = reader.table(data.get("store", {}), "store")
+    reader.only(store, "store", ("url",))
+    url = store.get("url", "memory:")
+    if not isinstance(url, str) or not url.startswith(STORE_SCHEMES):
+        raise reader.fail("store.url", f"must start with one of {', '.join(STORE_SCHEMES)}, "
+                                       f"not {url!r}")
+    limits = reader.limits(data.get("limits", {}), "limits", DEFAULT_LIMITS)
+    modules_table = reader.table(data.get("modules", {}), "modules")
+    if not modules_table:
+        raise reader.fail("modules", "an app needs at least one [modules.NAME] table")
+    modules = {name: reader.module(name, value, limits) for name, value in modules_table.items()}
+    return Manifest(path, url, limits, modules)

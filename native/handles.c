@@ -1,0 +1,78 @@
+/* handles.c: the per-module handle table (see handles.h). */
+#include "handles.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "abi_gen.h"
+
+#define INDEX_MASK (WM_HANDLE_MAX_SLOTS - 1u)
+
+void wm_handles_init(wm_handle_table *t) { memset(t, 0, sizeof *t); }
+
+void wm_handles_free(wm_handle_table *t)
+{
+    free(t->slots);
+    wm_handles_init(t);
+}
+
+int wm_handles_lookup(wm_handle_table *t, uint32_t h, wm_handle **out)
+{
+    uint32_t gen = h >> WM_HANDLE_INDEX_BITS, index = h & INDEX_MASK;
+    if (gen == 0 || gen > WM_HANDLE_MAX_GEN || index >= t->len)
+        return WM_BADF;
+    wm_handle *slot = &t->slots[index];
+    if (gen > slot->gen)
+        return WM_BADF; /* that generation was never issued */
+    if (gen < slot->gen || slot->state == WM_H_FREE)
+        return WM_STALE;
+    *out = slot;
+    return WM_OK;
+}
+
+int wm_handles_issue(wm_handle_table *t, uint32_t limit, uint8_t state, uint32_t map,
+                     uint8_t rights, uint32_t *out_h)
+{
+    if (t->live >= limit)
+        return WM_QUOTA;
+    uint32_t index;
+    if (t->free_head) {
+        index = t->free_head - 1;
+        t->free_head = t->slots[index].next_free;
+    } else {
+        if (t->len >= WM_HANDLE_MAX_SLOTS)
+            return WM_QUOTA;
+        if (t->len == t->cap) {
+            uint32_t cap = t->cap ? t->cap * 2 : 64;
+            if (cap > WM_HANDLE_MAX_SLOTS)
+                cap = WM_HANDLE_MAX_SLOTS;
+            wm_handle *slots = realloc(t->slots, (size_t)cap * sizeof *slots);
+            if (!slots)
+                return WM_QUOTA;
+            t->slots = slots;
+            t->cap = cap;
+        }
+        index = t->len++;
+        memset(&t->slots[index], 0, sizeof t->slots[index]);
+    }
+    wm_handle *slot = &t->slots[index];
+    slot->gen++;
+    slot->map = map;
+    slot->state = state;
+    slot->rights = rights;
+    slot->busy = 0;
+    slot->next_free = 0;
+    t->live++;
+    *out_h = (slot->gen << WM_HANDLE_INDEX_BITS) | index;
+    return WM_OK;
+}
+
+void wm_handles_release(wm_handle_table *t, wm_handle *slot)
+{
+    slot->state = WM_H_FREE;
+    t->live--;
+    if (slot->gen < WM_HANDLE_MAX_GEN) { /* else retired: never reused */
+        slot->next_free = t->free_head;
+        t->free_head = (uint32_t)(slot - t->slots) + 1;
+    }
+}

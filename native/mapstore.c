@@ -1,0 +1,137 @@
+/* mapstore.c: the in-memory map (see mapstore.h for the design). */
+#include "mapstore.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define WM_SLOT_EMPTY (-1)
+#define WM_SLOT_DELETED (-2)
+#define WM_MAP_MIN_CAP 8u
+#define WM_MAP_MAX_CAP (1u << 30)
+
+void wm_map_init(wm_map *m)
+{
+    memset(m, 0, sizeof *m);
+    m->next_seq = 1;
+}
+
+void wm_map_free(wm_map *m)
+{
+    for (uint32_t i = 0; i < m->used; i++)
+        free(m->entries[i].data);
+    free(m->entries);
+    free(m->index);
+    wm_map_init(m);
+}
+
+wm_entry *wm_map_find(const wm_map *m, const uint8_t *key, uint32_t key_len, uint64_t hash)
+{
+    if (m->live == 0)
+        return NULL;
+    for (uint32_t i = (uint32_t)hash & m->mask;; i = (i + 1) & m->mask) {
+        int32_t slot = m->index[i];
+        if (slot == WM_SLOT_EMPTY)
+            return NULL;
+        if (slot == WM_SLOT_DELETED)
+            continue;
+        wm_entry *e = &m->entries[slot];
+        if (e->hash == hash && e->key_len == key_len && memcmp(e->data, key, key_len) == 0)
+            return e;
+    }
+}
+
+static void place(int32_t *index, uint32_t mask, uint64_t hash, int32_t slot)
+{
+    uint32_t i = (uint32_t)hash & mask;
+    while (index[i] >= 0)
+        i = (i + 1) & mask;
+    index[i] = slot;
+}
+
+/* Rebuild into `cap` entries: live entries keep their order (and so the
+ * cursor order); deleted ones are dropped. */
+static int rebuild(wm_map *m, uint32_t cap)
+{
+    uint32_t index_size = cap * 2;
+    wm_entry *entries = malloc((size_t)cap * sizeof *entries);
+    int32_t *index = malloc((size_t)index_size * sizeof *index);
+    if (!entries || !index) {
+        free(entries);
+        free(index);
+        return -1;
+    }
+    memset(index, 0xff, (size_t)index_size * sizeof *index); /* all EMPTY */
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < m->used; i++) {
+        if (m->entries[i].kind == WM_VAL_NONE)
+            continue;
+        entries[n] = m->entries[i];
+        place(index, index_size - 1, entries[n].hash, (int32_t)n);
+        n++;
+    }
+    free(m->entries);
+    free(m->index);
+    m->entries = entries;
+    m->index = index;
+    m->used = n;
+    m->cap = cap;
+    m->mask = index_size - 1;
+    return 0;
+}
+
+int wm_map_reserve(wm_map *m, uint32_t extra)
+{
+    if (m->used + (uint64_t)extra <= m->cap)
+        return 0;
+    uint64_t need = (uint64_t)m->live + extra;
+    if (need > WM_MAP_MAX_CAP)
+        return -1;
+    uint32_t cap = m->cap ? m->cap : WM_MAP_MIN_CAP;
+    /* Grow only when live entries fill half; otherwise compacting the
+     * deleted ones away is enough. */
+    while (cap < need * 2 && cap < WM_MAP_MAX_CAP)
+        cap *= 2;
+    if (cap < need)
+        return -1;
+    return rebuild(m, cap);
+}
+
+wm_entry *wm_map_insert(wm_map *m, uint64_t hash, uint8_t *data, uint32_t key_len)
+{
+    int32_t slot = (int32_t)m->used++;
+    wm_entry *e = &m->entries[slot];
+    memset(e, 0, sizeof *e);
+    e->seq = m->next_seq++;
+    e->hash = hash;
+    e->data = data;
+    e->key_len = key_len;
+    place(m->index, m->mask, hash, slot);
+    m->live++;
+    return e;
+}
+
+void wm_map_remove(wm_map *m, wm_entry *e)
+{
+    int32_t slot = (int32_t)(e - m->entries);
+    uint32_t i = (uint32_t)e->hash & m->mask;
+    while (m->index[i] != slot)
+        i = (i + 1) & m->mask;
+    m->index[i] = WM_SLOT_DELETED;
+    free(e->data);
+    e->data = NULL;
+    e->kind = WM_VAL_NONE;
+    m->live--;
+}
+
+uint32_t wm_map_seek(const wm_map *m, uint64_t cursor)
+{
+    uint32_t lo = 0, hi = m->used;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (m->entries[mid].seq < cursor)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}

@@ -1,0 +1,105 @@
+/* wm.h: the C data plane's whole public surface, and the cffi cdef.
+ *
+ * This file is read twice: by the C compiler (through wm_core.h) and by
+ * cffi as its cdef (native/ffi_build.py drops the preprocessor lines).
+ * So: no macros beyond the guard, no inline code, fixed-width types only.
+ * Every function returns an errno (broker/abi.py: Errno) unless noted.
+ */
+#ifndef WM_H
+#define WM_H
+
+typedef struct wm_broker wm_broker;
+typedef struct wm_module wm_module;
+
+/* Addresses of the wasmtime C-API functions the data plane calls; handed
+ * over at start-up from the wheel's _libwasmtime.so, so that no wasmtime
+ * header or link step is needed. */
+typedef struct wm_wasmtime_api {
+    void *caller_context;
+    void *caller_export_get;
+    void *memory_data;
+    void *memory_data_size;
+    void *linker_define_func_unchecked;
+    void *func_call_unchecked;
+    void *trap_new;
+} wm_wasmtime_api;
+
+/* Per-module limits; the host module has none beyond key/value size. */
+typedef struct wm_limits {
+    uint32_t key_size;      /* max key bytes */
+    uint32_t value_size;    /* max value bytes */
+    uint32_t handles;       /* max live handles */
+    uint64_t bytes;         /* max live key+value bytes written by the module */
+    uint64_t entries;       /* max live entries written by the module */
+    uint32_t trap_on_quota; /* 1: hitting a quota traps the guest */
+} wm_limits;
+
+/* One 16-byte Wasm value slot (wasmtime_val_raw_t). */
+typedef struct wm_val_raw {
+    int64_t lo;
+    int64_t hi;
+} wm_val_raw;
+
+typedef struct wm_stats {
+    uint64_t maps;    /* live anonymous maps */
+    uint64_t named;   /* named maps */
+    uint64_t entries; /* entries in all live maps */
+} wm_stats;
+
+/* Layout sizes the C code was compiled against (checked against the
+ * installed wasmtime's ctypes structs at import). */
+size_t wm_sizeof_wasmtime_memory(void);
+size_t wm_sizeof_wasmtime_func(void);
+size_t wm_sizeof_wasmtime_val_raw(void);
+size_t wm_sizeof_wasmtime_extern(void);
+
+/* Broker lifetime.  `seed` randomises key hashing. */
+wm_broker *wm_broker_new(const wm_wasmtime_api *api, uint64_t seed, const wm_limits *host_limits);
+void wm_broker_free(wm_broker *b);
+wm_module *wm_broker_host(wm_broker *b);
+void wm_broker_stats(wm_broker *b, wm_stats *out);
+uint64_t wm_broker_map_id(wm_broker *b, wm_module *m, uint32_t h);
+
+/* Modules: one handle table, limits, grants and memory each. */
+wm_module *wm_module_new(wm_broker *b, const wm_limits *limits);
+int wm_module_grant(wm_module *m, const uint8_t *name, uint32_t name_len, uint32_t rights);
+void wm_module_set_memory(wm_module *m, const void *wasmtime_memory);
+uint32_t wm_module_id(wm_module *m);
+uint32_t wm_module_handle_count(wm_module *m);
+uint64_t wm_module_bytes_used(wm_module *m);
+uint64_t wm_module_entries_used(wm_module *m);
+/* Close every handle of the module, as if by `close` (teardown). */
+void wm_module_close_all(wm_module *m);
+
+/* Wasmtime glue: the ABI functions and the fast export-call path. */
+size_t wm_abi_count(void);
+const char *wm_abi_name(size_t i);
+/* Define every ABI function in `linker` (a wasmtime_linker_t*) with the
+ * module as env; functypes[i] is the wasm_functype_t* for wm_abi_name(i).
+ * Returns a wasmtime_error_t* (NULL on success). */
+void *wm_define_abi(wm_module *m, void *linker, void **functypes);
+/* wasmtime_func_call_unchecked; *trap receives a wasm_trap_t* or NULL.
+ * Returns a wasmtime_error_t* or NULL. */
+void *wm_call(wm_broker *b, void *context, const void *func, wm_val_raw *args, size_t n, void **trap);
+
+/* The ABI operations on already-checked spans, for any module (the host
+ * API uses the host module).  Same semantics and errnos as the guest ABI. */
+int wm_op_open(wm_module *m, const uint8_t *name, uint32_t name_len, uint32_t rights, uint32_t *out_h);
+int wm_op_new(wm_module *m, uint32_t *out_h);
+int wm_op_close(wm_module *m, uint32_t h);
+int wm_op_clone(wm_module *m, uint32_t h, uint32_t rights, uint32_t *out_h);
+int wm_op_get(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, uint8_t *buf, uint32_t buf_cap, uint32_t *out_len);
+int wm_op_set(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, const uint8_t *val, uint32_t val_len);
+int wm_op_delete(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len);
+int wm_op_exists(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, uint32_t *out);
+int wm_op_len(wm_module *m, uint32_t h, uint32_t *out);
+int wm_op_keys(wm_module *m, uint32_t h, uint64_t *cursor, uint8_t *buf, uint32_t buf_cap, uint32_t *out_used, uint32_t *out_count);
+int wm_op_incr(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, int64_t delta, int64_t *out);
+int wm_op_version(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, uint64_t *out);
+int wm_op_set_if(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, const uint8_t *val, uint32_t val_len, int64_t expected);
+int wm_op_get_many(wm_module *m, uint32_t h, const uint8_t *keys, uint32_t keys_len, uint8_t *buf, uint32_t buf_cap, uint32_t *out_used);
+int wm_op_set_many(wm_module *m, uint32_t h, const uint8_t *items, uint32_t items_len);
+int wm_op_set_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, uint32_t child_h);
+int wm_op_get_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, uint32_t *out_h);
+
+#endif

@@ -1,0 +1,107 @@
+/* wm_core.h: the broker's C state, shared by the data-plane units.
+ *
+ * One wm_broker per Python Broker; nothing global.  Every field below is
+ * guarded by `lock`: ctypes and cffi release the GIL, so the host API and
+ * guests in other threads may reach the same broker at once.
+ */
+#ifndef WM_CORE_H
+#define WM_CORE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "abi_gen.h"
+#include "handles.h"
+#include "mapstore.h"
+#include "wasmtime_abi.h"
+#include "wm.h"
+
+#define WM_MAX_MODULES 65535u   /* entries record their account in 16 bits */
+#define WM_MAX_NAME_LEN 1024u   /* longer map names are INVAL */
+#define WM_HOST_ID 0u
+
+enum { WM_MAP_NAMED = 1 };
+
+/* One row of the refcount table: a map, its count and its storage. */
+typedef struct wm_mapslot {
+    uint64_t refcount; /* see spec section 2: owning handles, host refs, set_map refs, name */
+    uint64_t id;       /* unique within the broker, never reused; 0 = free slot */
+    uint32_t next;     /* free list / reclaim list link (index + 1) */
+    uint32_t flags;
+    wm_map store;
+} wm_mapslot;
+
+typedef struct wm_grant {
+    uint8_t *name;
+    uint32_t len;
+    uint32_t rights;
+} wm_grant;
+
+typedef struct wm_named {
+    uint8_t *name;
+    uint32_t len;
+    uint32_t map;
+} wm_named;
+
+struct wm_module {
+    wm_broker *broker;
+    uint32_t id;
+    wm_handle_table handles;
+    wm_limits limits;
+    uint64_t bytes_used;   /* live key+value bytes this module wrote */
+    uint64_t entries_used; /* live entries this module wrote */
+    wm_grant *grants;
+    uint32_t grants_len;
+    bool has_memory;
+    wt_memory memory;
+};
+
+struct wm_broker {
+    pthread_mutex_t lock;
+    wt_api api;
+    uint64_t seed;
+    uint64_t version_clock; /* every write takes the next value */
+    uint64_t next_map_id;
+    wm_mapslot *maps;
+    uint32_t maps_len, maps_cap, maps_free;
+    uint64_t live_anon, live_named;
+    wm_named *names;
+    uint32_t names_len, names_cap;
+    wm_module **modules;
+    uint32_t modules_len, modules_cap;
+};
+
+static inline void wm_lock(wm_broker *b) { pthread_mutex_lock(&b->lock); }
+static inline void wm_unlock(wm_broker *b) { pthread_mutex_unlock(&b->lock); }
+
+/* refcount.c: the refcount table.  All called with the lock held. */
+int wm_maps_alloc(wm_broker *b, uint32_t flags, uint32_t *out_slot);
+void wm_maps_incref(wm_broker *b, uint32_t slot);
+/* One reference less; at zero the map is reclaimed, cascading through the
+ * map references it held. */
+void wm_maps_release(wm_broker *b, uint32_t slot);
+void wm_maps_free_all(wm_broker *b);
+
+/* Accounts: an entry's bytes are charged to the module that last wrote it. */
+static inline uint64_t wm_entry_size(const wm_entry *e)
+{
+    return (uint64_t)e->key_len + (e->kind == WM_VAL_MAP ? 8u : e->val_len);
+}
+
+static inline void wm_account_credit(wm_broker *b, const wm_entry *e)
+{
+    wm_module *a = b->modules[e->account];
+    a->bytes_used -= wm_entry_size(e);
+    a->entries_used -= 1;
+}
+
+static inline void wm_account_charge(wm_module *m, wm_entry *e)
+{
+    e->account = (uint16_t)m->id;
+    m->bytes_used += wm_entry_size(e);
+    m->entries_used += 1;
+}
+
+#endif
