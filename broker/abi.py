@@ -3,7 +3,7 @@
 Everything else is derived from this module: the C registration table
 (`native/abi_gen.h`), the guest header (`guests/include/wasi_map.h`), the
 `check` command and the table in `docs/abi.md`.  Regenerate the derived
-files with `python -m broker.abi`; a test fails when they drift.
+files with `python broker/abi.py`; a test fails when they drift.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import enum
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 IMPORT_MODULE = "wasi_map"
 DROP_EXPORT = "wasi_map_on_drop"
@@ -136,7 +137,7 @@ IMPLEMENTED: frozenset[str] = frozenset(BY_NAME) - {"watch_drop"}
 def c_header() -> str:
     """The C view of this table: errno and rights constants and an X-macro."""
     lines = [
-        "/* Generated from broker/abi.py by `python -m broker.abi`; do not edit. */",
+        "/* Generated from broker/abi.py by `python broker/abi.py`; do not edit. */",
         "#ifndef WM_ABI_GEN_H",
         "#define WM_ABI_GEN_H",
         "",
@@ -164,7 +165,7 @@ def guest_header() -> str:
     """The guest's C header: imports, errnos and rights."""
     out = [
         "/* wasi_map.h: the WASI-Map v1 guest ABI for C guests.",
-        " * Generated from broker/abi.py by `python -m broker.abi`; do not edit. */",
+        " * Generated from broker/abi.py by `python broker/abi.py`; do not edit. */",
         "#ifndef WASI_MAP_H",
         "#define WASI_MAP_H",
         "",
@@ -194,15 +195,26 @@ def markdown_table() -> str:
     rows = ["| function | params | rights on `h` |", "|---|---|---|"]
     for f in FUNCTIONS:
         params = ", ".join(p.name if p.wasm == "i32" else f"{p.name} {p.wasm}" for p in f.params)
-        needs = "|".join(r.name or "" for r in Rights if r and r in f.needs) or "-"
+        needs = ", ".join(r.name or "" for r in Rights if r and r in f.needs) or "-"
         rows.append(f"| `{f.name}` | ({params}) → errno | {needs} |")
     return "\n".join(rows) + "\n"
 
 
+TABLE_START, TABLE_END = "<!-- abi-table: generated -->\n", "<!-- /abi-table -->\n"
+
+
+def docs_with_table(old: str) -> str:
+    """docs/abi.md with its generated function table brought up to date."""
+    head, _, rest = old.partition(TABLE_START)
+    _, _, tail = rest.partition(TABLE_END)
+    return head + TABLE_START + markdown_table() + TABLE_END + tail
+
+
 ROOT = Path(__file__).resolve().parent.parent
-GENERATED: dict[str, object] = {
-    "native/abi_gen.h": c_header,
-    "guests/include/wasi_map.h": guest_header,
+GENERATED: dict[str, Callable[[str], str]] = {
+    "native/abi_gen.h": lambda _old: c_header(),
+    "guests/include/wasi_map.h": lambda _old: guest_header(),
+    "docs/abi.md": docs_with_table,
 }
 
 
@@ -212,8 +224,9 @@ def main(argv: list[str]) -> int:
     stale = []
     for rel, make in GENERATED.items():
         path = ROOT / rel
-        text = make()  # type: ignore[operator]
-        if path.exists() and path.read_text() == text:
+        old = path.read_text() if path.exists() else ""
+        text = make(old)
+        if old == text:
             continue
         stale.append(rel)
         if not check:
