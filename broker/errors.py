@@ -104,12 +104,25 @@ def error_for(errno: int, message: str = "") -> ErrnoError:
     return BY_ERRNO[Errno(errno)](message)
 
 
-class GuestTrap(MapError):
-    """A guest trapped; the broker has torn its module down."""
+def trap_reason(message: str) -> str:
+    """The one line that says why wasmtime trapped (its message adds a backtrace)."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if "Caused by:" in lines:
+        lines = lines[lines.index("Caused by:") + 1 :]
+    reason = lines[-1] if lines else "trap"
+    return reason.removeprefix("wasm trap: ")
 
-    def __init__(self, module: str, export: str, reason: str) -> None:
-        self.module, self.export, self.reason = module, export, reason
-        super().__init__(f"{module}.{export}: guest trapped: {reason}")
+
+class GuestTrap(MapError):
+    """A guest trapped; the broker has torn its module down.
+
+    `reason` is one line; `details` is wasmtime's whole message (backtrace).
+    """
+
+    def __init__(self, module: str, export: str, details: str) -> None:
+        self.module, self.export, self.details = module, export, details
+        self.reason = trap_reason(details)
+        super().__init__(f"{module}.{export}: guest trapped: {self.reason}")
 
 
 class ConfigError(MapError):

@@ -14,7 +14,7 @@ import wasmtime
 
 from . import _native, abi
 from .check import module_problems
-from .errors import ModuleError
+from .errors import ModuleError, trap_reason
 
 WASI_MODULE = "wasi_snapshot_preview1"
 _VALTYPES = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64}
@@ -148,7 +148,7 @@ class Runtime:
         try:
             instance = linker.instantiate(self.store, module)
         except wasmtime.Trap as exc:
-            raise ModuleError(f"{label}: trapped while starting: {exc.message}") from None
+            raise ModuleError(f"{label}: trapped while starting: {trap_reason(str(exc))}") from None
         except wasmtime.WasmtimeError as exc:
             raise ModuleError(f"{label}: cannot instantiate: {str(exc).splitlines()[0]}") from None
         exports = instance.exports(self.store)
@@ -160,7 +160,7 @@ class Runtime:
         if isinstance(init, wasmtime.Func):
             trap = self.export(loaded, "_initialize").invoke(())
             if isinstance(trap, str):
-                raise ModuleError(f"{label}: trapped in _initialize: {trap}")
+                raise ModuleError(f"{label}: trapped in _initialize: {trap_reason(trap)}")
         return loaded
 
     def export(self, loaded: LoadedModule, name: str) -> ExportFunc:

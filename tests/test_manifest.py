@@ -1,0 +1,128 @@
+"""Manifest parsing: good apps load; every bad one is a one-line error naming file and key."""
+
+from pathlib import Path
+
+import pytest
+
+from broker import Broker, Rights
+from broker.errors import ManifestError, ModuleError
+from broker.manifest import load_manifest
+
+HELLO = Path(__file__).parent / "guests" / "hello.wat"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "hello.wat").write_text(HELLO.read_text())
+    path = tmp_path / "app.toml"
+    path.write_text(text)
+    return path
+
+
+class TestGoodManifests:
+    def test_full_manifest(self, tmp_path: Path) -> None:
+        """Every section of spec section 3 is read into records."""
+        path = write(tmp_path, """
+[store]
+url = "memory:"
+
+[limits]
+key_size = 512
+
+[modules.producer]
+path = "hello.wat"
+grants = { config = "r", events = "rw" }
+limits = { handles = 10000, bytes = 1048576 }
+
+[modules.consumer]
+path = "hello.wat"
+exports.ingest = { params = ["own", "i32"], results = ["i32"] }
+exports.peek = { params = ["borrow:r"], results = ["i64"] }
+""")
+        m = load_manifest(path)
+        assert m.store_url == "memory:"
+        producer, consumer = m.modules["producer"], m.modules["consumer"]
+        assert producer.path == tmp_path / "hello.wat"
+        assert producer.grants == {"config": Rights.READ, "events": Rights.READ | Rights.WRITE}
+        assert (producer.limits.handles, producer.limits.bytes) == (10000, 1048576)
+        assert producer.limits.key_size == 512  # the top-level [limits] default
+        assert consumer.exports["peek"].params == ("borrow:r",)
+        assert consumer.exports["ingest"].results == ("i32",)
+
+    def test_from_manifest_loads_modules(self, tmp_path: Path) -> None:
+        """Broker.from_manifest loads every module, paths relative to the manifest."""
+        path = write(tmp_path, '[modules.a]\npath = "hello.wat"\n')
+        with Broker.from_manifest(path) as b:
+            assert b.call("a.main") == 6
+
+
+BAD = [
+    ("[modules.a\n", "invalid TOML"),
+    ("", "modules: an app needs at least one"),
+    ('[modules.a]\ngrants = {}\n', "modules.a.path: required"),
+    ('[modules.a]\npath = "hello.wat"\ngrants = { cfg = "x" }\n', "modules.a.grants.cfg: rights"),
+    ('[modules.a]\npath = "hello.wat"\ngrants = { cfg = "rr" }\n', "modules.a.grants.cfg: rights"),
+    ('[modules.a]\npath = "hello.wat"\nlimits = { handels = 3 }\n', "modules.a.limits: unknown limit"),
+    ('[modules.a]\npath = "hello.wat"\nlimits = { handles = -1 }\n', "modules.a.limits: limit handles"),
+    ('[modules.a]\npath = "hello.wat"\nlimits = { key_size = "big" }\n', "limit key_size"),
+    ('[modules.a]\npath = "hello.wat"\nlimits = { on_quota = "explode" }\n', "on_quota"),
+    ('[modules.a]\npath = "hello.wat"\nexports.f = { params = ["own:w"] }\n', "modules.a.exports.f.params"),
+    ('[modules.a]\npath = "hello.wat"\nexports.f = { results = ["borrow"] }\n', "never 'borrow'"),
+    ('[modules.a]\npath = "hello.wat"\ncolour = 1\n', "modules.a.colour: unknown key"),
+    ('[store]\nurl = "ftp://x"\n[modules.a]\npath = "hello.wat"\n', "store.url: must start"),
+    ('[modules."a.b"]\npath = "hello.wat"\n', "no '.'"),
+    ('modules = 3\n', "modules: must be a table"),
+    ('[wat]\n[modules.a]\npath = "hello.wat"\n', "wat: unknown key"),
+]
+
+
+class TestBadManifests:
+    @pytest.mark.parametrize("text,expected", BAD)
+    def test_one_line_error_naming_file_and_key(self, tmp_path: Path, text: str,
+                                                expected: str) -> None:
+        """A bad manifest raises ManifestError: one line, the file's path, the key."""
+        path = write(tmp_path, text)
+        with pytest.raises(ManifestError) as info:
+            load_manifest(path)
+        message = str(info.value)
+        assert "\n" not in message
+        assert message.startswith(str(path))
+        assert expected in message
+
+    def test_missing_file(self, tmp_path: Path) -> None:
+        """A manifest that does not exist is named in the error."""
+        with pytest.raises(ManifestError, match="cannot read manifest"):
+            load_manifest(tmp_path / "nope.toml")
+
+    def test_missing_module_file(self, tmp_path: Path) -> None:
+        """A module path that does not exist is a ModuleError naming the file."""
+        path = write(tmp_path, '[modules.a]\npath = "gone.wat"\n')
+        with pytest.raises(ModuleError) as info:
+            Broker.from_manifest(path)
+        assert str(tmp_path / "gone.wat") in str(info.value)
+        assert "cannot read module" in str(info.value)
+
+
+class TestBadModules:
+    @pytest.mark.parametrize("wat,expected", [
+        ("(module", "not a valid Wasm module"),
+        ('(module (import "wasi_map" "nope" (func (param i32) (result i32))) (memory (export "memory") 1))',
+         "wasi_map.nope: not in the WASI-Map v1 ABI"),
+        ('(module (import "wasi_map" "new" (func (param i64) (result i32))) (memory (export "memory") 1))',
+         "wasi_map.new: signature (i64) -> (i32) does not match"),
+        ('(module (import "wasi_map" "new" (func (param i32) (result i32))))',
+         "does not export its linear memory"),
+        ('(module (import "other" "f" (func)))', "imports other.f, which nothing provides"),
+        ('(module (import "wasi_map" "watch_drop" (func (param i32 i64) (result i32))) (memory (export "memory") 1))',
+         "not supported by this release"),
+        ('(module (func $s unreachable) (start $s))', "trapped while starting"),
+    ])
+    def test_bad_module_is_one_clear_line(self, broker: Broker, tmp_path: Path, wat: str,
+                                          expected: str) -> None:
+        """A module that cannot serve the ABI is refused with a one-line ModuleError."""
+        path = tmp_path / "bad.wat"
+        path.write_text(wat)
+        with pytest.raises(ModuleError) as info:
+            broker.load("bad", path)
+        assert expected in str(info.value)
+        assert "\n" not in str(info.value)
+        assert str(path) in str(info.value)
