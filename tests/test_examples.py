@@ -35,3 +35,14 @@ class TestWordfreq:
             assert b.call("audit.distinct") == distinct
             assert b.call("audit.try_write") == 4
             assert b.stats() == {"maps": 0, "named": 1, "handles": {"wordfreq": 0, "audit": 0}}
+
+
+class TestReadme:
+    def test_readme_guest_and_app_run(self, tmp_path: Path) -> None:
+        """The guest and manifest shown in the README run as the README says."""
+        readme = (Path(__file__).parent.parent / "README.md").read_text()
+        (tmp_path / "counter.wat").write_text(re.search(r"```wat\n(.*?)```", readme, re.S).group(1))
+        (tmp_path / "app.toml").write_text(re.search(r"```toml\n(.*?)```", readme, re.S).group(1))
+        with Broker.from_manifest(tmp_path / "app.toml") as b:
+            assert [b.call("counter.hit") for _ in range(3)] == [1, 2, 3]
+            assert b.stats()["handles"] == {"counter": 0}
