@@ -131,6 +131,7 @@ class NativeBroker:
             raise MemoryError("wm_broker_new failed")
         self.ptr = ffi.gc(ptr, lib.wm_broker_free)
         self.host = NativeModule(self, lib.wm_broker_host(ptr))
+        self._trap = ffi.new("void **")  # calls are serialised by the Broker's lock
 
     def new_module(self, limits: Limits) -> NativeModule:
         ptr = lib.wm_module_new(self.ptr, _c_limits(limits))
@@ -145,12 +146,13 @@ class NativeBroker:
 
     def call(self, context: Native, func: Native, args: Native, n: int) -> str | None:
         """Call an export through wasmtime_func_call_unchecked; the trap message or None."""
-        trap = ffi.new("void **")
+        trap = self._trap
         error = lib.wm_call(self.ptr, context, func, args, n, trap)
         if error != ffi.NULL:
             raise wasmtime_error(error)
         if trap[0] != ffi.NULL:
-            return trap_message(trap[0])
+            caught, trap[0] = trap[0], ffi.NULL
+            return trap_message(caught)
         return None
 
 
@@ -331,6 +333,11 @@ def abi_function_names() -> list[str]:
 def new_args(n: int) -> Native:
     """A buffer of n wasmtime_val_raw_t slots for `NativeBroker.call`."""
     return ffi.new("wm_val_raw[]", max(n, 1))
+
+
+def int64_view(args: Native) -> Native:
+    """The same slots as an int64_t array (slot i's low half is element 2*i)."""
+    return ffi.cast("int64_t *", args)
 
 
 def func_copy(func: wasmtime.Func) -> Native:

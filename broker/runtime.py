@@ -68,8 +68,12 @@ class ExportFunc:
             )
         self._runtime = runtime
         self._func = _native.func_copy(func)
-        self._slots = max(len(self.params), len(self.results))
-        self._args = _native.new_args(self._slots)
+        self._nslots = max(len(self.params), len(self.results))
+        self._args = _native.new_args(self._nslots)
+        self._slots = _native.int64_view(self._args)
+        self._spans = tuple(_RANGES[t] for t in self.params)
+        self._i32_results = tuple(t == "i32" for t in self.results)
+        self._call = runtime.native.call
 
     def invoke(self, args: tuple[int, ...]) -> str | None | tuple[int, ...]:
         """Run the export; the results, or the trap message as a str."""
@@ -78,22 +82,20 @@ class ExportFunc:
                 f"{self.module}.{self.name} takes {len(self.params)} argument(s) "
                 f"({', '.join(self.params)}), {len(args)} given"
             )
-        buf = self._args
-        for i, (ty, value) in enumerate(zip(self.params, args)):
-            span = _RANGES[ty]
+        slots = self._slots  # int64 view: slot i is word 2*i (low half first)
+        for i, value in enumerate(args):
+            span = self._spans[i]
             if type(value) is not int or not -(span >> 1) <= value < span:
-                raise TypeError(f"{self.module}.{self.name}: argument {i} must be an {ty}, "
-                                f"got {value!r}")
-            buf[i].lo = value - span if value >= (span >> 1) else value
-        trap = self._runtime.native.call(self._runtime.context, self._func, buf, self._slots)
+                raise TypeError(f"{self.module}.{self.name}: argument {i} must be an "
+                                f"{self.params[i]}, got {value!r}")
+            slots[2 * i] = value - span if value >= (span >> 1) else value
+        trap = self._call(self._runtime.context, self._func, self._args, self._nslots)
         if trap is not None:
             return trap
         out = []
-        for i, ty in enumerate(self.results):
-            raw = int(buf[i].lo)
-            if ty == "i32":
-                raw = ((raw & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
-            out.append(raw)
+        for i, is_i32 in enumerate(self._i32_results):
+            raw = slots[2 * i]
+            out.append(((raw & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000 if is_i32 else raw)
         return tuple(out)
 
 
