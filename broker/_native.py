@@ -53,11 +53,17 @@ def check_layouts() -> None:
     pairs = {
         "wasmtime_memory_t": (ctypes.sizeof(wt.wasmtime_memory_t), lib.wm_sizeof_wasmtime_memory()),
         "wasmtime_func_t": (ctypes.sizeof(wt.wasmtime_func_t), lib.wm_sizeof_wasmtime_func()),
-        "wasmtime_val_raw_t": (ctypes.sizeof(wt.wasmtime_val_raw_t), lib.wm_sizeof_wasmtime_val_raw()),
+        "wasmtime_val_raw_t": (
+            ctypes.sizeof(wt.wasmtime_val_raw_t),
+            lib.wm_sizeof_wasmtime_val_raw(),
+        ),
         "wasmtime_extern_t": (ctypes.sizeof(wt.wasmtime_extern_t), lib.wm_sizeof_wasmtime_extern()),
     }
-    bad = [f"{name} is {have} bytes, expected {want}" for name, (have, want) in pairs.items()
-           if have != want]
+    bad = [
+        f"{name} is {have} bytes, expected {want}"
+        for name, (have, want) in pairs.items()
+        if have != want
+    ]
     missing = [sym for sym in WASMTIME_ENTRY_POINTS.values() if not hasattr(wt.dll, sym)]
     if bad or missing:
         problems = "; ".join(bad + [f"missing symbol {m}" for m in missing])
@@ -299,7 +305,8 @@ class NativeModule:
                 continue
             _check(err, "get_many")
             break
-        raw, at, values = bytes(ffi.buffer(buf, out[0])), 0, []
+        raw, at = bytes(ffi.buffer(buf, out[0])), 0
+        values: list[bytes | None] = []
         for _ in keys:
             n = int.from_bytes(raw[at : at + 4], "little")
             at += 4

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import enum
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 IMPORT_MODULE = "wasi_map"
 DROP_EXPORT = "wasi_map_on_drop"
@@ -180,7 +180,7 @@ def guest_header() -> str:
     out.append("")
     out += [f"#define WM_{r.name} {r.value}u" for r in (Rights.READ, Rights.WRITE)]
     out.append("")
-    out.append("#define WM_IMPORT(n) __attribute__((import_module(\"wasi_map\"), import_name(n)))")
+    out.append('#define WM_IMPORT(n) __attribute__((import_module("wasi_map"), import_name(n)))')
     out.append("")
     for f in FUNCTIONS:
         args = ", ".join(f"{_C_TYPES[p.wasm]} {p.name}" for p in f.params)

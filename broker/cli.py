@@ -75,8 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="load an app and call one export")
     run.add_argument("app", help="the app manifest (TOML)")
-    run.add_argument("--call", nargs=argparse.REMAINDER, required=True,
-                     metavar="MODULE.EXPORT [INT ...]", help="the export and its integer arguments")
+    run.add_argument(
+        "--call",
+        nargs=argparse.REMAINDER,
+        required=True,
+        metavar="MODULE.EXPORT [INT ...]",
+        help="the export and its integer arguments",
+    )
     run.set_defaults(func=cmd_run)
     check = sub.add_parser("check", help="check a module's wasi_map imports")
     check.add_argument("module", help="a .wasm or .wat file")

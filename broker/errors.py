@@ -76,11 +76,11 @@ class ValueTypeError(ErrnoError, TypeError):
 
 
 class StoreError(ErrnoError, OSError):
-    errno = Errno.IO  # type: ignore[assignment]
+    errno = Errno.IO
 
 
 BY_ERRNO: dict[Errno, type[ErrnoError]] = {
-    cls.errno: cls  # type: ignore[misc]
+    cls.errno: cls
     for cls in (
         BadHandleError,
         StaleHandleError,

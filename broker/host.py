@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Mapping
+from typing import Any
 
 from . import _native
 from .abi import Rights
@@ -49,8 +50,13 @@ class Broker:
 
     def _load_manifest(self, manifest: Manifest) -> None:
         for spec in manifest.modules.values():
-            self.load(spec.name, spec.path, grants=dict(spec.grants), limits=spec.limits,
-                      exports=spec.exports)
+            self.load(
+                spec.name,
+                spec.path,
+                grants=dict(spec.grants),
+                limits=spec.limits,
+                exports=spec.exports,
+            )
 
     # --- modules -----------------------------------------------------------
 
@@ -73,8 +79,10 @@ class Broker:
             module_limits = self._limits(limits)
             declared = self._exports(name, exports or {})
             if any(d.passes_handles for d in declared.values()):
-                raise ConfigError(f"module {name!r}: handle-passing exports (own/borrow/share) "
-                                  "are not supported by this release")
+                raise ConfigError(
+                    f"module {name!r}: handle-passing exports (own/borrow/share) "
+                    "are not supported by this release"
+                )
             compiled, label = self._runtime.compile(name, module)
             native = self._native.new_module(module_limits)
             for gname, rights in (grants or {}).items():
@@ -191,6 +199,10 @@ class Broker:
     def __enter__(self) -> Broker:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

@@ -31,8 +31,13 @@ class Limits:
     on_quota: str = "error"  # "trap": hitting a quota traps the guest
 
     def __post_init__(self) -> None:
-        ceilings = {"key_size": MAX_KEY_SIZE, "value_size": MAX_VALUE_SIZE, "handles": MAX_HANDLES,
-                    "bytes": (1 << 63), "entries": (1 << 63)}
+        ceilings = {
+            "key_size": MAX_KEY_SIZE,
+            "value_size": MAX_VALUE_SIZE,
+            "handles": MAX_HANDLES,
+            "bytes": (1 << 63),
+            "entries": (1 << 63),
+        }
         for name, ceiling in ceilings.items():
             value = getattr(self, name)
             if type(value) is not int or not 0 <= value <= ceiling:

@@ -54,7 +54,12 @@ class Manifest:
 
 def parse_rights(text: object) -> Rights:
     """'r', 'w' or 'rw' (either order) as Rights; ValueError otherwise."""
-    if not isinstance(text, str) or not text or set(text) - {"r", "w"} or len(set(text)) != len(text):
+    if (
+        not isinstance(text, str)
+        or not text
+        or set(text) - {"r", "w"}
+        or len(set(text)) != len(text)
+    ):
         raise ValueError(f"rights must be 'r', 'w' or 'rw', not {text!r}")
     rights = Rights.NONE
     if "r" in text:
@@ -96,8 +101,9 @@ class _Reader:
     def only(self, table: dict[str, Any], key: str, allowed: tuple[str, ...]) -> None:
         for name in table:
             if name not in allowed:
-                raise self.fail(f"{key}.{name}" if key else name,
-                                f"unknown key (allowed: {', '.join(allowed)})")
+                raise self.fail(
+                    f"{key}.{name}" if key else name, f"unknown key (allowed: {', '.join(allowed)})"
+                )
 
     def limits(self, value: object, key: str, base: Limits) -> Limits:
         table = self.table(value, key)
@@ -162,8 +168,9 @@ def load_manifest(path: str | Path) -> Manifest:
     reader.only(store, "store", ("url",))
     url = store.get("url", "memory:")
     if not isinstance(url, str) or not url.startswith(STORE_SCHEMES):
-        raise reader.fail("store.url", f"must start with one of {', '.join(STORE_SCHEMES)}, "
-                                       f"not {url!r}")
+        raise reader.fail(
+            "store.url", f"must start with one of {', '.join(STORE_SCHEMES)}, not {url!r}"
+        )
     limits = reader.limits(data.get("limits", {}), "limits", DEFAULT_LIMITS)
     modules_table = reader.table(data.get("modules", {}), "modules")
     if not modules_table:

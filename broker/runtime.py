@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import wasmtime
 
 from . import _native, abi
@@ -86,8 +87,10 @@ class ExportFunc:
         for i, value in enumerate(args):
             span = self._spans[i]
             if type(value) is not int or not -(span >> 1) <= value < span:
-                raise TypeError(f"{self.module}.{self.name}: argument {i} must be an "
-                                f"{self.params[i]}, got {value!r}")
+                raise TypeError(
+                    f"{self.module}.{self.name}: argument {i} must be an "
+                    f"{self.params[i]}, got {value!r}"
+                )
             slots[2 * i] = value - span if value >= (span >> 1) else value
         trap = self._call(self._runtime.context, self._func, self._args, self._nslots)
         if trap is not None:
@@ -120,8 +123,9 @@ class Runtime:
         self.store = wasmtime.Store(self.engine)
         self.context = _native.context_of(self.store)
         self.functypes = [
-            wasmtime.FuncType([_VALTYPES[t]() for t in abi.BY_NAME[name].param_types],
-                              [wasmtime.ValType.i32()])
+            wasmtime.FuncType(
+                [_VALTYPES[t]() for t in abi.BY_NAME[name].param_types], [wasmtime.ValType.i32()]
+            )
             for name in _native.abi_function_names()
         ]
         self._wasi_ready = False
@@ -129,8 +133,9 @@ class Runtime:
     def compile(self, name: str, source: str | Path | bytes) -> tuple[wasmtime.Module, str]:
         return compile_module(source, engine=self.engine, name=name)
 
-    def instantiate(self, name: str, module: wasmtime.Module, label: str,
-                    native: _native.NativeModule) -> LoadedModule:
+    def instantiate(
+        self, name: str, module: wasmtime.Module, label: str, native: _native.NativeModule
+    ) -> LoadedModule:
         problems = module_problems(module)
         if problems:
             raise ModuleError(f"{label}: {problems[0]}")
@@ -142,11 +147,13 @@ class Runtime:
                 break
         for imp in module.imports:
             if imp.module == abi.IMPORT_MODULE and imp.name not in abi.IMPLEMENTED:
-                raise ModuleError(f"{label}: import wasi_map.{imp.name} is not supported by this "
-                                  f"release")
+                raise ModuleError(
+                    f"{label}: import wasi_map.{imp.name} is not supported by this release"
+                )
             if imp.module not in (abi.IMPORT_MODULE, WASI_MODULE):
-                raise ModuleError(f"{label}: imports {imp.module}.{imp.name}, which nothing "
-                                  f"provides")
+                raise ModuleError(
+                    f"{label}: imports {imp.module}.{imp.name}, which nothing provides"
+                )
         try:
             instance = linker.instantiate(self.store, module)
         except wasmtime.Trap as exc:
@@ -186,4 +193,3 @@ class Runtime:
     def close(self) -> None:
         self.store.close()
         self.engine.close()
-

@@ -25,6 +25,20 @@ class TestDerivedFiles:
     def test_errno_values_are_the_spec_values(self) -> None:
         """Errno numbers are fixed by the spec (guests compare the numbers)."""
         names = [e.name for e in sorted(abi.Errno)]
-        assert names == ["OK", "BADF", "STALE", "NOENT", "ACCES", "FAULT", "RANGE", "INVAL",
-                         "BUSY", "QUOTA", "TOOBIG", "CONFLICT", "TYPE", "IO"]
+        assert names == [
+            "OK",
+            "BADF",
+            "STALE",
+            "NOENT",
+            "ACCES",
+            "FAULT",
+            "RANGE",
+            "INVAL",
+            "BUSY",
+            "QUOTA",
+            "TOOBIG",
+            "CONFLICT",
+            "TYPE",
+            "IO",
+        ]
         assert (abi.Rights.READ, abi.Rights.WRITE) == (1, 2)

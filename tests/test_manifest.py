@@ -21,7 +21,9 @@ def write(tmp_path: Path, text: str) -> Path:
 class TestGoodManifests:
     def test_full_manifest(self, tmp_path: Path) -> None:
         """Every section of spec section 3 is read into records."""
-        path = write(tmp_path, """
+        path = write(
+            tmp_path,
+            """
 [store]
 url = "memory:"
 
@@ -37,7 +39,8 @@ limits = { handles = 10000, bytes = 1048576 }
 path = "hello.wat"
 exports.ingest = { params = ["own", "i32"], results = ["i32"] }
 exports.peek = { params = ["borrow:r"], results = ["i64"] }
-""")
+""",
+        )
         m = load_manifest(path)
         assert m.store_url == "memory:"
         producer, consumer = m.modules["producer"], m.modules["consumer"]
@@ -58,27 +61,37 @@ exports.peek = { params = ["borrow:r"], results = ["i64"] }
 BAD = [
     ("[modules.a\n", "invalid TOML"),
     ("", "modules: an app needs at least one"),
-    ('[modules.a]\ngrants = {}\n', "modules.a.path: required"),
+    ("[modules.a]\ngrants = {}\n", "modules.a.path: required"),
     ('[modules.a]\npath = "hello.wat"\ngrants = { cfg = "x" }\n', "modules.a.grants.cfg: rights"),
     ('[modules.a]\npath = "hello.wat"\ngrants = { cfg = "rr" }\n', "modules.a.grants.cfg: rights"),
-    ('[modules.a]\npath = "hello.wat"\nlimits = { handels = 3 }\n', "modules.a.limits: unknown limit"),
-    ('[modules.a]\npath = "hello.wat"\nlimits = { handles = -1 }\n', "modules.a.limits: limit handles"),
+    (
+        '[modules.a]\npath = "hello.wat"\nlimits = { handels = 3 }\n',
+        "modules.a.limits: unknown limit",
+    ),
+    (
+        '[modules.a]\npath = "hello.wat"\nlimits = { handles = -1 }\n',
+        "modules.a.limits: limit handles",
+    ),
     ('[modules.a]\npath = "hello.wat"\nlimits = { key_size = "big" }\n', "limit key_size"),
     ('[modules.a]\npath = "hello.wat"\nlimits = { on_quota = "explode" }\n', "on_quota"),
-    ('[modules.a]\npath = "hello.wat"\nexports.f = { params = ["own:w"] }\n', "modules.a.exports.f.params"),
+    (
+        '[modules.a]\npath = "hello.wat"\nexports.f = { params = ["own:w"] }\n',
+        "modules.a.exports.f.params",
+    ),
     ('[modules.a]\npath = "hello.wat"\nexports.f = { results = ["borrow"] }\n', "never 'borrow'"),
     ('[modules.a]\npath = "hello.wat"\ncolour = 1\n', "modules.a.colour: unknown key"),
     ('[store]\nurl = "ftp://x"\n[modules.a]\npath = "hello.wat"\n', "store.url: must start"),
     ('[modules."a.b"]\npath = "hello.wat"\n', "no '.'"),
-    ('modules = 3\n', "modules: must be a table"),
+    ("modules = 3\n", "modules: must be a table"),
     ('[wat]\n[modules.a]\npath = "hello.wat"\n', "wat: unknown key"),
 ]
 
 
 class TestBadManifests:
     @pytest.mark.parametrize("text,expected", BAD)
-    def test_one_line_error_naming_file_and_key(self, tmp_path: Path, text: str,
-                                                expected: str) -> None:
+    def test_one_line_error_naming_file_and_key(
+        self, tmp_path: Path, text: str, expected: str
+    ) -> None:
         """A bad manifest raises ManifestError: one line, the file's path, the key."""
         path = write(tmp_path, text)
         with pytest.raises(ManifestError) as info:
@@ -102,22 +115,38 @@ class TestBadManifests:
         assert "cannot read module" in str(info.value)
 
 
+MEM = '(memory (export "memory") 1)'
+
+
 class TestBadModules:
-    @pytest.mark.parametrize("wat,expected", [
-        ("(module", "not a valid Wasm module"),
-        ('(module (import "wasi_map" "nope" (func (param i32) (result i32))) (memory (export "memory") 1))',
-         "wasi_map.nope: not in the WASI-Map v1 ABI"),
-        ('(module (import "wasi_map" "new" (func (param i64) (result i32))) (memory (export "memory") 1))',
-         "wasi_map.new: signature (i64) -> (i32) does not match"),
-        ('(module (import "wasi_map" "new" (func (param i32) (result i32))))',
-         "does not export its linear memory"),
-        ('(module (import "other" "f" (func)))', "imports other.f, which nothing provides"),
-        ('(module (import "wasi_map" "watch_drop" (func (param i32 i64) (result i32))) (memory (export "memory") 1))',
-         "not supported by this release"),
-        ('(module (func $s unreachable) (start $s))', "trapped while starting"),
-    ])
-    def test_bad_module_is_one_clear_line(self, broker: Broker, tmp_path: Path, wat: str,
-                                          expected: str) -> None:
+    @pytest.mark.parametrize(
+        "wat,expected",
+        [
+            ("(module", "not a valid Wasm module"),
+            (
+                f'(module (import "wasi_map" "nope" (func (param i32) (result i32))) {MEM})',
+                "wasi_map.nope: not in the WASI-Map v1 ABI",
+            ),
+            (
+                f'(module (import "wasi_map" "new" (func (param i64) (result i32))) {MEM})',
+                "wasi_map.new: signature (i64) -> (i32) does not match",
+            ),
+            (
+                '(module (import "wasi_map" "new" (func (param i32) (result i32))))',
+                "does not export its linear memory",
+            ),
+            ('(module (import "other" "f" (func)))', "imports other.f, which nothing provides"),
+            (
+                f'(module (import "wasi_map" "watch_drop" (func (param i32 i64) (result i32)))'
+                f' {MEM})',
+                "not supported by this release",
+            ),
+            ("(module (func $s unreachable) (start $s))", "trapped while starting"),
+        ],
+    )
+    def test_bad_module_is_one_clear_line(
+        self, broker: Broker, tmp_path: Path, wat: str, expected: str
+    ) -> None:
         """A module that cannot serve the ABI is refused with a one-line ModuleError."""
         path = tmp_path / "bad.wat"
         path.write_text(wat)

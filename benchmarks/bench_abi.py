@@ -1,0 +1,319 @@
+"""Guest `get`/`set` on wasi-map beside a public-API wasmtime-py host and a no-op C floor.
+
+Run `python benchmarks/bench_abi.py` (add `--quick` for a smoke run).  Every
+host runs the same guest, benchmarks/guests/abi_loop.wat, whose exports loop
+over the import n times, so one export call is spread over n operations.
+Prints figures and ratios; never asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import importlib.util
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import cffi
+import wasmtime
+from _harness import Sample, fmt_ns, fmt_sample, machine, measure, print_table, verdict
+from wasmtime import _ffi as wt
+
+GUEST = Path(__file__).parent / "guests" / "abi_loop.wat"
+OPS = ("get", "set")
+PARAMS = {"new": 1, "get": 6, "set": 5}  # all i32, one i32 result (the errno)
+OK, BADF, NOENT, FAULT, RANGE = 0, 1, 3, 5, 6
+TARGET_NS = 100.0
+TARGET_SPEEDUP = 100.0
+
+
+@dataclass
+class Host:
+    """One way of serving the guest's imports: call an export of the guest with ints."""
+
+    name: str
+    call: Callable[..., int]
+    writes_values: bool  # False for the no-op floor, which leaves guest memory alone
+
+
+def functypes() -> dict[str, wasmtime.FuncType]:
+    """Fresh FuncTypes for one engine's linker (one used with two engines aborts the process)."""
+    i32 = wasmtime.ValType.i32()
+    return {name: wasmtime.FuncType([i32] * n, [i32]) for name, n in PARAMS.items()}
+
+
+def instantiate(engine: wasmtime.Engine, linker: wasmtime.Linker) -> Callable[..., int]:
+    """Instantiate the guest in a new store; a function calling its exports."""
+    store = wasmtime.Store(engine)
+    instance = linker.instantiate(store, wasmtime.Module.from_file(engine, str(GUEST)))
+    exports = instance.exports(store)
+
+    def call(export: str, *args: int) -> int:
+        return int(exports[export](store, *args))
+
+    return call
+
+
+# --- (a, b) wasi-map ---------------------------------------------------------
+
+
+def wasi_map_host() -> Host:
+    """The project: C host functions behind the broker's fast call path."""
+    from broker import Broker
+
+    broker = Broker()
+    broker.load("bench", GUEST)
+
+    def call(export: str, *args: int) -> int:
+        result = broker.call(f"bench.{export}", *args)
+        assert isinstance(result, int)
+        return result
+
+    return Host("wasi-map", call, writes_values=True)
+
+
+# --- (c) a hand-written host on wasmtime-py's public API ---------------------
+
+
+class DictMaps:
+    """get/set/new over Python dicts, reading guest memory through `caller["memory"]`."""
+
+    def __init__(self) -> None:
+        self.maps: list[dict[bytes, bytes]] = []
+
+    def _map(self, h: int) -> dict[bytes, bytes] | None:
+        return self.maps[h - 1] if 1 <= h <= len(self.maps) else None
+
+    def new(self, caller: wasmtime.Caller, out_h: int) -> int:
+        mem = caller["memory"]
+        assert isinstance(mem, wasmtime.Memory)
+        out_h &= 0xFFFFFFFF
+        if out_h + 4 > mem.data_len(caller):
+            return FAULT
+        self.maps.append({})
+        mem.write(caller, len(self.maps).to_bytes(4, "little"), out_h)
+        return OK
+
+    def get(
+        self,
+        caller: wasmtime.Caller,
+        h: int,
+        key_ptr: int,
+        key_len: int,
+        buf_ptr: int,
+        buf_cap: int,
+        out_len: int,
+    ) -> int:
+        mem = caller["memory"]
+        assert isinstance(mem, wasmtime.Memory)
+        key_ptr, key_len, buf_ptr, buf_cap, out_len = (
+            x & 0xFFFFFFFF for x in (key_ptr, key_len, buf_ptr, buf_cap, out_len)
+        )
+        size = mem.data_len(caller)
+        if key_ptr + key_len > size or buf_ptr + buf_cap > size or out_len + 4 > size:
+            return FAULT
+        m = self._map(h)
+        if m is None:
+            return BADF
+        value = m.get(bytes(mem.read(caller, key_ptr, key_ptr + key_len)))
+        if value is None:
+            return NOENT
+        mem.write(caller, len(value).to_bytes(4, "little"), out_len)
+        if len(value) > buf_cap:
+            return RANGE
+        mem.write(caller, value, buf_ptr)
+        return OK
+
+    def set(
+        self,
+        caller: wasmtime.Caller,
+        h: int,
+        key_ptr: int,
+        key_len: int,
+        val_ptr: int,
+        val_len: int,
+    ) -> int:
+        mem = caller["memory"]
+        assert isinstance(mem, wasmtime.Memory)
+        key_ptr, key_len, val_ptr, val_len = (
+            x & 0xFFFFFFFF for x in (key_ptr, key_len, val_ptr, val_len)
+        )
+        size = mem.data_len(caller)
+        if key_ptr + key_len > size or val_ptr + val_len > size:
+            return FAULT
+        m = self._map(h)
+        if m is None:
+            return BADF
+        key = bytes(mem.read(caller, key_ptr, key_ptr + key_len))
+        m[key] = bytes(mem.read(caller, val_ptr, val_ptr + val_len))
+        return OK
+
+
+def public_api_host() -> Host:
+    """`Linker.define_func(..., access_caller=True)` backed by a dict: the baseline."""
+    engine = wasmtime.Engine()
+    linker = wasmtime.Linker(engine)
+    impl = DictMaps()
+    for name, ty in functypes().items():
+        linker.define_func("wasi_map", name, ty, getattr(impl, name), access_caller=True)
+    return Host("public-API host", instantiate(engine, linker), writes_values=True)
+
+
+# --- (d) the floor: a C host function that does nothing ----------------------
+
+NOOP_SOURCE = r"""
+#include <stddef.h>
+#include <stdint.h>
+/* An unchecked wasmtime callback: errno OK in the first result slot, no trap. */
+static void *noop(void *env, void *caller, void *args, size_t n)
+{
+    (void)env; (void)caller; (void)n;
+    ((int32_t *)args)[0] = 0;
+    return NULL;
+}
+uintptr_t noop_address(void) { return (uintptr_t)noop; }
+"""
+
+
+def noop_address() -> int:
+    """Compile the no-op callback (cffi API mode, in a temp dir); its address."""
+    ffi = cffi.FFI()
+    ffi.cdef("uintptr_t noop_address(void);")
+    ffi.set_source("_bench_abi_noop", NOOP_SOURCE)
+    with tempfile.TemporaryDirectory(prefix="bench-abi-") as tmp:
+        path = ffi.compile(tmpdir=tmp, verbose=False)
+        spec = importlib.util.spec_from_file_location("_bench_abi_noop", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # loaded: the file may go with the temp dir
+    return int(module.lib.noop_address())
+
+
+_DEFINE_UNCHECKED = ctypes.CFUNCTYPE(
+    ctypes.c_void_p,  # wasmtime_error_t *
+    ctypes.c_void_p,
+    ctypes.c_char_p,
+    ctypes.c_size_t,
+    ctypes.c_char_p,
+    ctypes.c_size_t,
+    ctypes.c_void_p,  # const wasm_functype_t *
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,  # callback, env, finalizer
+)
+
+
+def noop_c_host() -> Host:
+    """Every import is the no-op callback, registered like wasi-map's (unchecked API)."""
+    # Our own prototype over the symbol's address: wasmtime-py's bindings share
+    # the dll's function object, whose argtypes we must not change.
+    symbol = ctypes.cast(wt.dll.wasmtime_linker_define_func_unchecked, ctypes.c_void_p).value
+    define = _DEFINE_UNCHECKED(symbol)
+    callback = noop_address()
+    engine = wasmtime.Engine()
+    linker = wasmtime.Linker(engine)
+    types = functypes()
+    for name, ty in types.items():
+        err = define(
+            ctypes.cast(linker.ptr(), ctypes.c_void_p),
+            b"wasi_map",
+            8,
+            name.encode(),
+            len(name),
+            ctypes.cast(ty.ptr(), ctypes.c_void_p),
+            callback,
+            None,
+            None,
+        )
+        if err:
+            raise wasmtime.WasmtimeError._from_ptr(
+                ctypes.cast(err, ctypes.POINTER(wt.wasmtime_error_t))
+            )
+    call = instantiate(engine, linker)
+    return Host("no-op C floor", call, writes_values=False)
+
+
+# --- measuring and reporting ---------------------------------------------------
+
+
+def loop(host: Host, op: str) -> Callable[[int], None]:
+    """run(n): n guest calls of `op` in one export call, checked to have all returned OK."""
+
+    def run(n: int) -> None:
+        bad = host.call(f"{op}_loop", n)
+        if bad:
+            raise RuntimeError(f"{host.name}: {bad} of {n} {op} calls did not return OK")
+
+    return run
+
+
+def prepare(host: Host) -> None:
+    """Create the map and its one entry, and check a `get` returns the whole value."""
+    if host.call("setup") != OK:
+        raise RuntimeError(f"{host.name}: guest setup failed")
+    loop(host, "get")(1)
+    if host.writes_values and host.call("value_ok") != 1:
+        raise RuntimeError(f"{host.name}: get did not return the value that was set")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny N: a smoke run, rough figures")
+    args = parser.parse_args(argv)
+    # The public-API host costs 20-30 µs a call, so it gets fewer iterations.
+    reps, n_fast, n_public = (3, 20_000, 100) if args.quick else (11, 500_000, 5_000)
+
+    hosts = [(wasi_map_host(), n_fast), (public_api_host(), n_public), (noop_c_host(), n_fast)]
+    for host, _ in hosts:
+        prepare(host)
+    results: dict[str, list[Sample]] = {
+        op: [measure(loop(host, op), n, reps) for host, n in hosts] for op in OPS
+    }
+
+    print(
+        f"wasi-map guest ABI: ns per call, median (min) of {reps} runs; "
+        f"16-byte key, 64-byte value; {machine()}, wasmtime {version('wasmtime')}"
+    )
+    print(
+        f"loop length: {n_fast:,} calls (wasi-map, floor), {n_public:,} (public-API host)"
+        + ("  [--quick: rough figures]" if args.quick else "")
+    )
+    print()
+    headers = [
+        "operation",
+        "wasi-map ns",
+        "public-API host ns",
+        "no-op C floor ns",
+        "speedup (public/wasi-map)",
+    ]
+    rows = []
+    for op in OPS:
+        ours, public, floor = results[op]
+        rows.append(
+            [
+                op,
+                fmt_sample(ours),
+                fmt_sample(public),
+                fmt_sample(floor),
+                f"{public.median / ours.median:,.0f}x",
+            ]
+        )
+    print_table(headers, rows)
+    print()
+    print("targets (issue):")
+    for op in OPS:
+        ours, public, _ = results[op]
+        speedup = public.median / ours.median
+        print(
+            f"  {op}: median <= {TARGET_NS:.0f} ns: {verdict(ours.median <= TARGET_NS)} "
+            f"({fmt_ns(ours.median)} ns); >= {TARGET_SPEEDUP:.0f}x public-API host: "
+            f"{verdict(speedup >= TARGET_SPEEDUP)} ({speedup:,.0f}x)"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
