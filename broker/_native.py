@@ -18,7 +18,7 @@ import wasmtime
 from wasmtime import _ffi as wt
 
 from . import abi
-from .errors import BufferTooSmallError, WasmtimeMismatchError, error_for
+from .errors import BufferTooSmallError, ConfigError, WasmtimeMismatchError, error_for
 from .limits import Limits
 
 try:
@@ -135,9 +135,22 @@ class NativeBroker:
         ptr = lib.wm_broker_new(_API, seed, _c_limits(host_limits))
         if ptr == ffi.NULL:
             raise MemoryError("wm_broker_new failed")
-        self.ptr = ffi.gc(ptr, lib.wm_broker_free)
+        self._ptr = ffi.gc(ptr, lib.wm_broker_free)
+        self.closed = False
         self.host = NativeModule(self, lib.wm_broker_host(ptr))
         self._trap = ffi.new("void **")  # calls are serialised by the Broker's lock
+
+    @property
+    def ptr(self) -> Native:
+        if self.closed:
+            raise ConfigError("the broker is closed")
+        return self._ptr
+
+    def close(self) -> None:
+        """Free every map and module now; later use raises ConfigError."""
+        if not self.closed:
+            self.closed = True
+            ffi.release(self._ptr)
 
     def new_module(self, limits: Limits) -> NativeModule:
         ptr = lib.wm_module_new(self.ptr, _c_limits(limits))
@@ -171,7 +184,13 @@ class NativeModule:
 
     def __init__(self, broker: NativeBroker, ptr: Native) -> None:
         self.broker = broker  # keeps the C broker alive
-        self.ptr = ptr
+        self._ptr = ptr
+
+    @property
+    def ptr(self) -> Native:
+        if self.broker.closed:
+            raise ConfigError("the broker is closed")
+        return self._ptr
 
     @property
     def id(self) -> int:

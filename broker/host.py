@@ -194,7 +194,8 @@ class Broker:
         with self._lock:
             self._closed = True
             self._modules.clear()
-            self._runtime.close()
+            self._runtime.close()  # no guest can run any more: the C state can go
+            self._native.close()
 
     def __enter__(self) -> Broker:
         return self

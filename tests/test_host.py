@@ -1,0 +1,110 @@
+"""The Broker's host API: loading, calling, teardown, stats and lifetime."""
+
+from pathlib import Path
+
+import pytest
+
+from broker import Broker, ConfigError, GuestTrap, ModuleError
+
+MAKER = """
+(module
+  (import "wasi_map" "new" (func $new (param i32) (result i32)))
+  (import "wasi_map" "set_map" (func $set_map (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  ;; make(n): n new maps, each referenced by the first; returns the first handle.
+  (func (export "make") (param $n i32) (result i32)
+    (local $first i32)
+    (drop (call $new (i32.const 0)))
+    (local.set $first (i32.load (i32.const 0)))
+    (block $done (loop $l
+      (br_if $done (i32.le_s (local.get $n) (i32.const 1)))
+      (drop (call $new (i32.const 4)))
+      (i32.store (i32.const 8) (local.get $n))
+      (drop (call $set_map (local.get $first) (i32.const 8) (i32.const 4) (i32.load (i32.const 4))))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $l)))
+    (local.get $first))
+  (func (export "boom") (unreachable))
+  (func (export "echo") (param i64 i32) (result i64 i32) (local.get 0) (local.get 1)))
+"""
+
+
+class TestLoad:
+    def test_load_bytes(self, broker: Broker) -> None:
+        """A module can be loaded from WAT text given as bytes."""
+        broker.load("m", MAKER.encode())
+        assert broker.modules() == ["m"]
+
+    def test_duplicate_name_is_refused(self, broker: Broker) -> None:
+        """Two modules cannot share a name."""
+        broker.load("m", MAKER.encode())
+        with pytest.raises(ConfigError, match="already loaded"):
+            broker.load("m", MAKER.encode())
+
+    def test_handle_passing_exports_are_refused_for_now(self, broker: Broker) -> None:
+        """Declaring own/borrow/share exports is refused until cross-module calls land."""
+        with pytest.raises(ConfigError, match="not supported"):
+            broker.load("m", MAKER.encode(), exports={"f": {"params": ["own"]}})
+
+    def test_wrong_suffix_is_refused(self, broker: Broker, tmp_path: Path) -> None:
+        """A module file must be .wat or .wasm."""
+        path = tmp_path / "m.txt"
+        path.write_text(MAKER)
+        with pytest.raises(ModuleError, match="must be a .wat or .wasm"):
+            broker.load("m", path)
+
+
+class TestCall:
+    def test_results_and_signedness(self, broker: Broker) -> None:
+        """Several results come back as a tuple; unsigned arguments wrap to signed results."""
+        broker.load("m", MAKER.encode())
+        assert broker.call("m.echo", 2**64 - 1, 0xFFFFFFFF) == (-1, -1)
+
+    def test_trap_tears_the_module_down(self, broker: Broker) -> None:
+        """A trap closes the module's handles, reclaims its maps and raises GuestTrap."""
+        broker.load("m", MAKER.encode())
+        broker.call("m.make", 50)
+        assert broker.stats()["maps"] == 50
+        with pytest.raises(GuestTrap) as info:
+            broker.call("m.boom")
+        assert (info.value.module, info.value.export) == ("m", "boom")
+        assert broker.stats() == {"maps": 0, "named": 0, "handles": {"m": 0}}
+        with pytest.raises(ModuleError, match="torn down"):
+            broker.call("m.make", 1)
+
+    def test_unload_reclaims(self, broker: Broker) -> None:
+        """Unloading a module closes its handles; maps only it reached are reclaimed."""
+        broker.load("m", MAKER.encode())
+        broker.call("m.make", 1000)
+        broker.unload("m")
+        assert broker.stats() == {"maps": 0, "named": 0, "handles": {}}
+        broker.load("m", MAKER.encode())  # the name is free again
+
+
+class TestLifetime:
+    def test_closed_broker_refuses_use(self) -> None:
+        """After close, the broker and its host handles raise ConfigError, never crash."""
+        b = Broker()
+        host = b.host
+        h = host.op_new()
+        b.close()
+        b.close()  # idempotent
+        with pytest.raises(ConfigError):
+            host.op_set(h, b"k", b"v")
+        with pytest.raises(ConfigError):
+            b.stats()
+
+    def test_deep_chain_reclaims_without_recursion(self, broker: Broker) -> None:
+        """A chain of 100,000 maps, each referencing the next, goes in one close."""
+        host = broker.host
+        first = host.op_new()
+        cur = host.op_clone(first, 3)
+        for _ in range(100_000):
+            nxt = host.op_new()
+            host.op_set_map(cur, b"next", nxt)
+            host.op_close(cur)
+            cur = nxt
+        host.op_close(cur)
+        assert broker.stats()["maps"] == 100_001
+        host.op_close(first)
+        assert broker.stats()["maps"] == 0
