@@ -12,7 +12,7 @@ from . import _native
 from .abi import Rights
 from .errors import ConfigError, GuestTrap, ModuleError
 from .limits import DEFAULT_LIMITS, Limits
-from .manifest import ExportDecl, Manifest, load_manifest, parse_rights
+from .manifest import ExportDecl, Manifest, load_manifest, map_name_problem, parse_rights
 from .runtime import LoadedModule, Runtime
 
 CallResult = int | tuple[int, ...] | None
@@ -83,12 +83,26 @@ class Broker:
                     f"module {name!r}: handle-passing exports (own/borrow/share) "
                     "are not supported by this release"
                 )
+            granted = {g: self._grant_rights(name, g, r) for g, r in (grants or {}).items()}
             compiled, label = self._runtime.compile(name, module)
             native = self._native.new_module(module_limits)
-            for gname, rights in (grants or {}).items():
-                value = parse_rights(rights) if isinstance(rights, str) else Rights(rights)
-                native.grant(gname, int(value))
+            for gname, rights in granted.items():
+                native.grant(gname, int(rights))
             self._modules[name] = self._runtime.instantiate(name, compiled, label, native)
+
+    @staticmethod
+    def _grant_rights(module: str, name: str, rights: str | int) -> Rights:
+        problem = map_name_problem(name)
+        try:
+            if problem:
+                raise ValueError(problem)
+            if isinstance(rights, str):
+                return parse_rights(rights)
+            if rights & ~3 or rights < 0:
+                raise ValueError(f"rights must be a combination of READ and WRITE, not {rights}")
+            return Rights(rights)
+        except ValueError as exc:
+            raise ConfigError(f"module {module!r} grant {name!r}: {exc}") from None
 
     def _limits(self, limits: Limits | Mapping[str, Any] | None) -> Limits:
         if limits is None:

@@ -17,6 +17,14 @@ from .limits import DEFAULT_LIMITS, Limits
 PLAIN_TYPES = ("i32", "i64", "f32", "f64")
 HANDLE_KINDS = ("own", "borrow", "share")
 STORE_SCHEMES = ("memory:", "sqlite:", "redis://")
+MAX_NAME_LEN = 1024  # bytes of UTF-8, as native/wm_core.h
+
+
+def map_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a map, or None."""
+    if not 0 < len(name.encode()) <= MAX_NAME_LEN:
+        return f"a map name must be 1..{MAX_NAME_LEN} bytes of UTF-8"
+    return None
 
 
 @dataclass(frozen=True)
@@ -127,8 +135,9 @@ class _Reader:
                 grants[gname] = parse_rights(rights)
             except ValueError as exc:
                 raise self.fail(f"{key}.grants.{gname}", str(exc)) from None
-            if not gname or len(gname.encode()) > 1024:
-                raise self.fail(f"{key}.grants.{gname}", "a map name must be 1..1024 bytes")
+            problem = map_name_problem(gname)
+            if problem:
+                raise self.fail(f"{key}.grants.{gname}", problem)
         limits = self.limits(table.get("limits", {}), f"{key}.limits", defaults)
         exports = {
             ename: self.export(f"{key}.exports.{ename}", decl)

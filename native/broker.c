@@ -130,7 +130,7 @@ wm_module *wm_module_new(wm_broker *b, const wm_limits *limits)
 
 int wm_module_grant(wm_module *m, const uint8_t *name, uint32_t name_len, uint32_t rights)
 {
-    if (rights & ~(uint32_t)WM_RIGHTS_ALL || name_len > WM_MAX_NAME_LEN)
+    if (rights & ~(uint32_t)WM_RIGHTS_ALL || name_len == 0 || name_len > WM_MAX_NAME_LEN)
         return WM_INVAL;
     wm_broker *b = m->broker;
     int err = WM_OK;

@@ -177,7 +177,7 @@ static int named_map(wm_broker *b, const uint8_t *name, uint32_t len, uint32_t *
 int wm_op_open(wm_module *m, const uint8_t *name, uint32_t name_len, uint32_t rights,
                uint32_t *out_h)
 {
-    if (rights & ~(uint32_t)WM_RIGHTS_ALL || name_len > WM_MAX_NAME_LEN ||
+    if (rights & ~(uint32_t)WM_RIGHTS_ALL || name_len == 0 || name_len > WM_MAX_NAME_LEN ||
         !valid_utf8(name, name_len))
         return WM_INVAL;
     wm_broker *b = m->broker;
@@ -265,17 +265,27 @@ int wm_op_clone(wm_module *m, uint32_t h, uint32_t rights, uint32_t *out_h)
 
 /* --- single-key operations ---------------------------------------------- */
 
-/* Lock, resolve h with `needs`, check key and value sizes; on OK the lock is held
- * and *map / *e (the key's entry or NULL) are set. */
+/* Lock, check the handle(s), rights and sizes; on OK the lock is held and
+ * *map / *e (the key's entry or NULL) are set.  `child_h`, when not NULL, is
+ * set_map's second handle, checked in the same steps (handles, then rights). */
 static int begin_key_op(wm_module *m, uint32_t h, uint32_t needs, const uint8_t *key,
-                        uint32_t key_len, uint32_t val_len, bool reserve, wm_handle **hs, wm_map **map,
-                        uint64_t *hash, wm_entry **e)
+                        uint32_t key_len, uint32_t val_len, bool reserve, const uint32_t *child_h,
+                        wm_handle **child, wm_handle **hs, wm_map **map, uint64_t *hash,
+                        wm_entry **e)
 {
-    wm_mapslot *ms;
     wm_lock(m->broker);
-    int err = resolve(m, h, needs, hs, &ms);
+    int err = wm_handles_lookup(&m->handles, h, hs);
+    if (!err && child_h)
+        err = wm_handles_lookup(&m->handles, *child_h, child);
+    if (!err && ((*hs)->rights & needs) != needs)
+        err = WM_ACCES;
+    /* A stored reference gives whoever reads the parent the parent's rights
+     * on the child, so only a handle with every right may be stored. */
+    if (!err && child_h && (*child)->rights != WM_RIGHTS_ALL)
+        err = WM_ACCES;
     if (!err && (key_len > m->limits.key_size || val_len > m->limits.value_size))
         err = WM_TOOBIG;
+    wm_mapslot *ms = err ? NULL : &m->broker->maps[(*hs)->map];
     if (!err && reserve && wm_map_reserve(&ms->store, 1) != 0)
         err = WM_QUOTA;
     if (err) {
@@ -293,7 +303,8 @@ static int begin_key_op(wm_module *m, uint32_t h, uint32_t needs, const uint8_t 
     wm_map *map;                                                                                  \
     wm_entry *e;                                                                                  \
     uint64_t hash;                                                                                \
-    int err = begin_key_op(m, h, (needs), key, key_len, (val_len), (reserve), &hs, &map, &hash, &e);      \
+    int err = begin_key_op(m, h, (needs), key, key_len, (val_len), (reserve), NULL, NULL, &hs,    \
+                           &map, &hash, &e);      \
     if (err)                                                                                      \
         return err;                                                                               \
     (void)hs;                                                                                     \
@@ -404,15 +415,15 @@ int wm_op_incr(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, i
 int wm_op_set_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len,
                   uint32_t child_h)
 {
-    KEY_OP(W, 0, true);
     wm_broker *b = m->broker;
-    wm_handle *child;
-    err = wm_handles_lookup(&m->handles, child_h, &child);
-    /* A reference gives whoever reads the parent the parent's rights on the
-     * child, so only a handle with every right may be stored. */
-    if (!err && child->rights != WM_RIGHTS_ALL)
-        err = WM_ACCES;
-    if (!err && over_quota(m, e, (uint64_t)key_len + 8))
+    wm_handle *hs, *child;
+    wm_map *map;
+    wm_entry *e;
+    uint64_t hash;
+    int err = begin_key_op(m, h, W, key, key_len, 0, true, &child_h, &child, &hs, &map, &hash, &e);
+    if (err)
+        return err;
+    if (over_quota(m, e, (uint64_t)key_len + 8))
         err = WM_QUOTA;
     uint8_t *data = NULL;
     if (!err && !e && !(data = malloc(key_len ? key_len : 1)))
@@ -421,9 +432,7 @@ int wm_op_set_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len
         uint32_t release = 0;
         wm_maps_incref(b, child->map); /* before the old value goes: it may be the same map */
         if (e) {
-            release = clear_value(b, e);
-            if (e->kind == WM_VAL_BYTES)
-                e->val_len = 0; /* the key prefix of data stays valid */
+            release = clear_value(b, e); /* the key prefix of e->data stays valid */
         } else {
             memcpy(data, key, key_len);
             e = wm_map_insert(map, hash, data, key_len);
