@@ -73,7 +73,7 @@ wm_broker *wm_broker_new(const wm_wasmtime_api *api, uint64_t seed, const wm_lim
     host.bytes = UINT64_MAX;
     host.entries = UINT64_MAX;
     host.trap_on_quota = 0;
-    if (!add_module(b, &host)) {
+    if (!(b->host = add_module(b, &host))) {
         wm_broker_free(b);
         return NULL;
     }
@@ -95,7 +95,7 @@ void wm_broker_free(wm_broker *b)
     free(b);
 }
 
-wm_module *wm_broker_host(wm_broker *b) { return b->modules[WM_HOST_ID]; }
+wm_module *wm_broker_host(wm_broker *b) { return b->host; }
 
 void wm_broker_stats(wm_broker *b, wm_stats *out)
 {

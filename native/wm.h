@@ -83,7 +83,8 @@ void *wm_define_abi(wm_module *m, void *linker, void **functypes);
 void *wm_call(wm_broker *b, void *context, const void *func, wm_val_raw *args, size_t n, void **trap);
 
 /* The ABI operations on already-checked spans, for any module (the host
- * API uses the host module).  Same semantics and errnos as the guest ABI. */
+ * API uses the host module).  Same semantics and errnos as the guest ABI.
+ * Every pointer must be non-NULL, also for a zero length. */
 int wm_op_open(wm_module *m, const uint8_t *name, uint32_t name_len, uint32_t rights, uint32_t *out_h);
 int wm_op_new(wm_module *m, uint32_t *out_h);
 int wm_op_close(wm_module *m, uint32_t h);

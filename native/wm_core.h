@@ -71,6 +71,7 @@ struct wm_broker {
     uint32_t names_len, names_cap;
     wm_module **modules;
     uint32_t modules_len, modules_cap;
+    wm_module *host; /* modules[0], fixed at creation: read without the lock */
 };
 
 static inline void wm_lock(wm_broker *b) { pthread_mutex_lock(&b->lock); }

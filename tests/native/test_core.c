@@ -1,0 +1,2458 @@
+/* test_core.c: the C data plane's tests, without Python or wasmtime.
+ *
+ * Links every native C unit directly and drives the public functions of
+ * native/wm.h (wm_broker_*, wm_module_*, every wm_op_*).  The wm_op_*
+ * functions never call wasmtime, so brokers get a zeroed wm_wasmtime_api;
+ * only the "abi" section hands one a fake wasmtime, to reach abi.c's guest
+ * callbacks and their bounds checks.  Built and run under AddressSanitizer +
+ * UBSan (+ LeakSanitizer: wm_broker_free must free everything, cycles
+ * included) by tests/native/run_sanitized.sh, and the threaded section again
+ * under ThreadSanitizer.
+ *
+ *   test_core [section ...]      run these sections (see SECTIONS at the
+ *                                bottom); no argument runs them all
+ *   WM_TEST_SEED, WM_TEST_OPS    the random section's seed and length
+ *
+ * A failed check prints file:line and exits 1 at once (through _exit, so
+ * LeakSanitizer does not bury the message under the broker we abandoned).
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "abi_gen.h" /* errno and rights numbers, generated from broker/abi.py */
+#include "handles.h" /* the handle number layout (index bits, max generation) */
+#include "wasmtime_abi.h" /* the restated wasmtime types, for the fake wasmtime */
+#include "wm.h"
+
+/* --- checking ----------------------------------------------------------- */
+
+static const char *errname(int e)
+{
+    static const char *names[] = {"OK",    "BADF",  "STALE", "NOENT",    "ACCES",
+                                  "FAULT", "RANGE", "INVAL", "BUSY",     "QUOTA",
+                                  "TOOBIG", "CONFLICT", "TYPE", "IO"};
+    return e >= 0 && e <= WM_ERRNO_MAX ? names[e] : "?";
+}
+
+static void fail(const char *file, int line, const char *what)
+{
+    fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, what);
+    fflush(stderr);
+    _exit(1);
+}
+
+#define CHECK(cond)                                                                               \
+    do {                                                                                          \
+        if (!(cond))                                                                              \
+            fail(__FILE__, __LINE__, #cond);                                                      \
+    } while (0)
+
+#define EXPECT(call, want)                                                                        \
+    do {                                                                                          \
+        int got_ = (call), want_ = (want);                                                        \
+        if (got_ != want_) {                                                                      \
+            char msg_[512];                                                                       \
+            snprintf(msg_, sizeof msg_, "%s returned %s (%d), expected %s", #call,                \
+                     errname(got_), got_, errname(want_));                                        \
+            fail(__FILE__, __LINE__, msg_);                                                       \
+        }                                                                                         \
+    } while (0)
+
+#define OK(call) EXPECT(call, WM_OK)
+
+/* --- fixtures ----------------------------------------------------------- */
+
+#define R WM_RIGHT_READ
+#define W WM_RIGHT_WRITE
+#define RW WM_RIGHTS_ALL
+#define GEN_UNIT (1u << WM_HANDLE_INDEX_BITS)
+#define SENTINEL32 0xDEADBEEFu
+#define SENTINEL64 0xDEADBEEFDEADBEEFull
+
+static const wm_wasmtime_api NO_WASMTIME; /* the data plane never calls it */
+static const uint8_t EMPTY[1];            /* a non-NULL pointer for empty inputs */
+static uint8_t NOWHERE[1];                /* ... and for empty output buffers */
+
+static wm_limits limits(uint32_t key, uint32_t val, uint32_t handles, uint64_t bytes,
+                        uint64_t entries)
+{
+    return (wm_limits){key, val, handles, bytes, entries, 0};
+}
+
+static wm_limits default_limits(void)
+{
+    return limits(4096, 1u << 20, 65536, 256ull << 20, 1u << 20);
+}
+
+static wm_broker *new_broker(uint64_t seed)
+{
+    wm_limits host = default_limits();
+    wm_broker *b = wm_broker_new(&NO_WASMTIME, seed, &host);
+    CHECK(b != NULL);
+    return b;
+}
+
+static const uint8_t *S(const char *s) { return (const uint8_t *)s; }
+#define KEY(s) S(s), (uint32_t)strlen(s)
+
+static uint32_t new_map(wm_module *m)
+{
+    uint32_t h = SENTINEL32;
+    OK(wm_op_new(m, &h));
+    CHECK(h != 0 && h < 0x80000000u);
+    return h;
+}
+
+static void set_str(wm_module *m, uint32_t h, const char *k, const char *v)
+{
+    OK(wm_op_set(m, h, KEY(k), S(v), (uint32_t)strlen(v)));
+}
+
+/* get `k` and compare with the C string `want` */
+static void expect_value(wm_module *m, uint32_t h, const char *k, const char *want)
+{
+    uint8_t buf[256];
+    uint32_t len = SENTINEL32;
+    OK(wm_op_get(m, h, KEY(k), buf, sizeof buf, &len));
+    CHECK(len == strlen(want));
+    CHECK(memcmp(buf, want, len) == 0);
+}
+
+static wm_stats stats(wm_broker *b)
+{
+    wm_stats s;
+    wm_broker_stats(b, &s);
+    return s;
+}
+
+static uint32_t map_len(wm_module *m, uint32_t h)
+{
+    uint32_t n = SENTINEL32;
+    OK(wm_op_len(m, h, &n));
+    return n;
+}
+
+static uint64_t version_of(wm_module *m, uint32_t h, const char *k)
+{
+    uint64_t v = SENTINEL64;
+    OK(wm_op_version(m, h, KEY(k), &v));
+    return v;
+}
+
+/* A growable byte buffer for batches. */
+typedef struct bytes {
+    uint8_t *p;
+    size_t len, cap;
+} bytes;
+
+static void put(bytes *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        b->cap = (b->len + n) * 2 + 64;
+        b->p = realloc(b->p, b->cap);
+        CHECK(b->p != NULL);
+    }
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+static void put32(bytes *b, uint32_t v) { put(b, &v, 4); }
+
+static void put_rec(bytes *b, const void *p, uint32_t n)
+{
+    put32(b, n);
+    put(b, p, n);
+}
+
+static void put_rec_str(bytes *b, const char *s) { put_rec(b, s, (uint32_t)strlen(s)); }
+
+static uint32_t rd32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static const uint8_t *bp(const bytes *b) { return b->p ? b->p : EMPTY; }
+
+/* --- lifecycle ---------------------------------------------------------- */
+
+static void test_lifecycle(void)
+{
+    wm_broker_free(NULL);
+    CHECK(wm_sizeof_wasmtime_val_raw() == 16);
+    CHECK(wm_sizeof_wasmtime_memory() > 0 && wm_sizeof_wasmtime_func() > 0);
+    CHECK(wm_sizeof_wasmtime_extern() > 0);
+    CHECK(wm_abi_count() == WM_ABI_COUNT);
+    for (size_t i = 0; i < wm_abi_count(); i++)
+        CHECK(wm_abi_name(i) != NULL && wm_abi_name(i)[0] != '\0');
+    CHECK(wm_abi_name(wm_abi_count()) == NULL);
+
+    /* an empty broker */
+    wm_broker *b = new_broker(1);
+    wm_module *host = wm_broker_host(b);
+    CHECK(wm_module_id(host) == 0);
+    wm_stats s = stats(b);
+    CHECK(s.maps == 0 && s.named == 0 && s.entries == 0);
+    wm_broker_free(b);
+
+    /* a broker freed with everything still live: handles, names, grants, entries */
+    b = new_broker(2);
+    host = wm_broker_host(b);
+    wm_limits l = default_limits();
+    wm_module *m = wm_module_new(b, &l);
+    CHECK(m != NULL && wm_module_id(m) == 1);
+    OK(wm_module_grant(m, KEY("shared"), RW));
+    uint32_t h;
+    OK(wm_op_open(m, KEY("shared"), RW, &h));
+    set_str(m, h, "k", "v");
+    uint32_t a = new_map(host);
+    set_str(host, a, "x", "y");
+    OK(wm_op_set_map(host, a, KEY("shared"), new_map(host)));
+    s = stats(b);
+    CHECK(s.maps == 2 && s.named == 1 && s.entries == 3);
+    wm_broker_free(b);
+}
+
+/* --- handles ------------------------------------------------------------ */
+
+static void test_handles(void)
+{
+    wm_broker *b = new_broker(3);
+    wm_module *host = wm_broker_host(b);
+    wm_limits l = default_limits();
+    wm_module *m = wm_module_new(b, &l);
+
+    uint32_t h1 = new_map(host);
+    CHECK(h1 >> WM_HANDLE_INDEX_BITS == 1); /* first issue of slot 0: generation 1 */
+    CHECK(wm_broker_map_id(b, host, h1) != 0);
+    CHECK(wm_module_handle_count(host) == 1);
+    uint64_t id1 = wm_broker_map_id(b, host, h1);
+
+    OK(wm_op_close(host, h1));
+    EXPECT(wm_op_close(host, h1), WM_STALE);
+    CHECK(wm_broker_map_id(b, host, h1) == 0);
+    EXPECT(wm_op_close(host, 0), WM_BADF);
+    EXPECT(wm_op_close(host, h1 | 0x80000000u), WM_BADF);
+    EXPECT(wm_op_close(host, h1 + GEN_UNIT), WM_BADF); /* generation not reached */
+    EXPECT(wm_op_close(host, GEN_UNIT | 5), WM_BADF);  /* index never used */
+    EXPECT(wm_op_close(host, 0xFFFFFFFFu), WM_BADF);
+    EXPECT(wm_op_close(host, (WM_HANDLE_MAX_GEN + 1) << WM_HANDLE_INDEX_BITS), WM_BADF);
+    CHECK(stats(b).maps == 0);
+
+    uint32_t h2 = new_map(host); /* slot 0 again, generation 2 */
+    CHECK(h2 == (2u << WM_HANDLE_INDEX_BITS));
+    CHECK(wm_broker_map_id(b, host, h2) != id1); /* ids are never reused */
+    uint32_t n;
+    EXPECT(wm_op_len(host, h1, &n), WM_STALE);
+    EXPECT(wm_op_close(m, h2), WM_BADF); /* handles are per module */
+
+    /* clone: rights must be a subset; unknown bits are INVAL before the handle */
+    uint32_t out = SENTINEL32, hr, h0, h00;
+    EXPECT(wm_op_clone(host, h2, 4, &out), WM_INVAL);
+    EXPECT(wm_op_clone(host, h1, 8, &out), WM_INVAL);
+    EXPECT(wm_op_clone(host, h1, R, &out), WM_STALE);
+    CHECK(out == SENTINEL32);
+    OK(wm_op_clone(host, h2, R, &hr));
+    EXPECT(wm_op_clone(host, hr, RW, &out), WM_ACCES);
+    EXPECT(wm_op_clone(host, hr, W, &out), WM_ACCES);
+    CHECK(out == SENTINEL32);
+    OK(wm_op_clone(host, hr, 0, &h0));
+    OK(wm_op_clone(host, h0, 0, &h00));
+    EXPECT(wm_op_clone(host, h0, R, &out), WM_ACCES);
+    CHECK(wm_broker_map_id(b, host, hr) == wm_broker_map_id(b, host, h2));
+    CHECK(wm_broker_map_id(b, host, h00) == wm_broker_map_id(b, host, h2));
+    CHECK(wm_module_handle_count(host) == 4);
+
+    /* rights 0: keeps the map alive and nothing else */
+    uint8_t buf[8];
+    uint32_t len;
+    uint64_t v;
+    int64_t i64;
+    EXPECT(wm_op_get(host, h0, KEY("k"), buf, sizeof buf, &len), WM_ACCES);
+    EXPECT(wm_op_set(host, h0, KEY("k"), S("v"), 1), WM_ACCES);
+    EXPECT(wm_op_len(host, h0, &n), WM_ACCES);
+    EXPECT(wm_op_version(host, h0, KEY("k"), &v), WM_ACCES);
+    EXPECT(wm_op_incr(host, h0, KEY("k"), 1, &i64), WM_ACCES);
+    OK(wm_op_close(host, h2));
+    OK(wm_op_close(host, hr));
+    OK(wm_op_close(host, h0));
+    CHECK(stats(b).maps == 1); /* h00 still holds it */
+    OK(wm_op_close(host, h00));
+    CHECK(stats(b).maps == 0);
+    CHECK(wm_module_handle_count(host) == 0);
+
+    /* order of checks: the handle before rights, rights before sizes */
+    wm_limits small = limits(4, 4, 16, 1000, 1000);
+    wm_module *s = wm_module_new(b, &small);
+    uint32_t hs = new_map(s), hsr, dead = new_map(s);
+    OK(wm_op_close(s, dead));
+    OK(wm_op_clone(s, hs, R, &hsr));
+    EXPECT(wm_op_set(s, dead, KEY("toolong"), S("v"), 1), WM_STALE);
+    EXPECT(wm_op_set(s, hsr, KEY("toolong"), S("v"), 1), WM_ACCES);
+    EXPECT(wm_op_set(s, hs, KEY("toolong"), S("v"), 1), WM_TOOBIG);
+    EXPECT(wm_op_get(s, hsr, KEY("toolong"), buf, sizeof buf, &len), WM_TOOBIG);
+
+    /* close_all closes everything, and the maps go */
+    for (int i = 0; i < 10; i++)
+        OK(wm_op_clone(s, hs, R, &out));
+    CHECK(wm_module_handle_count(s) == 12);
+    wm_module_close_all(s);
+    CHECK(wm_module_handle_count(s) == 0);
+    EXPECT(wm_op_close(s, hs), WM_STALE);
+    EXPECT(wm_op_len(s, out, &n), WM_STALE);
+    CHECK(stats(b).maps == 0);
+    wm_module_close_all(s); /* idempotent */
+    uint32_t again = new_map(s);
+    CHECK(wm_module_handle_count(s) == 1 && again != hs);
+    wm_broker_free(b);
+}
+
+/* --- names and grants --------------------------------------------------- */
+
+static void test_names(void)
+{
+    wm_broker *b = new_broker(4);
+    wm_module *host = wm_broker_host(b);
+    wm_limits l = default_limits();
+    wm_module *m = wm_module_new(b, &l);
+    uint32_t h, h2, out = SENTINEL32;
+
+    OK(wm_op_open(host, KEY("alpha"), RW, &h));
+    OK(wm_op_open(host, KEY("alpha"), R, &h2));
+    CHECK(h != h2 && wm_broker_map_id(b, host, h) == wm_broker_map_id(b, host, h2));
+    CHECK(stats(b).named == 1 && stats(b).maps == 0);
+    set_str(host, h, "k", "v");
+    OK(wm_op_close(host, h));
+    OK(wm_op_close(host, h2));
+    CHECK(stats(b).named == 1); /* a name lives as long as the broker */
+    OK(wm_op_open(host, KEY("alpha"), RW, &h));
+    expect_value(host, h, "k", "v");
+
+    /* names are UTF-8, at most 1024 bytes; rights are READ|WRITE */
+    static const char *bad[] = {"\xff", "a\x80", "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80",
+                                "\xed\xa0\x80", "\xe2\x82", "\xf4\x90\x80\x80",
+                                "\xf0\x9f\x98", "\xf8\x88\x80\x80\x80"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        EXPECT(wm_op_open(host, KEY(bad[i]), RW, &out), WM_INVAL);
+    OK(wm_op_open(host, KEY("\xf0\x9f\x98\x80 caf\xc3\xa9 \xe2\x82\xac"), RW, &out));
+    EXPECT(wm_op_open(host, KEY("alpha"), 4, &out), WM_INVAL);
+    EXPECT(wm_op_open(host, EMPTY, 0, RW, &out), WM_INVAL); /* names are 1..1024 bytes */
+    static uint8_t longname[1025];
+    memset(longname, 'n', sizeof longname);
+    OK(wm_op_open(host, longname, 1024, R, &out));
+    EXPECT(wm_op_open(host, longname, 1025, R, &out), WM_INVAL);
+    /* a name that is a prefix of another is another name */
+    OK(wm_op_open(host, longname, 1023, R, &out));
+    CHECK(wm_broker_map_id(b, host, out) != 0);
+    CHECK(stats(b).named == 4);
+
+    /* modules open only what they were granted, with at most its rights */
+    out = SENTINEL32;
+    EXPECT(wm_op_open(m, KEY("alpha"), R, &out), WM_ACCES);
+    EXPECT(wm_module_grant(m, KEY("alpha"), 4), WM_INVAL);
+    EXPECT(wm_module_grant(m, longname, 1025, R), WM_INVAL);
+    EXPECT(wm_module_grant(m, EMPTY, 0, R), WM_INVAL);
+    OK(wm_module_grant(m, KEY("alpha"), R));
+    EXPECT(wm_op_open(m, KEY("alpha"), RW, &out), WM_ACCES);
+    EXPECT(wm_op_open(m, KEY("alph"), R, &out), WM_ACCES);
+    EXPECT(wm_op_open(m, KEY("alpha"), 5, &out), WM_INVAL);
+    CHECK(out == SENTINEL32);
+    OK(wm_op_open(m, KEY("alpha"), R, &out));
+    expect_value(m, out, "k", "v");
+    EXPECT(wm_op_set(m, out, KEY("k"), S("w"), 1), WM_ACCES);
+    OK(wm_module_grant(m, KEY("alpha"), RW)); /* a second grant replaces the first */
+    OK(wm_op_open(m, KEY("alpha"), RW, &out));
+    set_str(m, out, "k", "w");
+    expect_value(host, h, "k", "w");
+    OK(wm_module_grant(m, KEY("alpha"), 0));
+    EXPECT(wm_op_open(m, KEY("alpha"), R, &h2), WM_ACCES);
+    OK(wm_op_open(m, KEY("alpha"), 0, &h2));
+    for (int i = 0; i < 50; i++) { /* many grants: the grant table grows */
+        char name[32];
+        snprintf(name, sizeof name, "g%d", i);
+        OK(wm_module_grant(m, KEY(name), (uint32_t)i % 4));
+    }
+    OK(wm_op_open(m, KEY("g7"), RW, &h2));
+    EXPECT(wm_op_open(m, KEY("g5"), W, &h2), WM_ACCES);
+    for (int i = 0; i < 40; i++) { /* many names: the name table grows */
+        char name[32];
+        snprintf(name, sizeof name, "name-%d", i);
+        OK(wm_op_open(host, KEY(name), RW, &out));
+        OK(wm_op_close(host, out));
+    }
+    CHECK(stats(b).named == 45);
+    wm_broker_free(b);
+}
+
+/* --- single-key operations ---------------------------------------------- */
+
+static void test_kv(void)
+{
+    wm_broker *b = new_broker(5);
+    wm_module *host = wm_broker_host(b);
+    uint32_t h = new_map(host), n, len;
+    uint8_t buf[64];
+    int64_t i64;
+    uint64_t v;
+
+    /* get: NOENT, RANGE (needed size, buffer untouched), OK */
+    len = SENTINEL32;
+    EXPECT(wm_op_get(host, h, KEY("a"), buf, sizeof buf, &len), WM_NOENT);
+    CHECK(len == SENTINEL32);
+    set_str(host, h, "a", "hello!");
+    memset(buf, 0xAA, sizeof buf);
+    EXPECT(wm_op_get(host, h, KEY("a"), buf, 5, &len), WM_RANGE);
+    CHECK(len == 6 && buf[0] == 0xAA && buf[5] == 0xAA);
+    OK(wm_op_get(host, h, KEY("a"), buf, 6, &len));
+    CHECK(len == 6 && memcmp(buf, "hello!", 6) == 0 && buf[6] == 0xAA);
+    EXPECT(wm_op_get(host, h, KEY("a"), NOWHERE, 0, &len), WM_RANGE);
+
+    /* overwrite: same size in place, other sizes reallocated */
+    set_str(host, h, "a", "HELLO!");
+    expect_value(host, h, "a", "HELLO!");
+    set_str(host, h, "a", "hi");
+    expect_value(host, h, "a", "hi");
+    set_str(host, h, "a", "a much longer value than before");
+    expect_value(host, h, "a", "a much longer value than before");
+
+    /* the empty key and the empty value */
+    OK(wm_op_set(host, h, EMPTY, 0, EMPTY, 0));
+    OK(wm_op_get(host, h, EMPTY, 0, NOWHERE, 0, &len));
+    CHECK(len == 0);
+    OK(wm_op_exists(host, h, EMPTY, 0, &n));
+    CHECK(n == 1);
+    CHECK(map_len(host, h) == 2);
+    OK(wm_op_set(host, h, EMPTY, 0, S("x"), 1));
+    expect_value(host, h, "", "x");
+    OK(wm_op_delete(host, h, EMPTY, 0));
+    OK(wm_op_exists(host, h, EMPTY, 0, &n));
+    CHECK(n == 0);
+
+    /* delete: OK when absent */
+    OK(wm_op_delete(host, h, KEY("never")));
+    OK(wm_op_delete(host, h, KEY("a")));
+    OK(wm_op_delete(host, h, KEY("a")));
+    CHECK(map_len(host, h) == 0);
+
+    /* versions: one broker-wide counter, 0 = absent, never reused */
+    CHECK(version_of(host, h, "k") == 0);
+    set_str(host, h, "k", "1");
+    uint64_t v1 = version_of(host, h, "k");
+    set_str(host, h, "j", "1");
+    uint64_t vj = version_of(host, h, "j");
+    set_str(host, h, "k", "1");
+    uint64_t v2 = version_of(host, h, "k");
+    CHECK(v1 > 0 && vj > v1 && v2 > vj);
+    OK(wm_op_delete(host, h, KEY("k")));
+    CHECK(version_of(host, h, "k") == 0);
+    set_str(host, h, "k", "1");
+    CHECK(version_of(host, h, "k") > v2);
+
+    /* set_if: compare the version (0 = absent) */
+    EXPECT(wm_op_set_if(host, h, KEY("c"), S("1"), 1, 1), WM_CONFLICT);
+    OK(wm_op_set_if(host, h, KEY("c"), S("1"), 1, 0));
+    EXPECT(wm_op_set_if(host, h, KEY("c"), S("2"), 1, 0), WM_CONFLICT);
+    v = version_of(host, h, "c");
+    EXPECT(wm_op_set_if(host, h, KEY("c"), S("2"), 1, (int64_t)(v + 1)), WM_CONFLICT);
+    EXPECT(wm_op_set_if(host, h, KEY("c"), S("2"), 1, -1), WM_CONFLICT);
+    OK(wm_op_set_if(host, h, KEY("c"), S("22"), 2, (int64_t)v));
+    expect_value(host, h, "c", "22");
+    CHECK(version_of(host, h, "c") > v);
+
+    /* incr: absent starts at 0, wraps, needs exactly 8 bytes */
+    i64 = 7;
+    OK(wm_op_incr(host, h, KEY("n"), 5, &i64));
+    CHECK(i64 == 5);
+    OK(wm_op_incr(host, h, KEY("n"), -7, &i64));
+    CHECK(i64 == -2);
+    OK(wm_op_set(host, h, KEY("n"), (const uint8_t *)&(int64_t){INT64_MAX}, 8));
+    OK(wm_op_incr(host, h, KEY("n"), 1, &i64));
+    CHECK(i64 == INT64_MIN);
+    OK(wm_op_incr(host, h, KEY("n"), INT64_MIN, &i64));
+    CHECK(i64 == 0);
+    OK(wm_op_incr(host, h, KEY("n"), -1, &i64));
+    OK(wm_op_incr(host, h, KEY("n"), INT64_MIN, &i64));
+    CHECK(i64 == INT64_MAX);
+    OK(wm_op_get(host, h, KEY("n"), buf, sizeof buf, &len));
+    CHECK(len == 8 && memcmp(buf, &(int64_t){INT64_MAX}, 8) == 0);
+    i64 = 7;
+    EXPECT(wm_op_incr(host, h, KEY("c"), 1, &i64), WM_TYPE);
+    OK(wm_op_set(host, h, KEY("c"), EMPTY, 0));
+    EXPECT(wm_op_incr(host, h, KEY("c"), 1, &i64), WM_TYPE);
+    CHECK(i64 == 7);
+
+    /* rights per operation */
+    uint32_t hr, hw;
+    OK(wm_op_clone(host, h, R, &hr));
+    OK(wm_op_clone(host, h, W, &hw));
+    OK(wm_op_get(host, hr, KEY("n"), buf, sizeof buf, &len));
+    EXPECT(wm_op_get(host, hw, KEY("n"), buf, sizeof buf, &len), WM_ACCES);
+    EXPECT(wm_op_set(host, hr, KEY("n"), S("1"), 1), WM_ACCES);
+    OK(wm_op_set(host, hw, KEY("w"), S("1"), 1));
+    EXPECT(wm_op_delete(host, hr, KEY("w")), WM_ACCES);
+    EXPECT(wm_op_exists(host, hw, KEY("w"), &n), WM_ACCES);
+    EXPECT(wm_op_len(host, hw, &n), WM_ACCES);
+    EXPECT(wm_op_version(host, hw, KEY("w"), &v), WM_ACCES);
+    EXPECT(wm_op_incr(host, hr, KEY("i"), 1, &i64), WM_ACCES);
+    EXPECT(wm_op_incr(host, hw, KEY("i"), 1, &i64), WM_ACCES);
+    EXPECT(wm_op_set_if(host, hr, KEY("i"), S("1"), 1, 0), WM_ACCES);
+    EXPECT(wm_op_set_if(host, hw, KEY("i"), S("1"), 1, 0), WM_ACCES);
+    OK(wm_op_delete(host, hw, KEY("w")));
+
+    /* size limits: every key argument, reads included */
+    wm_limits small = limits(8, 16, 64, 1u << 20, 1000);
+    wm_module *m = wm_module_new(b, &small);
+    uint32_t hm = new_map(m), out = SENTINEL32;
+    static const uint8_t big[32] = {0};
+    OK(wm_op_set(m, hm, big, 8, big, 16));
+    EXPECT(wm_op_set(m, hm, big, 9, big, 1), WM_TOOBIG);
+    EXPECT(wm_op_set(m, hm, big, 8, big, 17), WM_TOOBIG);
+    EXPECT(wm_op_set_if(m, hm, big, 1, big, 17, 0), WM_TOOBIG);
+    EXPECT(wm_op_get(m, hm, big, 9, buf, sizeof buf, &len), WM_TOOBIG);
+    EXPECT(wm_op_exists(m, hm, big, 9, &n), WM_TOOBIG);
+    EXPECT(wm_op_version(m, hm, big, 9, &v), WM_TOOBIG);
+    EXPECT(wm_op_delete(m, hm, big, 9), WM_TOOBIG);
+    EXPECT(wm_op_incr(m, hm, big, 9, 1, &i64), WM_TOOBIG);
+    EXPECT(wm_op_set_map(m, hm, big, 9, hm), WM_TOOBIG);
+    EXPECT(wm_op_get_map(m, hm, big, 9, &out), WM_TOOBIG);
+    CHECK(out == SENTINEL32);
+    CHECK(map_len(m, hm) == 1);
+
+    /* outputs untouched on errors */
+    n = SENTINEL32;
+    v = SENTINEL64;
+    i64 = (int64_t)SENTINEL64;
+    EXPECT(wm_op_exists(host, 12345, KEY("x"), &n), WM_BADF);
+    EXPECT(wm_op_len(host, 12345, &n), WM_BADF);
+    EXPECT(wm_op_version(host, 12345, KEY("x"), &v), WM_BADF);
+    EXPECT(wm_op_incr(host, 12345, KEY("x"), 1, &i64), WM_BADF);
+    CHECK(n == SENTINEL32 && v == SENTINEL64 && i64 == (int64_t)SENTINEL64);
+    wm_broker_free(b);
+}
+
+/* --- keys --------------------------------------------------------------- */
+
+/* One page; returns the errno and appends the listed keys to `out`. */
+static int keys_page(wm_module *m, uint32_t h, uint64_t *cursor, uint32_t cap, char (*out)[64],
+                     uint32_t *n_out, uint32_t *used_out)
+{
+    uint8_t *buf = malloc(cap ? cap : 1);
+    CHECK(buf != NULL);
+    uint32_t used = SENTINEL32, count = SENTINEL32;
+    int err = wm_op_keys(m, h, cursor, buf, cap, &used, &count);
+    *used_out = used;
+    if (err == WM_OK) {
+        CHECK(used <= cap);
+        uint32_t at = 0;
+        for (uint32_t i = 0; i < count; i++) {
+            CHECK(at + 4 <= used);
+            uint32_t klen = rd32(buf + at);
+            CHECK(klen < 64 && at + 4 + klen <= used);
+            memcpy(out[*n_out], buf + at + 4, klen);
+            out[*n_out][klen] = '\0';
+            (*n_out)++;
+            at += 4 + klen;
+        }
+        CHECK(at == used);
+    }
+    free(buf);
+    return err;
+}
+
+static void test_keys(void)
+{
+    wm_broker *b = new_broker(6);
+    wm_module *host = wm_broker_host(b);
+    uint32_t h = new_map(host), used, count = 0;
+    static char listed[20000][64];
+
+    /* empty map, and any cursor past the end: done */
+    uint64_t cursor = 0;
+    OK(keys_page(host, h, &cursor, 16, listed, &count, &used));
+    CHECK(count == 0 && cursor == 0 && used == 0);
+    cursor = UINT64_MAX;
+    OK(keys_page(host, h, &cursor, 16, listed, &count, &used));
+    CHECK(count == 0 && cursor == 0);
+
+    /* insertion order, every page whole keys */
+    enum { N = 1000 };
+    for (int i = 0; i < N; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "key%d", i);
+        set_str(host, h, k, "v");
+    }
+    cursor = 0;
+    count = 0;
+    do {
+        OK(keys_page(host, h, &cursor, 64, listed, &count, &used));
+    } while (cursor != 0);
+    CHECK(count == N);
+    for (int i = 0; i < N; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "key%d", i);
+        CHECK(strcmp(listed[i], k) == 0);
+    }
+
+    /* RANGE: not even the first key fits; cursor unchanged, size reported */
+    uint32_t hl = new_map(host);
+    static uint8_t longkey[60];
+    memset(longkey, 'L', sizeof longkey);
+    OK(wm_op_set(host, hl, longkey, 60, S("v"), 1));
+    set_str(host, hl, "short", "v");
+    cursor = 0;
+    count = 0;
+    EXPECT(keys_page(host, hl, &cursor, 63, listed, &count, &used), WM_RANGE);
+    CHECK(used == 64 && cursor == 0 && count == 0);
+    OK(keys_page(host, hl, &cursor, 64, listed, &count, &used));
+    CHECK(count == 1 && cursor != 0);
+    uint64_t mid = cursor;
+    EXPECT(keys_page(host, hl, &cursor, 8, listed, &count, &used), WM_RANGE);
+    CHECK(used == 9 && cursor == mid);
+    OK(keys_page(host, hl, &cursor, 9, listed, &count, &used));
+    CHECK(count == 2 && cursor == 0 && strcmp(listed[1], "short") == 0);
+    cursor = 0;
+    EXPECT(wm_op_keys(host, hl, &cursor, NOWHERE, 0, &used, &count), WM_RANGE);
+
+    /* paging while inserting and deleting (and so compacting and growing):
+     * a key present for the whole listing appears exactly once, in order */
+    uint32_t hp = new_map(host);
+    enum { P = 2000 };
+    static bool deleted[P];
+    static int seen[P];
+    memset(deleted, 0, sizeof deleted);
+    memset(seen, 0, sizeof seen);
+    for (int i = 0; i < P; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "p%d", i);
+        set_str(host, hp, k, "v");
+    }
+    uint64_t rng = 12345;
+    cursor = 0;
+    count = 0;
+    int added = 0, last_stable = -1;
+    do {
+        uint32_t before = count;
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t cap = 16 + (uint32_t)(rng >> 33) % 200;
+        OK(keys_page(host, hp, &cursor, cap, listed, &count, &used));
+        CHECK(count < 20000);
+        for (uint32_t i = before; i < count; i++) {
+            int k;
+            if (sscanf(listed[i], "p%d", &k) == 1 && listed[i][0] == 'p') {
+                CHECK(k >= 0 && k < P);
+                seen[k]++;
+                if (!deleted[k]) {
+                    CHECK(k > last_stable); /* stable keys come in insertion order */
+                    last_stable = k;
+                }
+            }
+        }
+        /* between pages: delete some keys (listed or not), add new ones,
+         * re-set existing ones (keeps their place), delete and re-add one */
+        for (int j = 0; cursor != 0 && j < 7; j++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            int k = (int)((rng >> 33) % P);
+            char key[32];
+            snprintf(key, sizeof key, "p%d", k);
+            switch (j) {
+            case 0:
+            case 1:
+            case 2:
+                deleted[k] = true;
+                OK(wm_op_delete(host, hp, KEY(key)));
+                break;
+            case 3:
+                if (!deleted[k])
+                    set_str(host, hp, key, "a different length of value");
+                break;
+            default:
+                snprintf(key, sizeof key, "new%d", added++);
+                set_str(host, hp, key, "v");
+            }
+        }
+    } while (cursor != 0);
+    for (int k = 0; k < P; k++) {
+        if (!deleted[k])
+            CHECK(seen[k] == 1);
+        else
+            CHECK(seen[k] <= 1);
+    }
+    int new_seen = 0;
+    for (uint32_t i = 0; i < count; i++)
+        if (strncmp(listed[i], "new", 3) == 0)
+            new_seen++;
+    CHECK(new_seen == added); /* keys added during a listing come after the cursor */
+    wm_broker_free(b);
+}
+
+/* --- batches ------------------------------------------------------------ */
+
+static void test_batches(void)
+{
+    wm_broker *b = new_broker(7);
+    wm_module *host = wm_broker_host(b);
+    uint32_t h = new_map(host), used;
+    bytes items = {0}, keys = {0};
+
+    /* set_many: later items win; the empty batch is OK */
+    put_rec_str(&items, "a");
+    put_rec_str(&items, "1");
+    put_rec_str(&items, "b");
+    put_rec_str(&items, "22");
+    put_rec_str(&items, "a");
+    put_rec_str(&items, "333");
+    put_rec_str(&items, "");
+    put_rec_str(&items, "");
+    OK(wm_op_set_many(host, h, items.p, (uint32_t)items.len));
+    OK(wm_op_set_many(host, h, EMPTY, 0));
+    CHECK(map_len(host, h) == 3);
+    expect_value(host, h, "a", "333");
+    expect_value(host, h, "b", "22");
+    expect_value(host, h, "", "");
+
+    /* get_many: values in order, absent as 0xFFFFFFFF */
+    put_rec_str(&keys, "a");
+    put_rec_str(&keys, "missing");
+    put_rec_str(&keys, "b");
+    put_rec_str(&keys, "");
+    put_rec_str(&keys, "a");
+    uint8_t buf[128];
+    memset(buf, 0xAA, sizeof buf);
+    uint32_t need = 4 + 3 + 4 + 4 + 2 + 4 + 0 + 4 + 3;
+    EXPECT(wm_op_get_many(host, h, keys.p, (uint32_t)keys.len, buf, need - 1, &used), WM_RANGE);
+    CHECK(used == need && buf[0] == 0xAA);
+    EXPECT(wm_op_get_many(host, h, keys.p, (uint32_t)keys.len, NOWHERE, 0, &used), WM_RANGE);
+    CHECK(used == need);
+    OK(wm_op_get_many(host, h, keys.p, (uint32_t)keys.len, buf, sizeof buf, &used));
+    CHECK(used == need && buf[need] == 0xAA);
+    static const uint8_t want[] = {3, 0, 0, 0, '3', '3', '3', 0xff, 0xff, 0xff, 0xff,
+                                   2, 0, 0, 0, '2', '2', 0, 0, 0, 0, 3, 0, 0, 0, '3', '3', '3'};
+    CHECK(sizeof want == need && memcmp(buf, want, need) == 0);
+    used = SENTINEL32;
+    OK(wm_op_get_many(host, h, EMPTY, 0, NOWHERE, 0, &used));
+    CHECK(used == 0);
+
+    /* the key list and the output may not overlap */
+    uint8_t both[256];
+    CHECK(keys.len == 30);
+    memcpy(both, keys.p, keys.len); /* keys at [0, 30) */
+    EXPECT(wm_op_get_many(host, h, both, 30, both + 29, 64, &used), WM_INVAL);
+    EXPECT(wm_op_get_many(host, h, both + 1, 29, both, 2, &used), WM_INVAL); /* malformed too */
+    OK(wm_op_get_many(host, h, both, 30, both + 30, 64, &used)); /* adjacent */
+    CHECK(used == need && memcmp(both + 30, want, need) == 0);
+    memcpy(both + 64, keys.p, keys.len); /* keys at [64, 94) */
+    EXPECT(wm_op_get_many(host, h, both + 64, 30, both, 65, &used), WM_INVAL);
+    EXPECT(wm_op_get_many(host, h, both + 64, 30, both + 93, 100, &used), WM_INVAL);
+    OK(wm_op_get_many(host, h, both + 64, 30, both, 64, &used));
+    CHECK(used == need && memcmp(both, want, need) == 0);
+
+    /* malformed batches: INVAL before the handle, and nothing changes */
+    uint64_t va = version_of(host, h, "a");
+    struct {
+        const uint8_t *p;
+        uint32_t len;
+    } bad[] = {
+        {S("\x01\x00\x00"), 3},                                  /* truncated length */
+        {S("\x05\x00\x00\x00" "abcd"), 8},                        /* truncated bytes */
+        {S("\x01\x00\x00\x00" "a"), 5},                           /* key, no value */
+        {S("\x01\x00\x00\x00" "a" "\x02\x00\x00\x00" "x"), 10},   /* short value */
+        {S("\x01\x00\x00\x00" "a" "\x01\x00\x00\x00" "x" "\x00"), 11}, /* trailing byte */
+        {S("\xff\xff\xff\xff" "abcd"), 8},                        /* huge length */
+        {S("\x01\x00\x00\x00" "a" "\xfc\xff\xff\xff" "x"), 10},   /* huge value length */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        EXPECT(wm_op_set_many(host, h, bad[i].p, bad[i].len), WM_INVAL);
+        EXPECT(wm_op_set_many(host, 999, bad[i].p, bad[i].len), WM_INVAL);
+    }
+    EXPECT(wm_op_get_many(host, h, S("\x01\x00\x00"), 3, buf, sizeof buf, &used), WM_INVAL);
+    EXPECT(wm_op_get_many(host, h, S("\x04\x00\x00\x00" "abc"), 7, buf, sizeof buf, &used),
+           WM_INVAL);
+    EXPECT(wm_op_get_many(host, h, S("\xff\xff\xff\xff" "abcd"), 8, buf, sizeof buf, &used),
+           WM_INVAL);
+    EXPECT(wm_op_get_many(host, h, S("\x01\x00\x00\x00" "a" "\x00"), 6, buf, sizeof buf, &used),
+           WM_INVAL);
+    EXPECT(wm_op_get_many(host, 999, S("\x01\x00\x00"), 3, buf, sizeof buf, &used), WM_INVAL);
+    EXPECT(wm_op_get_many(host, 999, keys.p, (uint32_t)keys.len, buf, sizeof buf, &used),
+           WM_BADF);
+    CHECK(map_len(host, h) == 3 && version_of(host, h, "a") == va);
+
+    /* rights */
+    uint32_t hr, hw;
+    OK(wm_op_clone(host, h, R, &hr));
+    OK(wm_op_clone(host, h, W, &hw));
+    EXPECT(wm_op_set_many(host, hr, items.p, (uint32_t)items.len), WM_ACCES);
+    EXPECT(wm_op_get_many(host, hw, keys.p, (uint32_t)keys.len, buf, sizeof buf, &used), WM_ACCES);
+    OK(wm_op_set_many(host, hw, items.p, (uint32_t)items.len));
+
+    /* a map reference under any key: TYPE for the whole get_many */
+    uint32_t child = new_map(host);
+    OK(wm_op_set_map(host, h, KEY("b"), child));
+    used = SENTINEL32;
+    EXPECT(wm_op_get_many(host, h, keys.p, (uint32_t)keys.len, buf, sizeof buf, &used), WM_TYPE);
+    CHECK(used == SENTINEL32);
+    /* set_many over a reference releases it */
+    OK(wm_op_close(host, child));
+    CHECK(stats(b).maps == 2);
+    OK(wm_op_set_many(host, h, items.p, (uint32_t)items.len));
+    CHECK(stats(b).maps == 1);
+    OK(wm_op_get_many(host, h, keys.p, (uint32_t)keys.len, buf, sizeof buf, &used));
+
+    /* limits: all or nothing */
+    wm_limits small = limits(8, 16, 64, 1000, 4);
+    wm_module *m = wm_module_new(b, &small);
+    uint32_t hm = new_map(m);
+    bytes big = {0};
+    put_rec_str(&big, "x");
+    put_rec_str(&big, "1");
+    put_rec_str(&big, "toolongkey");
+    put_rec_str(&big, "1");
+    EXPECT(wm_op_set_many(m, hm, big.p, (uint32_t)big.len), WM_TOOBIG);
+    big.len = 0;
+    put_rec_str(&big, "x");
+    put_rec_str(&big, "1");
+    put_rec_str(&big, "y");
+    put_rec_str(&big, "0123456789abcdefg");
+    EXPECT(wm_op_set_many(m, hm, big.p, (uint32_t)big.len), WM_TOOBIG);
+    EXPECT(wm_op_get_many(m, hm, big.p, 4 + 1 + 4 + 1 + 4 + 1, buf, sizeof buf, &used), WM_OK);
+    EXPECT(wm_op_get_many(m, hm, S("\x09\x00\x00\x00" "123456789"), 13, buf, sizeof buf, &used),
+           WM_TOOBIG);
+    big.len = 0;
+    for (int i = 0; i < 5; i++) { /* 5 entries over an entries quota of 4 */
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        put_rec_str(&big, k);
+        put_rec_str(&big, "v");
+    }
+    EXPECT(wm_op_set_many(m, hm, big.p, (uint32_t)big.len), WM_QUOTA);
+    CHECK(map_len(m, hm) == 0 && wm_module_entries_used(m) == 0);
+    OK(wm_op_set_many(m, hm, big.p, (uint32_t)big.len - 2 * 4 - 2 - 1)); /* minus k4 = v */
+    CHECK(map_len(m, hm) == 4 && wm_module_entries_used(m) == 4);
+    CHECK(wm_module_bytes_used(m) == 4 * 3);
+    /* documented: overwrites near the quota count as new entries */
+    big.len = 0;
+    put_rec_str(&big, "k0");
+    put_rec_str(&big, "w");
+    EXPECT(wm_op_set_many(m, hm, big.p, (uint32_t)big.len), WM_QUOTA);
+    set_str(m, hm, "k0", "w"); /* one by one it passes */
+
+    /* a big batch round-trips */
+    uint32_t hb = new_map(host);
+    bytes many = {0}, many_keys = {0};
+    enum { M = 10000 };
+    for (int i = 0; i < M; i++) {
+        char k[16], v[40];
+        snprintf(k, sizeof k, "k%d", i);
+        snprintf(v, sizeof v, "value-%d-%0*d", i, i % 23, 0);
+        put_rec_str(&many, k);
+        put_rec_str(&many, v);
+        put_rec_str(&many_keys, k);
+    }
+    OK(wm_op_set_many(host, hb, many.p, (uint32_t)many.len));
+    CHECK(map_len(host, hb) == M);
+    uint32_t cap = (uint32_t)many.len;
+    uint8_t *out = malloc(cap);
+    OK(wm_op_get_many(host, hb, many_keys.p, (uint32_t)many_keys.len, out, cap, &used));
+    CHECK(used == many.len - many_keys.len);
+    uint32_t at = 0, kat = 0;
+    for (int i = 0; i < M; i++) { /* compare value i with item i of the batch */
+        uint32_t klen = rd32(many.p + kat);
+        uint32_t vlen = rd32(many.p + kat + 4 + klen);
+        CHECK(rd32(out + at) == vlen);
+        CHECK(memcmp(out + at + 4, many.p + kat + 8 + klen, vlen) == 0);
+        at += 4 + vlen;
+        kat += 8 + klen + vlen;
+    }
+    free(out);
+    free(many.p);
+    free(many_keys.p);
+    free(big.p);
+    free(items.p);
+    free(keys.p);
+    wm_broker_free(b);
+}
+
+/* --- map references and reclaim ----------------------------------------- */
+
+static void test_maps(void)
+{
+    wm_broker *b = new_broker(8);
+    wm_module *host = wm_broker_host(b);
+    uint32_t p = new_map(host), c = new_map(host), out = SENTINEL32, len, n;
+    uint8_t buf[16];
+    int64_t i64;
+    uint64_t v;
+
+    set_str(host, c, "x", "1");
+    OK(wm_op_set_map(host, p, KEY("c"), c));
+    OK(wm_op_close(host, c));
+    CHECK(stats(b).maps == 2);
+    /* a reference is a value for exists/len/version/keys, TYPE for the rest */
+    OK(wm_op_exists(host, p, KEY("c"), &n));
+    CHECK(n == 1 && map_len(host, p) == 1 && version_of(host, p, "c") > 0);
+    EXPECT(wm_op_get(host, p, KEY("c"), buf, sizeof buf, &len), WM_TYPE);
+    EXPECT(wm_op_incr(host, p, KEY("c"), 1, &i64), WM_TYPE);
+    set_str(host, p, "bytes", "b");
+    EXPECT(wm_op_get_map(host, p, KEY("bytes"), &out), WM_TYPE);
+    EXPECT(wm_op_get_map(host, p, KEY("absent"), &out), WM_NOENT);
+    CHECK(out == SENTINEL32);
+    OK(wm_op_get_map(host, p, KEY("c"), &out));
+    expect_value(host, out, "x", "1");
+    OK(wm_op_close(host, out));
+    OK(wm_op_delete(host, p, KEY("c"))); /* the last reference: reclaimed */
+    CHECK(stats(b).maps == 1 && stats(b).entries == 1);
+
+    /* the child must carry READ|WRITE; the parent needs WRITE */
+    c = new_map(host);
+    uint32_t cr, c0, pr, dead = new_map(host);
+    OK(wm_op_close(host, dead));
+    OK(wm_op_clone(host, c, R, &cr));
+    OK(wm_op_clone(host, c, 0, &c0));
+    OK(wm_op_clone(host, p, R, &pr));
+    EXPECT(wm_op_set_map(host, p, KEY("c"), cr), WM_ACCES);
+    EXPECT(wm_op_set_map(host, p, KEY("c"), c0), WM_ACCES);
+    EXPECT(wm_op_set_map(host, p, KEY("c"), dead), WM_STALE);
+    EXPECT(wm_op_set_map(host, p, KEY("c"), 0x7FFFFFFFu), WM_BADF);
+    EXPECT(wm_op_set_map(host, pr, KEY("c"), c), WM_ACCES);
+    EXPECT(wm_op_set_map(host, dead, KEY("c"), c), WM_STALE);
+    /* order: both handles (BADF/STALE), then both handles' rights, then the key size */
+    static uint8_t huge_key[5000];
+    EXPECT(wm_op_set_map(host, pr, KEY("c"), dead), WM_STALE);
+    EXPECT(wm_op_set_map(host, pr, KEY("c"), 0x7FFFFFFFu), WM_BADF);
+    EXPECT(wm_op_set_map(host, p, huge_key, sizeof huge_key, dead), WM_STALE);
+    EXPECT(wm_op_set_map(host, p, huge_key, sizeof huge_key, cr), WM_ACCES);
+    EXPECT(wm_op_set_map(host, pr, huge_key, sizeof huge_key, c), WM_ACCES);
+    EXPECT(wm_op_set_map(host, p, huge_key, sizeof huge_key, c), WM_TOOBIG);
+    OK(wm_op_exists(host, p, KEY("c"), &n));
+    CHECK(n == 0);
+
+    /* get_map gives the parent handle's rights */
+    OK(wm_op_set_map(host, p, KEY("c"), c));
+    OK(wm_op_get_map(host, pr, KEY("c"), &out));
+    EXPECT(wm_op_set(host, out, KEY("y"), S("1"), 1), WM_ACCES);
+    EXPECT(wm_op_clone(host, out, RW, &n), WM_ACCES);
+    OK(wm_op_close(host, out));
+
+    /* rewriting the entry: same child, other child, bytes, set_if, back */
+    OK(wm_op_set_map(host, p, KEY("c"), c)); /* same child: incref before release */
+    OK(wm_op_close(host, c));
+    OK(wm_op_close(host, cr));
+    OK(wm_op_close(host, c0));
+    CHECK(stats(b).maps == 2);
+    OK(wm_op_get_map(host, p, KEY("c"), &c));
+    OK(wm_op_set_map(host, p, KEY("c"), c)); /* again, now the only other ref is c */
+    OK(wm_op_close(host, c));
+    CHECK(stats(b).maps == 2);
+    uint32_t d = new_map(host);
+    OK(wm_op_set_map(host, p, KEY("c"), d)); /* replaces: the old child goes */
+    OK(wm_op_close(host, d));
+    CHECK(stats(b).maps == 2);
+    set_str(host, p, "c", "now bytes"); /* replaces: d goes */
+    CHECK(stats(b).maps == 1);
+    d = new_map(host);
+    OK(wm_op_set_map(host, p, KEY("bytes"), d)); /* bytes -> reference */
+    OK(wm_op_close(host, d));
+    v = version_of(host, p, "bytes");
+    OK(wm_op_set_if(host, p, KEY("bytes"), S("b2"), 2, (int64_t)v)); /* reference -> bytes */
+    CHECK(stats(b).maps == 1);
+    expect_value(host, p, "bytes", "b2");
+    OK(wm_op_incr(host, p, KEY("num"), 1, &i64));
+    d = new_map(host);
+    OK(wm_op_set_map(host, p, KEY("num"), d)); /* an 8-byte value -> reference */
+    OK(wm_op_close(host, d));
+    OK(wm_op_set_map(host, p, KEY("num"), p)); /* a reference to itself */
+    CHECK(stats(b).maps == 1);
+    OK(wm_op_delete(host, p, KEY("num")));
+    CHECK(map_len(host, p) == 2);
+
+    /* a chain of 100k maps goes at once, without recursion */
+    enum { CHAIN = 100000 };
+    uint32_t root = new_map(host), cur = root;
+    for (int i = 0; i < CHAIN; i++) {
+        uint32_t next = new_map(host);
+        set_str(host, next, "payload", "some bytes");
+        OK(wm_op_set_map(host, cur, KEY("next"), next));
+        if (cur != root)
+            OK(wm_op_close(host, cur));
+        cur = next;
+    }
+    OK(wm_op_close(host, cur));
+    CHECK(stats(b).maps == 1 + CHAIN + 1);
+    OK(wm_op_close(host, root));
+    CHECK(stats(b).maps == 1);
+    CHECK(stats(b).entries == 2);
+
+    /* the same chain built from the tail, reclaimed by a delete */
+    uint32_t tail = new_map(host);
+    for (int i = 0; i < CHAIN; i++) {
+        uint32_t up = new_map(host);
+        OK(wm_op_set_map(host, up, KEY("down"), tail));
+        OK(wm_op_close(host, tail));
+        tail = up;
+    }
+    OK(wm_op_set_map(host, p, KEY("chain"), tail));
+    OK(wm_op_close(host, tail));
+    CHECK(stats(b).maps == 1 + CHAIN + 1);
+    OK(wm_op_delete(host, p, KEY("chain")));
+    CHECK(stats(b).maps == 1);
+
+    /* a wide tree, reclaimed by overwriting its root's entry */
+    uint32_t tree = new_map(host);
+    for (int i = 0; i < 20000; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "c%d", i);
+        uint32_t leaf = new_map(host);
+        set_str(host, leaf, "v", k);
+        OK(wm_op_set_map(host, tree, KEY(k), leaf));
+        OK(wm_op_close(host, leaf));
+    }
+    OK(wm_op_set_map(host, p, KEY("tree"), tree));
+    OK(wm_op_close(host, tree));
+    CHECK(stats(b).maps == 20002);
+    set_str(host, p, "tree", "gone");
+    CHECK(stats(b).maps == 1);
+
+    /* accounting: entries in a reclaimed map are credited back to their writers */
+    wm_limits l = default_limits();
+    wm_module *m = wm_module_new(b, &l);
+    OK(wm_module_grant(m, KEY("shared"), RW));
+    uint32_t shared_m, shared_h, mm = new_map(m);
+    OK(wm_op_open(m, KEY("shared"), RW, &shared_m));
+    OK(wm_op_open(host, KEY("shared"), RW, &shared_h));
+    set_str(m, mm, "k", "12345");
+    OK(wm_op_set_map(m, shared_m, KEY("m"), mm));
+    CHECK(wm_module_bytes_used(m) == 6 + 9 && wm_module_entries_used(m) == 2);
+    OK(wm_op_close(m, mm));
+    OK(wm_op_get_map(host, shared_h, KEY("m"), &out));
+    set_str(host, out, "host", "h");
+    OK(wm_op_close(host, out));
+    OK(wm_op_delete(host, shared_h, KEY("m"))); /* reclaims mm */
+    CHECK(wm_module_bytes_used(m) == 0 && wm_module_entries_used(m) == 0);
+
+    /* cycles outlive their handles until the cycle collector; broker_free
+     * must still free them (LeakSanitizer checks) */
+    uint32_t self = new_map(host);
+    set_str(host, self, "data", "cycle");
+    OK(wm_op_set_map(host, self, KEY("me"), self));
+    OK(wm_op_close(host, self));
+    uint32_t x = new_map(host), y = new_map(host);
+    OK(wm_op_set_map(host, x, KEY("y"), y));
+    OK(wm_op_set_map(host, y, KEY("x"), x));
+    OK(wm_op_close(host, x));
+    OK(wm_op_close(host, y));
+    uint32_t ring = new_map(host), at = ring;
+    for (int i = 0; i < 1000; i++) {
+        uint32_t next = new_map(host);
+        OK(wm_op_set_map(host, at, KEY("next"), next));
+        if (at != ring)
+            OK(wm_op_close(host, at));
+        at = next;
+    }
+    OK(wm_op_set_map(host, at, KEY("next"), ring));
+    OK(wm_op_close(host, at));
+    OK(wm_op_close(host, ring));
+    /* a named map holding references into a cycle */
+    uint32_t z = new_map(host);
+    OK(wm_op_set_map(host, z, KEY("z"), z));
+    OK(wm_op_set_map(host, shared_h, KEY("z"), z));
+    OK(wm_op_close(host, z));
+    CHECK(stats(b).maps == 1 + 1 + 2 + 1001 + 1);
+    wm_broker_free(b);
+}
+
+/* --- handle generations ------------------------------------------------- */
+
+static void test_generations(void)
+{
+    wm_broker *b = new_broker(9);
+    wm_limits l = default_limits();
+    wm_module *m = wm_module_new(b, &l);
+    uint32_t keep = new_map(m); /* slot 0 stays live throughout */
+    CHECK((keep & (GEN_UNIT - 1)) == 0);
+    uint32_t issued[WM_HANDLE_MAX_GEN + 1];
+
+    /* slot 1: issued 1023 times, then retired */
+    for (uint32_t g = 1; g <= WM_HANDLE_MAX_GEN; g++) {
+        uint32_t h;
+        OK(wm_op_clone(m, keep, RW, &h));
+        CHECK(h == (g << WM_HANDLE_INDEX_BITS | 1));
+        if (g < WM_HANDLE_MAX_GEN)
+            EXPECT(wm_op_close(m, h + GEN_UNIT), WM_BADF); /* not issued yet */
+        OK(wm_op_close(m, h));
+        issued[g] = h;
+    }
+    uint32_t h, n;
+    OK(wm_op_clone(m, keep, RW, &h));
+    CHECK(h == (1u << WM_HANDLE_INDEX_BITS | 2)); /* slot 1 retired: a fresh slot */
+    for (uint32_t g = 1; g <= WM_HANDLE_MAX_GEN; g++) {
+        EXPECT(wm_op_close(m, issued[g]), WM_STALE);
+        EXPECT(wm_op_len(m, issued[g], &n), WM_STALE);
+    }
+    EXPECT(wm_op_close(m, h + GEN_UNIT), WM_BADF);
+    EXPECT(wm_op_close(m, (WM_HANDLE_MAX_GEN + 1) << WM_HANDLE_INDEX_BITS | 1), WM_BADF);
+    CHECK(wm_module_handle_count(m) == 2);
+    /* new/open/get_map reuse the free list the same way */
+    OK(wm_op_close(m, h));
+    OK(wm_op_set_map(m, keep, KEY("self"), keep));
+    for (int i = 0; i < 3000; i++) {
+        uint32_t a, c;
+        OK(wm_op_new(m, &a));
+        OK(wm_op_get_map(m, keep, KEY("self"), &c));
+        CHECK(a >> WM_HANDLE_INDEX_BITS >= 1 && c >> WM_HANDLE_INDEX_BITS >= 1);
+        CHECK(a < 0x80000000u && c < 0x80000000u);
+        OK(wm_op_close(m, a));
+        OK(wm_op_close(m, c));
+    }
+    CHECK(wm_module_handle_count(m) == 1);
+
+    /* the host's index space: 2^21 live handles, then QUOTA; a retired slot
+     * is not reused, so the index space itself runs out */
+    wm_module *host = wm_broker_host(b);
+    uint32_t root = new_map(host), last = 0, out = SENTINEL32;
+    for (uint32_t i = 1; i < WM_HANDLE_MAX_SLOTS; i++)
+        OK(wm_op_clone(host, root, R, &last));
+    CHECK(wm_module_handle_count(host) == WM_HANDLE_MAX_SLOTS);
+    CHECK((last & (GEN_UNIT - 1)) == WM_HANDLE_MAX_SLOTS - 1);
+    EXPECT(wm_op_clone(host, root, R, &out), WM_QUOTA);
+    EXPECT(wm_op_new(host, &out), WM_QUOTA);
+    EXPECT(wm_op_open(host, KEY("n"), R, &out), WM_QUOTA);
+    CHECK(out == SENTINEL32);
+    uint32_t slot = last;
+    for (uint32_t g = 1; g < WM_HANDLE_MAX_GEN; g++) { /* spend slot `last` */
+        OK(wm_op_close(host, slot));
+        OK(wm_op_clone(host, root, R, &slot));
+        CHECK((slot & (GEN_UNIT - 1)) == (last & (GEN_UNIT - 1)));
+    }
+    CHECK(slot >> WM_HANDLE_INDEX_BITS == WM_HANDLE_MAX_GEN);
+    OK(wm_op_close(host, slot));
+    CHECK(wm_module_handle_count(host) == WM_HANDLE_MAX_SLOTS - 1);
+    EXPECT(wm_op_clone(host, root, R, &out), WM_QUOTA); /* below the limit, no index left */
+    EXPECT(wm_op_new(host, &out), WM_QUOTA);
+    CHECK(out == SENTINEL32);
+    wm_module_close_all(host);
+    CHECK(wm_module_handle_count(host) == 0);
+    OK(wm_op_new(host, &out)); /* closed slots are free again */
+    CHECK((out & (GEN_UNIT - 1)) != (last & (GEN_UNIT - 1)));
+    wm_broker_free(b);
+}
+
+/* --- quotas ------------------------------------------------------------- */
+
+static void test_quotas(void)
+{
+    wm_broker *b = new_broker(10);
+    wm_module *host = wm_broker_host(b);
+
+    /* handles */
+    wm_limits lh = limits(64, 64, 3, 1u << 20, 1000);
+    wm_module *m = wm_module_new(b, &lh);
+    OK(wm_module_grant(m, KEY("named"), RW));
+    uint32_t a = new_map(m), bb = new_map(m), c = new_map(m), out = SENTINEL32;
+    OK(wm_op_set_map(m, a, KEY("b"), bb));
+    EXPECT(wm_op_new(m, &out), WM_QUOTA);
+    EXPECT(wm_op_clone(m, a, R, &out), WM_QUOTA);
+    EXPECT(wm_op_open(m, KEY("named"), R, &out), WM_QUOTA);
+    EXPECT(wm_op_get_map(m, a, KEY("b"), &out), WM_QUOTA);
+    CHECK(out == SENTINEL32 && stats(b).maps == 3 && stats(b).named == 0);
+    OK(wm_op_close(m, c));
+    OK(wm_op_get_map(m, a, KEY("b"), &out));
+    CHECK(wm_module_handle_count(m) == 3);
+
+    /* bytes: the writer's live key + value bytes */
+    wm_limits lb = limits(64, 128, 100, 100, 1000);
+    wm_module *q = wm_module_new(b, &lb);
+    uint32_t h = new_map(q);
+    static const uint8_t val[128];
+    OK(wm_op_set(q, h, KEY("0123456789"), val, 80));
+    CHECK(wm_module_bytes_used(q) == 90 && wm_module_entries_used(q) == 1);
+    EXPECT(wm_op_set(q, h, KEY("k"), val, 10), WM_QUOTA);
+    OK(wm_op_set(q, h, KEY("0123456789"), val, 90)); /* its own bytes come back first */
+    CHECK(wm_module_bytes_used(q) == 100);
+    EXPECT(wm_op_set(q, h, KEY("0123456789"), val, 91), WM_QUOTA);
+    EXPECT(wm_op_set(q, h, EMPTY, 0, EMPTY, 0), WM_OK); /* 0 bytes fit */
+    int64_t i64 = 7;
+    EXPECT(wm_op_incr(q, h, KEY("n"), 1, &i64), WM_QUOTA);
+    CHECK(i64 == 7);
+    uint32_t child = new_map(q);
+    EXPECT(wm_op_set_map(q, h, KEY("c"), child), WM_QUOTA);
+    EXPECT(wm_op_set_if(q, h, KEY("k"), val, 1, 0), WM_QUOTA);
+    CHECK(wm_module_bytes_used(q) == 100 && wm_module_entries_used(q) == 2);
+    OK(wm_op_delete(q, h, KEY("0123456789")));
+    CHECK(wm_module_bytes_used(q) == 0);
+    OK(wm_op_set_map(q, h, KEY("c"), child));
+    CHECK(wm_module_bytes_used(q) == 9);
+    OK(wm_op_incr(q, h, KEY("n"), 1, &i64));
+    CHECK(wm_module_bytes_used(q) == 18);
+    OK(wm_op_close(q, child));
+
+    /* entries */
+    wm_limits le = limits(64, 64, 100, 1u << 20, 2);
+    wm_module *e = wm_module_new(b, &le);
+    h = new_map(e);
+    set_str(e, h, "a", "1");
+    set_str(e, h, "b", "1");
+    EXPECT(wm_op_set(e, h, KEY("c"), S("1"), 1), WM_QUOTA);
+    set_str(e, h, "a", "overwrite");
+    i64 = 0;
+    EXPECT(wm_op_incr(e, h, KEY("n"), 1, &i64), WM_QUOTA);
+    OK(wm_op_delete(e, h, KEY("b")));
+    OK(wm_op_incr(e, h, KEY("n"), 1, &i64));
+    OK(wm_op_incr(e, h, KEY("n"), 1, &i64)); /* an existing entry passes */
+    CHECK(i64 == 2 && wm_module_entries_used(e) == 2);
+
+    /* an entry is charged to its last writer */
+    wm_limits l = default_limits();
+    wm_module *x = wm_module_new(b, &l), *y = wm_module_new(b, &l);
+    uint32_t hx, hy, hh;
+    OK(wm_module_grant(x, KEY("shared"), RW));
+    OK(wm_module_grant(y, KEY("shared"), RW));
+    OK(wm_op_open(x, KEY("shared"), RW, &hx));
+    OK(wm_op_open(y, KEY("shared"), RW, &hy));
+    OK(wm_op_open(host, KEY("shared"), RW, &hh));
+    set_str(x, hx, "k", "1234");
+    CHECK(wm_module_bytes_used(x) == 5 && wm_module_bytes_used(y) == 0);
+    set_str(y, hy, "k", "12");
+    CHECK(wm_module_bytes_used(x) == 0 && wm_module_entries_used(x) == 0);
+    CHECK(wm_module_bytes_used(y) == 3 && wm_module_entries_used(y) == 1);
+    OK(wm_op_incr(x, hx, KEY("n"), 1, &i64));
+    OK(wm_op_incr(y, hy, KEY("n"), 1, &i64));
+    CHECK(wm_module_bytes_used(x) == 0 && wm_module_bytes_used(y) == 3 + 9);
+    /* data outlives its writer's handles */
+    wm_module_close_all(y);
+    expect_value(host, hh, "k", "12");
+    CHECK(wm_module_entries_used(y) == 2);
+    OK(wm_op_delete(host, hh, KEY("k")));
+    CHECK(wm_module_entries_used(y) == 1 && wm_module_bytes_used(y) == 9);
+    wm_broker_free(b);
+}
+
+/* At most 65535 modules (entries record their account in 16 bits). */
+static void test_modules(void)
+{
+    wm_broker *b = new_broker(11);
+    wm_limits l = limits(16, 16, 4, 1000, 10);
+    wm_module *last = NULL;
+    for (uint32_t i = 1; i < 65535; i++) {
+        wm_module *m = wm_module_new(b, &l);
+        CHECK(m != NULL && wm_module_id(m) == i);
+        last = m;
+    }
+    CHECK(wm_module_new(b, &l) == NULL);
+    OK(wm_module_grant(last, KEY("last"), RW));
+    uint32_t h, hh;
+    OK(wm_op_open(last, KEY("last"), RW, &h));
+    set_str(last, h, "k", "v"); /* account 65534 */
+    OK(wm_op_open(wm_broker_host(b), KEY("last"), RW, &hh));
+    OK(wm_op_delete(wm_broker_host(b), hh, KEY("k")));
+    CHECK(wm_module_entries_used(last) == 0);
+    wm_broker_free(b);
+}
+
+/* --- a randomized run against a model ------------------------------------ */
+
+/* The model: for every map id, a fixed key space of NKEYS keys.  The test
+ * checks every answer the core gives against it; the sanitizers watch the
+ * core's memory while the random operations grow, shrink, compact and
+ * reclaim tables. */
+
+#define NKEYS 24
+#define POOL 48
+#define NMODS 4
+#define VER_UNKNOWN UINT64_MAX
+
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+    uint64_t x = rng_state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng_state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+static uint32_t below(uint32_t n) { return (uint32_t)(rnd() % n); }
+
+static char key_text[NKEYS][48];
+static uint32_t key_len[NKEYS];
+
+typedef struct mentry {
+    uint8_t kind; /* 0 absent, 1 bytes, 2 map reference */
+    uint8_t *val;
+    uint32_t len;
+    uint64_t child; /* map id */
+    uint64_t ver;
+    uint64_t seq;
+} mentry;
+
+typedef struct mmap {
+    mentry e[NKEYS];
+    uint64_t next_seq;
+} mmap;
+
+static mmap **model;
+static size_t model_cap;
+
+static mmap *model_of(uint64_t id)
+{
+    if (id >= model_cap) {
+        size_t cap = model_cap ? model_cap : 1024;
+        while (cap <= id)
+            cap *= 2;
+        model = realloc(model, cap * sizeof *model);
+        CHECK(model != NULL);
+        memset(model + model_cap, 0, (cap - model_cap) * sizeof *model);
+        model_cap = cap;
+    }
+    if (!model[id]) {
+        model[id] = calloc(1, sizeof(mmap));
+        CHECK(model[id] != NULL);
+    }
+    return model[id];
+}
+
+static void model_clear(mentry *e)
+{
+    free(e->val);
+    e->val = NULL;
+    e->len = 0;
+    e->kind = 0;
+}
+
+static void model_write(mmap *mm, int k, uint8_t kind, const uint8_t *val, uint32_t len,
+                        uint64_t child)
+{
+    mentry *e = &mm->e[k];
+    if (!e->kind)
+        e->seq = ++mm->next_seq;
+    model_clear(e);
+    e->kind = kind;
+    if (kind == 1) {
+        e->val = malloc(len ? len : 1);
+        CHECK(e->val != NULL);
+        memcpy(e->val, val, len);
+        e->len = len;
+    }
+    e->child = child;
+    e->ver = VER_UNKNOWN;
+}
+
+typedef struct phandle {
+    uint32_t h;
+    uint8_t rights;
+    bool live;
+    uint64_t map; /* map id */
+} phandle;
+
+typedef struct pmod {
+    wm_module *m;
+    wm_limits limits;
+    bool limited; /* bytes/entries quotas may be hit */
+    phandle pool[POOL];
+    uint32_t n;
+} pmod;
+
+static uint64_t max_version;
+static uint64_t tally[WM_ERRNO_MAX + 1]; /* answers seen, by errno: the run's coverage */
+
+/* After a write by `ph` to key k: its version is above every version seen
+ * before the write (`floor`); remember it when the handle may read it. */
+static void refresh_version(pmod *pm, phandle *ph, int k, uint64_t floor)
+{
+    mentry *e = &model_of(ph->map)->e[k];
+    if (!(ph->rights & R)) {
+        e->ver = VER_UNKNOWN;
+        return;
+    }
+    uint64_t v;
+    OK(wm_op_version(pm->m, ph->h, S(key_text[k]), key_len[k], &v));
+    CHECK(v > floor);
+    if (v > max_version)
+        max_version = v;
+    e->ver = v;
+}
+
+static uint32_t live_count(const pmod *pm)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < pm->n; i++)
+        n += pm->pool[i].live;
+    return n;
+}
+
+/* Add a handle to the pool, evicting a dead one or closing a live one. */
+static void pool_add(pmod *pm, uint32_t h, uint8_t rights, uint64_t map)
+{
+    uint32_t at;
+    if (pm->n < POOL) {
+        at = pm->n++;
+    } else {
+        at = below(POOL);
+        if (pm->pool[at].live)
+            OK(wm_op_close(pm->m, pm->pool[at].h));
+    }
+    pm->pool[at] = (phandle){h, rights, true, map};
+}
+
+/* The expected errno for handle `ph` needing `needs`, before sizes. */
+static int handle_errno(const phandle *ph, uint32_t needs)
+{
+    if (!ph->live)
+        return WM_STALE;
+    return (ph->rights & needs) == needs ? WM_OK : WM_ACCES;
+}
+
+static int size_errno(const pmod *pm, uint32_t klen, uint32_t vlen)
+{
+    return klen > pm->limits.key_size || vlen > pm->limits.value_size ? WM_TOOBIG : WM_OK;
+}
+
+/* An expected errno, allowing QUOTA from modules with write quotas. */
+static void expect_or_quota(const char *what, int got, int want, const pmod *pm, bool *quota)
+{
+    *quota = false;
+    tally[got >= 0 && got <= WM_ERRNO_MAX ? got : 0]++;
+    if (got == want)
+        return;
+    if (want == WM_OK && got == WM_QUOTA && pm->limited) {
+        *quota = true;
+        return;
+    }
+    char msg[256];
+    snprintf(msg, sizeof msg, "random op %s returned %s, expected %s (seed %" PRIu64 ")", what,
+             errname(got), errname(want), rng_state);
+    fail(__FILE__, __LINE__, msg);
+}
+
+#define EXPECT_R(what, got, want)                                                                 \
+    do {                                                                                          \
+        int g_ = (got), w_ = (want);                                                              \
+        tally[g_ >= 0 && g_ <= WM_ERRNO_MAX ? g_ : 0]++;                                          \
+        if (g_ != w_) {                                                                           \
+            char msg_[256];                                                                       \
+            snprintf(msg_, sizeof msg_, "random op %s returned %s, expected %s", what,            \
+                     errname(g_), errname(w_));                                                   \
+            fail(__FILE__, __LINE__, msg_);                                                       \
+        }                                                                                         \
+    } while (0)
+
+static void check_listing(pmod *pm, phandle *ph)
+{
+    mmap *mm = model_of(ph->map);
+    /* expected: present keys ordered by seq */
+    int order[NKEYS], n = 0;
+    for (int k = 0; k < NKEYS; k++)
+        if (mm->e[k].kind)
+            order[n++] = k;
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && mm->e[order[j]].seq < mm->e[order[j - 1]].seq; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    uint64_t cursor = 0;
+    uint32_t cap = 4 + below(80), got = 0;
+    uint8_t buf[256];
+    for (;;) {
+        uint32_t used = SENTINEL32, count = SENTINEL32;
+        uint64_t before = cursor;
+        int err = wm_op_keys(pm->m, ph->h, &cursor, buf, cap, &used, &count);
+        if (err == WM_RANGE) { /* the next key does not fit: its size, cursor kept */
+            CHECK(got < (uint32_t)n && used == 4 + key_len[order[got]] && used > cap);
+            CHECK(cursor == before && count == SENTINEL32);
+            cap = used + below(40);
+            continue;
+        }
+        EXPECT_R("keys", err, WM_OK);
+        uint32_t at = 0;
+        for (uint32_t i = 0; i < count; i++) {
+            CHECK(got < (uint32_t)n);
+            int k = order[got++];
+            CHECK(rd32(buf + at) == key_len[k]);
+            CHECK(memcmp(buf + at + 4, key_text[k], key_len[k]) == 0);
+            at += 4 + key_len[k];
+        }
+        CHECK(at == used);
+        if (cursor == 0)
+            break;
+        CHECK(count > 0);
+    }
+    CHECK(got == (uint32_t)n);
+}
+
+static void random_op(pmod *mods, wm_broker *b)
+{
+    pmod *pm = &mods[below(NMODS)];
+    wm_module *m = pm->m;
+    uint32_t op = below(100);
+    bool quota;
+
+    /* handle-making operations (also when the pool is empty) */
+    if (pm->n == 0 || op < 6) {
+        uint32_t h = SENTINEL32;
+        int want = live_count(pm) >= pm->limits.handles ? WM_QUOTA : WM_OK;
+        if (below(2) == 0) {
+            EXPECT_R("new", wm_op_new(m, &h), want);
+            if (want == WM_OK)
+                pool_add(pm, h, RW, wm_broker_map_id(b, m, h));
+        } else {
+            char name[16];
+            snprintf(name, sizeof name, "n%u", below(3));
+            uint8_t rights = (uint8_t)(below(2) ? RW : below(4));
+            int err = wm_op_open(m, KEY(name), rights, &h);
+            if (wm_module_id(m) == 2 && (strcmp(name, "n2") == 0 || (rights & W))) {
+                /* module 2 was granted n0 and n1 READ only */
+                EXPECT_R("open", err, WM_ACCES);
+            } else {
+                EXPECT_R("open", err, want);
+                if (want == WM_OK)
+                    pool_add(pm, h, rights, wm_broker_map_id(b, m, h));
+            }
+        }
+        CHECK(wm_module_handle_count(m) == live_count(pm));
+        return;
+    }
+
+    /* mostly a live handle: stale ones are a small share of the answers */
+    phandle *ph = &pm->pool[below(pm->n)];
+    for (int tries = 0; !ph->live && below(8) != 0 && tries < 8; tries++)
+        ph = &pm->pool[below(pm->n)];
+    mmap *mm = ph->live ? model_of(ph->map) : NULL;
+    int k = (int)below(NKEYS);
+    const uint8_t *key = S(key_text[k]);
+    uint32_t klen = key_len[k];
+    uint8_t buf[512];
+    uint32_t len = SENTINEL32, n = SENTINEL32;
+    uint64_t v;
+    int64_t i64;
+    int want;
+
+    if (op < 10) { /* close */
+        EXPECT_R("close", wm_op_close(m, ph->h), ph->live ? WM_OK : WM_STALE);
+        ph->live = false;
+    } else if (op < 14) { /* clone */
+        uint32_t rights = below(9) == 0 ? 4 + below(4) : below(2) ? RW : below(4), h;
+        want = rights > RW ? WM_INVAL : handle_errno(ph, rights);
+        if (want == WM_OK && live_count(pm) >= pm->limits.handles)
+            want = WM_QUOTA;
+        EXPECT_R("clone", wm_op_clone(m, ph->h, rights, &h), want);
+        if (want == WM_OK)
+            pool_add(pm, h, (uint8_t)rights, ph->map);
+    } else if (op < 17) { /* a number that was never issued */
+        uint32_t bad = below(3) == 0   ? 0
+                       : below(2) == 0 ? 0x80000000u | (uint32_t)rnd()
+                                       : (GEN_UNIT | (WM_HANDLE_MAX_SLOTS - 1));
+        EXPECT_R("bad handle", wm_op_len(m, bad, &n), WM_BADF);
+        if (ph->live && ph->h >> WM_HANDLE_INDEX_BITS < WM_HANDLE_MAX_GEN) {
+            uint32_t next = ph->h + GEN_UNIT; /* that generation was not issued yet */
+            EXPECT_R("next gen", wm_op_close(m, next), WM_BADF);
+        }
+    } else if (op < 30) { /* get */
+        want = handle_errno(ph, R);
+        if (!want)
+            want = size_errno(pm, klen, 0);
+        if (!want)
+            want = !mm->e[k].kind ? WM_NOENT : mm->e[k].kind == 2 ? WM_TYPE : WM_OK;
+        uint32_t cap = below(4) == 0 ? below(8) : sizeof buf;
+        if (want == WM_OK && mm->e[k].len > cap)
+            want = WM_RANGE;
+        EXPECT_R("get", wm_op_get(m, ph->h, key, klen, cap ? buf : NOWHERE, cap, &len),
+                 want);
+        if (want == WM_OK)
+            CHECK(len == mm->e[k].len && memcmp(buf, mm->e[k].val, len) == 0);
+        else if (want == WM_RANGE)
+            CHECK(len == mm->e[k].len);
+        else
+            CHECK(len == SENTINEL32);
+    } else if (op < 44) { /* set */
+        uint32_t vlen = below(10) == 0 ? below(300) : below(24);
+        for (uint32_t i = 0; i < vlen; i++)
+            buf[i] = (uint8_t)rnd();
+        want = handle_errno(ph, W);
+        if (!want)
+            want = size_errno(pm, klen, vlen);
+        int err = wm_op_set(m, ph->h, key, klen, buf, vlen);
+        expect_or_quota("set", err, want, pm, &quota);
+        if (want == WM_OK && !quota) {
+            model_write(mm, k, 1, buf, vlen, 0);
+            refresh_version(pm, ph, k, max_version);
+        }
+    } else if (op < 52) { /* delete */
+        want = handle_errno(ph, W);
+        if (!want)
+            want = size_errno(pm, klen, 0);
+        EXPECT_R("delete", wm_op_delete(m, ph->h, key, klen), want);
+        if (want == WM_OK)
+            model_clear(&mm->e[k]);
+    } else if (op < 56) { /* exists */
+        want = handle_errno(ph, R);
+        if (!want)
+            want = size_errno(pm, klen, 0);
+        EXPECT_R("exists", wm_op_exists(m, ph->h, key, klen, &n), want);
+        CHECK(want != WM_OK || n == (mm->e[k].kind != 0));
+    } else if (op < 58) { /* len */
+        want = handle_errno(ph, R);
+        EXPECT_R("len", wm_op_len(m, ph->h, &n), want);
+        if (want == WM_OK) {
+            uint32_t live = 0;
+            for (int i = 0; i < NKEYS; i++)
+                live += mm->e[i].kind != 0;
+            CHECK(n == live);
+        }
+    } else if (op < 60) { /* keys */
+        if (handle_errno(ph, R) == WM_OK)
+            check_listing(pm, ph);
+        else {
+            uint64_t cursor = 0;
+            uint32_t used, count;
+            EXPECT_R("keys", wm_op_keys(m, ph->h, &cursor, buf, 64, &used, &count),
+                     handle_errno(ph, R));
+        }
+    } else if (op < 67) { /* incr */
+        int64_t delta = below(4) == 0 ? (int64_t)rnd() : (int64_t)below(10) - 5;
+        want = handle_errno(ph, RW);
+        if (!want)
+            want = size_errno(pm, klen, 8);
+        if (!want && mm->e[k].kind && (mm->e[k].kind != 1 || mm->e[k].len != 8))
+            want = WM_TYPE;
+        i64 = (int64_t)SENTINEL64;
+        int err = wm_op_incr(m, ph->h, key, klen, delta, &i64);
+        expect_or_quota("incr", err, want, pm, &quota);
+        if (want == WM_OK && !quota) {
+            uint64_t old = 0;
+            if (mm->e[k].kind)
+                memcpy(&old, mm->e[k].val, 8);
+            uint64_t nv = old + (uint64_t)delta;
+            CHECK(i64 == (int64_t)nv);
+            model_write(mm, k, 1, (const uint8_t *)&nv, 8, 0);
+            refresh_version(pm, ph, k, max_version);
+        } else {
+            CHECK(i64 == (int64_t)SENTINEL64);
+        }
+    } else if (op < 70) { /* version */
+        want = handle_errno(ph, R);
+        if (!want)
+            want = size_errno(pm, klen, 0);
+        v = SENTINEL64;
+        EXPECT_R("version", wm_op_version(m, ph->h, key, klen, &v), want);
+        if (want == WM_OK) {
+            if (!mm->e[k].kind)
+                CHECK(v == 0);
+            else if (mm->e[k].ver == VER_UNKNOWN)
+                CHECK(v > 0 && v <= max_version + 1000000);
+            else
+                CHECK(v == mm->e[k].ver);
+            if (mm->e[k].kind)
+                mm->e[k].ver = v;
+        }
+    } else if (op < 75) { /* set_if */
+        bool known = !ph->live || !mm->e[k].kind || mm->e[k].ver != VER_UNKNOWN;
+        if (!known)
+            return;
+        uint64_t cur = ph->live && mm->e[k].kind ? mm->e[k].ver : 0;
+        uint64_t expected = below(2) ? cur : cur + 1 + below(3);
+        uint32_t vlen = below(20);
+        for (uint32_t i = 0; i < vlen; i++)
+            buf[i] = (uint8_t)rnd();
+        want = handle_errno(ph, RW);
+        if (!want)
+            want = size_errno(pm, klen, vlen);
+        if (!want && expected != cur)
+            want = WM_CONFLICT;
+        int err = wm_op_set_if(m, ph->h, key, klen, buf, vlen, (int64_t)expected);
+        expect_or_quota("set_if", err, want, pm, &quota);
+        if (want == WM_OK && !quota) {
+            model_write(mm, k, 1, buf, vlen, 0);
+            refresh_version(pm, ph, k, max_version);
+        }
+    } else if (op < 81) { /* get_many */
+        bytes keys = {0};
+        int ks[16], nk = (int)below(16);
+        for (int i = 0; i < nk; i++) {
+            ks[i] = (int)below(NKEYS);
+            put_rec(&keys, key_text[ks[i]], key_len[ks[i]]);
+        }
+        bool malformed = below(12) == 0 && keys.len > 0;
+        uint32_t klen_all = (uint32_t)keys.len - (malformed ? 1 + below(3) : 0);
+        uint8_t *out = malloc(4096);
+        uint32_t cap = below(3) == 0 ? below(64) : 4096, used = SENTINEL32;
+        want = malformed ? WM_INVAL : handle_errno(ph, R);
+        uint32_t need = 0;
+        if (!want) {
+            for (int i = 0; i < nk; i++) {
+                if (key_len[ks[i]] > pm->limits.key_size)
+                    want = WM_TOOBIG;
+                need += 4 + (mm->e[ks[i]].kind == 1 ? mm->e[ks[i]].len : 0);
+            }
+        }
+        if (!want)
+            for (int i = 0; i < nk; i++)
+                if (mm->e[ks[i]].kind == 2)
+                    want = WM_TYPE;
+        if (!want && need > cap)
+            want = WM_RANGE;
+        EXPECT_R("get_many", wm_op_get_many(m, ph->h, bp(&keys), klen_all, out, cap, &used), want);
+        if (want == WM_OK || want == WM_RANGE)
+            CHECK(used == need);
+        else
+            CHECK(used == SENTINEL32);
+        if (want == WM_OK) {
+            uint32_t at = 0;
+            for (int i = 0; i < nk; i++) {
+                mentry *e = &mm->e[ks[i]];
+                if (e->kind) {
+                    CHECK(rd32(out + at) == e->len && memcmp(out + at + 4, e->val, e->len) == 0);
+                    at += 4 + e->len;
+                } else {
+                    CHECK(rd32(out + at) == UINT32_MAX);
+                    at += 4;
+                }
+            }
+        }
+        free(out);
+        free(keys.p);
+    } else if (op < 88) { /* set_many */
+        bytes items = {0};
+        int ks[16], nk = (int)below(16);
+        uint32_t vlens[16], max_k = 0, max_v = 0;
+        static uint8_t vals[16][300];
+        for (int i = 0; i < nk; i++) {
+            ks[i] = (int)below(NKEYS);
+            vlens[i] = below(10) == 0 ? below(300) : below(16);
+            for (uint32_t j = 0; j < vlens[i]; j++)
+                vals[i][j] = (uint8_t)rnd();
+            put_rec(&items, key_text[ks[i]], key_len[ks[i]]);
+            put_rec(&items, vals[i], vlens[i]);
+            if (key_len[ks[i]] > max_k)
+                max_k = key_len[ks[i]];
+            if (vlens[i] > max_v)
+                max_v = vlens[i];
+        }
+        bool malformed = below(12) == 0 && items.len > 0;
+        uint32_t ilen = (uint32_t)items.len - (malformed ? 1 + below(4) : 0);
+        want = malformed ? WM_INVAL : handle_errno(ph, W);
+        if (!want)
+            want = size_errno(pm, max_k, max_v);
+        int err = wm_op_set_many(m, ph->h, bp(&items), ilen);
+        expect_or_quota("set_many", err, want, pm, &quota);
+        if (want == WM_OK && !quota) {
+            for (int i = 0; i < nk; i++)
+                model_write(mm, ks[i], 1, vals[i], vlens[i], 0);
+            uint64_t floor = max_version; /* items take versions in order */
+            for (int i = 0; i < nk; i++)
+                if (mm->e[ks[i]].ver == VER_UNKNOWN)
+                    refresh_version(pm, ph, ks[i], floor);
+        }
+        free(items.p);
+    } else if (op < 94) { /* set_map */
+        /* both handles, then both handles' rights, then sizes */
+        phandle *child = &pm->pool[below(pm->n)];
+        want = !ph->live || !child->live ? WM_STALE : WM_OK;
+        if (!want)
+            want = (ph->rights & W) && child->rights == RW ? WM_OK : WM_ACCES;
+        if (!want)
+            want = size_errno(pm, klen, 0);
+        int err = wm_op_set_map(m, ph->h, key, klen, child->h);
+        expect_or_quota("set_map", err, want, pm, &quota);
+        if (want == WM_OK && !quota) {
+            model_write(mm, k, 2, NULL, 0, child->map);
+            refresh_version(pm, ph, k, max_version);
+        }
+    } else { /* get_map */
+        want = handle_errno(ph, R);
+        if (!want)
+            want = size_errno(pm, klen, 0);
+        if (!want)
+            want = !mm->e[k].kind ? WM_NOENT : mm->e[k].kind != 2 ? WM_TYPE : WM_OK;
+        if (!want && live_count(pm) >= pm->limits.handles)
+            want = WM_QUOTA;
+        uint32_t h = SENTINEL32;
+        EXPECT_R("get_map", wm_op_get_map(m, ph->h, key, klen, &h), want);
+        if (want == WM_OK) {
+            CHECK(wm_broker_map_id(b, m, h) == mm->e[k].child);
+            pool_add(pm, h, ph->rights, mm->e[k].child);
+        } else {
+            CHECK(h == SENTINEL32);
+        }
+    }
+}
+
+static void check_invariants(pmod *mods, wm_broker *b)
+{
+    uint64_t entries = 0;
+    for (int i = 0; i < NMODS; i++) {
+        entries += wm_module_entries_used(mods[i].m);
+        CHECK(wm_module_handle_count(mods[i].m) == live_count(&mods[i]));
+        if (mods[i].limited) {
+            CHECK(wm_module_bytes_used(mods[i].m) <= mods[i].limits.bytes);
+            CHECK(wm_module_entries_used(mods[i].m) <= mods[i].limits.entries);
+        }
+    }
+    CHECK(stats(b).entries == entries);
+}
+
+static void test_random(void)
+{
+    const char *env = getenv("WM_TEST_SEED");
+    uint64_t seed = env ? strtoull(env, NULL, 0) : 0x5EED5EEDull;
+    env = getenv("WM_TEST_OPS");
+    long ops = env ? strtol(env, NULL, 0) : 300000;
+    rng_state = seed ? seed : 1;
+    max_version = 0;
+    for (int k = 0; k < NKEYS; k++) { /* lengths 0..40: the hash's short and long paths */
+        int len = k == 0 ? 0 : (k * 7) % 41;
+        for (int i = 0; i < len; i++)
+            key_text[k][i] = (char)('a' + (k + i) % 26);
+        key_text[k][0] = len ? (char)('A' + k) : 0; /* distinct keys */
+        key_len[k] = (uint32_t)len;
+    }
+
+    wm_broker *b = new_broker(seed);
+    pmod mods[NMODS];
+    memset(mods, 0, sizeof mods);
+    wm_limits lhost = default_limits();
+    lhost.handles = WM_HANDLE_MAX_SLOTS;
+    mods[0] = (pmod){.m = wm_broker_host(b), .limits = lhost};
+    mods[1].limits = default_limits();
+    mods[2].limits = limits(16, 32, 24, 600, 40);
+    mods[2].limited = true;
+    mods[3].limits = limits(4096, 1u << 20, 64, 2000, 30);
+    mods[3].limited = true;
+    for (int i = 1; i < NMODS; i++) {
+        mods[i].m = wm_module_new(b, &mods[i].limits);
+        CHECK(mods[i].m != NULL && wm_module_id(mods[i].m) == (uint32_t)i);
+    }
+    for (int i = 1; i < NMODS; i++)
+        for (int n = 0; n < 3; n++) {
+            char name[16];
+            snprintf(name, sizeof name, "n%d", n);
+            if (i == 2 && n == 2)
+                continue;
+            OK(wm_module_grant(mods[i].m, KEY(name), i == 2 ? R : RW));
+        }
+
+    for (long i = 0; i < ops; i++) {
+        random_op(mods, b);
+        if (i % 2000 == 0)
+            check_invariants(mods, b);
+        if (i % 50000 == 49999) { /* a module torn down: all its handles closed */
+            pmod *pm = &mods[1 + below(NMODS - 1)];
+            wm_module_close_all(pm->m);
+            for (uint32_t j = 0; j < pm->n; j++)
+                pm->pool[j].live = false;
+        }
+    }
+    check_invariants(mods, b);
+    wm_stats s = stats(b);
+    printf("  random: %ld ops, seed %#" PRIx64 ": %" PRIu64 " maps, %" PRIu64 " entries live;"
+           " answers:", ops, seed, s.maps, s.entries);
+    for (int e = 0; e <= WM_ERRNO_MAX; e++)
+        if (tally[e])
+            printf(" %s %" PRIu64, errname(e), tally[e]);
+    printf("\n");
+    /* close everything but leave maps in cycles for broker_free */
+    for (int i = 0; i < NMODS; i++)
+        wm_module_close_all(mods[i].m);
+    for (size_t id = 0; id < model_cap; id++) {
+        if (!model[id])
+            continue;
+        for (int k = 0; k < NKEYS; k++)
+            free(model[id]->e[k].val);
+        free(model[id]);
+    }
+    free(model);
+    model = NULL;
+    model_cap = 0;
+    wm_broker_free(b);
+}
+
+/* --- the guest ABI callbacks, through a fake wasmtime --------------------- */
+
+/* abi.c's callbacks are static: wm_define_abi hands them to
+ * linker_define_func_unchecked, so a fake linker collects them, and a fake
+ * caller gives them a guest memory that is one malloc block of exactly its
+ * size.  Any read or write past a span's end lands in ASan's redzone: this
+ * is where the one bounds check, span(), is tested. */
+
+typedef struct fake_linker {
+    const char *names[WM_ABI_COUNT];
+    wt_unchecked_cb cbs[WM_ABI_COUNT];
+    void *env;
+    size_t n;
+    int fail_at; /* define number that fails, or -1 */
+} fake_linker;
+
+static struct {
+    uint8_t *mem;
+    size_t size;
+    bool exported;
+    uint8_t kind;
+} guest;
+static char fake_token; /* what the fake hands out as a trap or error */
+static char fake_types[WM_ABI_COUNT]; /* stand-ins for the wasm_functype_t* */
+static int fake_traps;
+
+static wt_context *fake_caller_context(wt_caller *c) { return (wt_context *)c; }
+
+static bool fake_export_get(wt_caller *c, const char *name, size_t len, wt_extern *out)
+{
+    if (!guest.exported || len != 6 || memcmp(name, "memory", 6) != 0)
+        return false;
+    memset(out, 0, sizeof *out);
+    out->kind = guest.kind;
+    out->of.memory.opaque[0] = 42;
+    return true;
+}
+
+static uint8_t *fake_memory_data(const wt_context *cx, const wt_memory *m)
+{
+    CHECK(m->opaque[0] == 42);
+    return guest.mem;
+}
+
+static size_t fake_memory_data_size(const wt_context *cx, const wt_memory *m)
+{
+    CHECK(m->opaque[0] == 42);
+    return guest.size;
+}
+
+static wt_error *fake_define(wt_linker *l, const char *mod, size_t mod_len, const char *name,
+                             size_t len, const wt_functype *ft, wt_unchecked_cb cb, void *env,
+                             void (*finalizer)(void *))
+{
+    fake_linker *fl = (fake_linker *)l;
+    CHECK(mod_len == 8 && memcmp(mod, "wasi_map", 8) == 0);
+    CHECK(len == strlen(name) && cb != NULL && finalizer == NULL);
+    CHECK((const void *)ft == &fake_types[fl->n]);
+    if ((int)fl->n == fl->fail_at)
+        return (wt_error *)&fake_token;
+    CHECK(fl->n < WM_ABI_COUNT);
+    fl->names[fl->n] = name;
+    fl->cbs[fl->n] = cb;
+    fl->env = env;
+    fl->n++;
+    return NULL;
+}
+
+static wt_error *fake_call(wt_context *cx, const wt_func *f, wt_val_raw *args, size_t n,
+                           wt_trap **trap)
+{
+    CHECK(f->opaque[0] == 7);
+    args[0].i64 = (int64_t)n;
+    *trap = NULL;
+    return NULL;
+}
+
+static wt_trap *fake_trap_new(const char *msg, size_t len)
+{
+    CHECK(len > 0 && strlen(msg) >= len);
+    fake_traps++;
+    return (wt_trap *)&fake_token;
+}
+
+static wm_wasmtime_api fake_api(void)
+{
+    wm_wasmtime_api api = {
+        (void *)fake_caller_context, (void *)fake_export_get, (void *)fake_memory_data,
+        (void *)fake_memory_data_size, (void *)fake_define, (void *)fake_call,
+        (void *)fake_trap_new};
+    return api;
+}
+
+static void define_abi(wm_module *m, fake_linker *fl)
+{
+    void *types[WM_ABI_COUNT];
+    for (size_t i = 0; i < WM_ABI_COUNT; i++)
+        types[i] = &fake_types[i];
+    memset(fl, 0, sizeof *fl);
+    fl->fail_at = -1;
+    CHECK(wm_define_abi(m, fl, types) == NULL);
+    CHECK(fl->n == WM_ABI_COUNT && fl->env == (void *)m);
+}
+
+/* Each function's parameters: which are i64, and its spans (pointer
+ * parameter, length parameter or -1 for a fixed length). */
+typedef struct span_desc {
+    int ptr, len;
+    uint32_t fixed;
+} span_desc;
+
+static const struct abi_desc {
+    const char *name;
+    int nparams;
+    int i64_param; /* -1: none */
+    span_desc spans[4];
+} ABI_DESC[] = {
+    {"open", 4, -1, {{0, 1, 0}, {3, -1, 4}}},
+    {"new", 1, -1, {{0, -1, 4}}},
+    {"close", 1, -1, {{0}}},
+    {"clone", 3, -1, {{2, -1, 4}}},
+    {"get", 6, -1, {{1, 2, 0}, {3, 4, 0}, {5, -1, 4}}},
+    {"set", 5, -1, {{1, 2, 0}, {3, 4, 0}}},
+    {"delete", 3, -1, {{1, 2, 0}}},
+    {"exists", 4, -1, {{1, 2, 0}, {3, -1, 4}}},
+    {"len", 2, -1, {{1, -1, 4}}},
+    {"keys", 6, -1, {{1, -1, 8}, {2, 3, 0}, {4, -1, 4}, {5, -1, 4}}},
+    {"incr", 5, 3, {{1, 2, 0}, {4, -1, 8}}},
+    {"version", 4, -1, {{1, 2, 0}, {3, -1, 8}}},
+    {"set_if", 6, 5, {{1, 2, 0}, {3, 4, 0}}},
+    {"get_many", 6, -1, {{1, 2, 0}, {3, 4, 0}, {5, -1, 4}}},
+    {"set_many", 3, -1, {{1, 2, 0}}},
+    {"set_map", 4, -1, {{1, 2, 0}}},
+    {"get_map", 4, -1, {{1, 2, 0}, {3, -1, 4}}},
+};
+enum { NDESC = sizeof ABI_DESC / sizeof ABI_DESC[0] };
+
+static int span_count(const struct abi_desc *d)
+{
+    int n = 0;
+    while (n < 4 && (d->spans[n].len > 0 || d->spans[n].fixed)) /* {0} ends the list */
+        n++;
+    return n;
+}
+
+/* Call ABI function `d` as a guest would: i32 parameters get junk in their
+ * upper half (wasmtime leaves it unspecified), results come back in slot 0. */
+static int guest_call(const fake_linker *fl, const struct abi_desc *d, const int64_t *params,
+                      wt_trap **trap_out)
+{
+    size_t at = 0;
+    while (at < fl->n && strcmp(fl->names[at], d->name) != 0)
+        at++;
+    CHECK(at < fl->n);
+    wt_val_raw args[8];
+    memset(args, 0, sizeof args);
+    for (int i = 0; i < d->nparams; i++) {
+        if (i == d->i64_param)
+            args[i].i64 = params[i];
+        else
+            args[i].i64 = (int64_t)(0xA5A5A5A500000000ull | (uint32_t)params[i]);
+    }
+    wt_trap *trap = fl->cbs[at](fl->env, (wt_caller *)&guest, args, (size_t)d->nparams);
+    if (trap_out)
+        *trap_out = trap;
+    else
+        CHECK(trap == NULL);
+    int err = args[0].i32;
+    CHECK(err >= 0 && err <= WM_ERRNO_MAX);
+    return err;
+}
+
+static const struct abi_desc *desc(const char *name)
+{
+    for (int i = 0; i < NDESC; i++)
+        if (strcmp(ABI_DESC[i].name, name) == 0)
+            return &ABI_DESC[i];
+    fail(__FILE__, __LINE__, name);
+    return NULL;
+}
+
+#define GCALL(fl, name, ...) guest_call((fl), desc(name), (const int64_t[]){__VA_ARGS__}, NULL)
+
+static uint32_t grd32(uint32_t at)
+{
+    CHECK(at + 4 <= guest.size);
+    return rd32(guest.mem + at);
+}
+
+static void gput(uint32_t at, const void *p, size_t n)
+{
+    CHECK(at + n <= guest.size);
+    memcpy(guest.mem + at, p, n);
+}
+
+static void test_abi(void)
+{
+    wm_wasmtime_api api = fake_api();
+    wm_limits host_limits = default_limits();
+    wm_broker *b = wm_broker_new(&api, 13, &host_limits);
+    CHECK(b != NULL);
+    wm_limits l = default_limits();
+    wm_module *m = wm_module_new(b, &l);
+    fake_linker fl, failing;
+
+    /* registration: every function, in wm_abi_name order; errors come back */
+    define_abi(m, &fl);
+    CHECK(NDESC == WM_ABI_COUNT);
+    for (size_t i = 0; i < WM_ABI_COUNT; i++) {
+        CHECK(strcmp(fl.names[i], wm_abi_name(i)) == 0);
+        CHECK(strcmp(desc(fl.names[i])->name, fl.names[i]) == 0);
+    }
+    void *types[WM_ABI_COUNT];
+    for (size_t i = 0; i < WM_ABI_COUNT; i++)
+        types[i] = &fake_types[i];
+    memset(&failing, 0, sizeof failing);
+    failing.fail_at = 5;
+    CHECK(wm_define_abi(m, &failing, types) == (void *)&fake_token);
+    CHECK(failing.n == 5);
+
+    /* the export-call path passes straight through */
+    wm_val_raw vals[3] = {{0}};
+    void *trap = &fake_token;
+    wt_func func = {{7, 0}};
+    CHECK(wm_call(b, NULL, &func, vals, 3, &trap) == NULL && trap == NULL && vals[0].lo == 3);
+
+    /* a 64 KiB guest memory, found through the caller (start-function path) */
+    guest.size = 65536;
+    guest.mem = malloc(guest.size);
+    CHECK(guest.mem != NULL);
+    memset(guest.mem, 0, guest.size);
+    guest.exported = true;
+    guest.kind = WM_WASMTIME_EXTERN_MEMORY;
+    const uint32_t top = (uint32_t)guest.size;
+
+    EXPECT(GCALL(&fl, "new", 101), WM_OK); /* odd addresses: no alignment assumed */
+    uint32_t h = grd32(101);
+    wt_memory mem = {{42, 0, 0}};
+    wm_module_set_memory(m, &mem); /* the normal path, after instantiation */
+    gput(1001, "key", 3);
+    gput(1011, "value", 5);
+    EXPECT(GCALL(&fl, "set", h, 1001, 3, 1011, 5), WM_OK);
+    uint32_t sentinel = SENTINEL32;
+    gput(2001, &sentinel, 4);
+    EXPECT(GCALL(&fl, "get", h, 1001, 3, 3001, 4, 2001), WM_RANGE);
+    CHECK(grd32(2001) == 5 && guest.mem[3001] == 0);
+    EXPECT(GCALL(&fl, "get", h, 1001, 3, 3001, 5, 2001), WM_OK);
+    CHECK(memcmp(guest.mem + 3001, "value", 5) == 0);
+    EXPECT(GCALL(&fl, "incr", h, 1021, 1, INT64_MIN + 5, 2011), WM_OK);
+    int64_t i64;
+    memcpy(&i64, guest.mem + 2011, 8);
+    CHECK(i64 == INT64_MIN + 5);
+    EXPECT(GCALL(&fl, "keys", h, 4001, 4101, 4, 2101, 2105), WM_RANGE);
+    CHECK(grd32(2101) == 7);
+    EXPECT(GCALL(&fl, "keys", h, 4001, 4101, 100, 2101, 2105), WM_OK);
+    CHECK(grd32(2101) == 7 + 5 && grd32(2105) == 2 && rd32(guest.mem + 4001) == 0);
+    CHECK(memcmp(guest.mem + 4105, "key", 3) == 0);
+
+    /* every span of every function at the edge of memory */
+    int64_t base[8];
+    for (int i = 0; i < NDESC; i++) {
+        const struct abi_desc *d = &ABI_DESC[i];
+        int ns = span_count(d);
+        for (int s = 0; s < ns; s++) {
+            for (int variant = 0; variant < 7; variant++) {
+                /* a well-formed call: the handle, READ|WRITE, small spans in
+                 * separate places, one-key batches */
+                for (int p = 0; p < 8; p++)
+                    base[p] = p == 0 ? h : RW;
+                if (strcmp(d->name, "incr") == 0)
+                    base[3] = 1;
+                if (strcmp(d->name, "set_if") == 0)
+                    base[5] = 0;
+                if (strcmp(d->name, "set_map") == 0)
+                    base[3] = h;
+                for (int t = 0; t < ns; t++) {
+                    base[d->spans[t].ptr] = 8001 + 997 * t;
+                    if (d->spans[t].len >= 0)
+                        base[d->spans[t].len] = 8;
+                }
+                static const uint8_t rec[8] = {4, 0, 0, 0, 'a', 'b', 'c', 'd'};
+                for (int t = 0; t < ns; t++)
+                    gput((uint32_t)base[d->spans[t].ptr], rec, 8);
+                if (strcmp(d->name, "set_many") == 0)
+                    base[2] = 16, gput((uint32_t)base[1] + 8, rec, 8);
+                uint64_t zero = 0;
+                if (strcmp(d->name, "keys") == 0)
+                    gput((uint32_t)base[1], &zero, 8);
+                const span_desc *sd = &d->spans[s];
+                uint32_t len = sd->len >= 0 ? (uint32_t)base[sd->len] : sd->fixed;
+                bool var = sd->len >= 0, fault;
+                uint32_t ptr = 0;
+                switch (variant) {
+                case 0: /* ends exactly at the end of memory */
+                    ptr = top - len, fault = false;
+                    break;
+                case 1: /* one byte past */
+                    ptr = top - len + 1, fault = true;
+                    break;
+                case 2: /* wraps around 2^32 */
+                    ptr = UINT32_MAX - 1, fault = true;
+                    break;
+                case 3: /* empty, at the very end */
+                    if (!var)
+                        continue;
+                    ptr = top, len = 0, fault = false;
+                    break;
+                case 4: /* empty, past the end */
+                    if (!var)
+                        continue;
+                    ptr = top + 1, len = 0, fault = true;
+                    break;
+                case 5: /* the largest length */
+                    if (!var)
+                        continue;
+                    ptr = 0, len = UINT32_MAX, fault = true;
+                    break;
+                default: /* a length that wraps the pointer */
+                    if (!var)
+                        continue;
+                    ptr = 16, len = UINT32_MAX - 15, fault = true;
+                }
+                base[sd->ptr] = ptr;
+                if (var)
+                    base[sd->len] = len;
+                if (!fault && len >= 8) /* keep batches well-formed at the edge */
+                    gput(ptr, rec, 8);
+                uint8_t *before = malloc(guest.size);
+                memcpy(before, guest.mem, guest.size);
+                int err = guest_call(&fl, d, base, NULL);
+                if (fault) {
+                    if (err != WM_FAULT || memcmp(before, guest.mem, guest.size) != 0) {
+                        char msg[128];
+                        snprintf(msg, sizeof msg, "%s span %d variant %d: %s, memory %s", d->name,
+                                 s, variant, errname(err),
+                                 memcmp(before, guest.mem, guest.size) ? "changed" : "same");
+                        fail(__FILE__, __LINE__, msg);
+                    }
+                } else if (err == WM_FAULT) {
+                    char msg[128];
+                    snprintf(msg, sizeof msg, "%s span %d variant %d: FAULT inside memory",
+                             d->name, s, variant);
+                    fail(__FILE__, __LINE__, msg);
+                }
+                free(before);
+                if (strcmp(d->name, "close") == 0 || strcmp(d->name, "new") == 0 ||
+                    strcmp(d->name, "open") == 0 || strcmp(d->name, "clone") == 0 ||
+                    strcmp(d->name, "get_map") == 0) {
+                    wm_module_close_all(m); /* start again from one handle */
+                    EXPECT(GCALL(&fl, "new", 101), WM_OK);
+                    h = grd32(101);
+                }
+            }
+        }
+    }
+
+    /* a quota configured to trap: the errno is still written, and a trap returned */
+    wm_limits lt = limits(64, 64, 1, 1000, 100);
+    lt.trap_on_quota = 1;
+    wm_module *mt = wm_module_new(b, &lt);
+    fake_linker flt;
+    define_abi(mt, &flt);
+    wm_module_set_memory(mt, &mem);
+    wt_trap *tr = NULL;
+    EXPECT(guest_call(&flt, desc("new"), (const int64_t[]){101}, &tr), WM_OK);
+    CHECK(tr == NULL);
+    int traps = fake_traps;
+    EXPECT(guest_call(&flt, desc("new"), (const int64_t[]){101}, &tr), WM_QUOTA);
+    CHECK(tr == (wt_trap *)&fake_token && fake_traps == traps + 1);
+    EXPECT(guest_call(&flt, desc("close"), (const int64_t[]){12345}, &tr), WM_BADF);
+    CHECK(tr == NULL);
+
+    /* a module without an exported memory (or with a shared one): every
+     * pointer is FAULT, calls without pointers still work */
+    for (int kind = 0; kind < 2; kind++) {
+        wm_module *mn = wm_module_new(b, &l);
+        fake_linker fln;
+        define_abi(mn, &fln);
+        guest.exported = kind == 1;
+        guest.kind = WM_WASMTIME_EXTERN_SHAREDMEMORY;
+        EXPECT(GCALL(&fln, "new", 0), WM_FAULT);
+        EXPECT(GCALL(&fln, "len", 1, 0), WM_FAULT);
+        EXPECT(GCALL(&fln, "close", 1), WM_BADF);
+        EXPECT(GCALL(&fln, "delete", 1, 0, 0), WM_BADF); /* an empty span at 0 is inside */
+        EXPECT(GCALL(&fln, "set_many", 1, 0, 0), WM_BADF);
+        guest.exported = true;
+        guest.kind = WM_WASMTIME_EXTERN_MEMORY;
+    }
+
+    /* random calls: random functions, arguments near the edges */
+    uint64_t state = 99;
+    uint8_t *before = malloc(guest.size);
+    for (int i = 0; i < 40000; i++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        const struct abi_desc *d = &ABI_DESC[(state >> 33) % NDESC];
+        int64_t p[8];
+        for (int j = 0; j < 8; j++) {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            uint32_t r = (uint32_t)(state >> 32);
+            switch (r % 8) {
+            case 0: p[j] = r; break;                             /* anything */
+            case 1: p[j] = top - (r >> 8) % 64; break;            /* near the end */
+            case 2: p[j] = (r >> 8) % 64; break;                  /* small */
+            case 3: p[j] = h; break;                              /* the handle */
+            case 4: p[j] = UINT32_MAX - (r >> 8) % 16; break;     /* wrapping */
+            case 5: p[j] = RW; break;
+            default: p[j] = (r >> 8) % top; break;                /* inside */
+            }
+        }
+        memcpy(before, guest.mem, guest.size);
+        int err = guest_call(&fl, d, p, NULL);
+        if (err == WM_FAULT)
+            CHECK(memcmp(before, guest.mem, guest.size) == 0);
+        if (i % 1000 == 0) {
+            wm_module_close_all(m);
+            EXPECT(GCALL(&fl, "new", 101), WM_OK);
+            h = grd32(101);
+        }
+    }
+    free(before);
+    free(guest.mem);
+    guest.mem = NULL;
+    wm_broker_free(b);
+}
+
+/* --- threads ------------------------------------------------------------ */
+
+enum { THREADS = 8, ITERS = 20000 };
+
+typedef struct worker {
+    wm_broker *b;
+    wm_module *host;
+    int id;
+} worker;
+
+static void *work(void *arg)
+{
+    worker *w = arg;
+    wm_module *host = w->host;
+    wm_limits l = default_limits();
+    wm_module *m = wm_module_new(w->b, &l); /* modules made while others run */
+    CHECK(m != NULL);
+    OK(wm_module_grant(m, KEY("counters"), RW));
+    uint32_t hc, mc, mine = new_map(m);
+    OK(wm_op_open(host, KEY("counters"), RW, &hc));
+    OK(wm_op_open(m, KEY("counters"), RW, &mc));
+    char own[16];
+    snprintf(own, sizeof own, "t%d", w->id);
+    int64_t v;
+    for (int i = 0; i < ITERS; i++) {
+        OK(wm_op_incr(host, hc, KEY("total"), 1, &v)); /* the host module, shared by all */
+        OK(wm_op_incr(m, mc, KEY("total-m"), 2, &v));
+        OK(wm_op_incr(m, mc, KEY(own), 1, &v));
+        CHECK(v == i + 1);
+        if (i % 8 == 0) { /* handles, maps and cascades on the shared host table */
+            uint32_t a = new_map(host), c = new_map(host), d;
+            set_str(host, c, "k", own);
+            OK(wm_op_set_map(host, a, KEY("c"), c));
+            OK(wm_op_close(host, c));
+            OK(wm_op_clone(host, a, R, &d));
+            OK(wm_op_get_map(host, d, KEY("c"), &c));
+            expect_value(host, c, "k", own);
+            OK(wm_op_close(host, c));
+            OK(wm_op_close(host, d));
+            OK(wm_op_close(host, a));
+        }
+        if (i % 16 == 0) { /* batches and listings on the shared named map */
+            bytes items = {0};
+            char k[32];
+            snprintf(k, sizeof k, "b%d-%d", w->id, i % 64);
+            put_rec_str(&items, k);
+            put_rec_str(&items, own);
+            OK(wm_op_set_many(m, mc, items.p, (uint32_t)items.len));
+            uint8_t out[64];
+            uint32_t used;
+            OK(wm_op_get_many(host, hc, items.p, 4 + (uint32_t)strlen(k), out, sizeof out, &used));
+            CHECK(used == 4 + strlen(own) && memcmp(out + 4, own, strlen(own)) == 0);
+            free(items.p);
+            uint64_t cursor = 0;
+            uint8_t buf[128];
+            uint32_t count;
+            do {
+                OK(wm_op_keys(m, mc, &cursor, buf, sizeof buf, &used, &count));
+            } while (cursor != 0);
+            OK(wm_op_delete(host, hc, KEY(k)));
+            wm_stats s;
+            wm_broker_stats(w->b, &s);
+            CHECK(s.named == 1);
+            (void)wm_module_handle_count(host);
+            (void)wm_module_bytes_used(m);
+            (void)wm_broker_map_id(w->b, host, hc);
+        }
+        if (i % 1000 == 0) { /* a short-lived module, torn down */
+            wm_module *t = wm_module_new(w->b, &l);
+            CHECK(t != NULL);
+            OK(wm_module_grant(t, KEY("counters"), R));
+            uint32_t th, n;
+            OK(wm_op_open(t, KEY("counters"), R, &th));
+            OK(wm_op_len(t, th, &n));
+            new_map(t);
+            wm_module_close_all(t);
+        }
+        set_str(m, mine, own, "x");
+    }
+    OK(wm_op_close(host, hc));
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    wm_broker *b = new_broker(12);
+    worker w[THREADS];
+    pthread_t t[THREADS];
+    wm_module *host = wm_broker_host(b); /* read once, before the threads start */
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (worker){b, host, i};
+        CHECK(pthread_create(&t[i], NULL, work, &w[i]) == 0);
+    }
+    for (int i = 0; i < THREADS; i++)
+        CHECK(pthread_join(t[i], NULL) == 0);
+    uint32_t h, len;
+    int64_t v;
+    uint8_t buf[8];
+    OK(wm_op_open(host, KEY("counters"), RW, &h));
+    OK(wm_op_get(host, h, KEY("total"), buf, sizeof buf, &len));
+    memcpy(&v, buf, 8);
+    CHECK(len == 8 && v == (int64_t)THREADS * ITERS);
+    OK(wm_op_get(host, h, KEY("total-m"), buf, sizeof buf, &len));
+    memcpy(&v, buf, 8);
+    CHECK(v == 2 * (int64_t)THREADS * ITERS);
+    for (int i = 0; i < THREADS; i++) {
+        char own[16];
+        snprintf(own, sizeof own, "t%d", i);
+        OK(wm_op_get(host, h, KEY(own), buf, sizeof buf, &len));
+        memcpy(&v, buf, 8);
+        CHECK(v == ITERS);
+    }
+    CHECK(map_len(host, h) == 2 + THREADS);
+    CHECK(wm_module_handle_count(host) == 1);
+    CHECK(stats(b).maps == THREADS); /* each worker's `mine` */
+    wm_broker_free(b);
+}
+
+/* --- main --------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    void (*run)(void);
+} SECTIONS[] = {
+    {"lifecycle", test_lifecycle}, {"handles", test_handles},
+    {"names", test_names},         {"kv", test_kv},
+    {"keys", test_keys},           {"batches", test_batches},
+    {"maps", test_maps},           {"generations", test_generations},
+    {"quotas", test_quotas},       {"modules", test_modules},
+    {"abi", test_abi},             {"random", test_random},
+    {"threads", test_threads},
+};
+enum { NSECTIONS = sizeof SECTIONS / sizeof SECTIONS[0] };
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    for (size_t i = 0; i < NSECTIONS; i++) {
+        bool run = argc == 1;
+        for (int a = 1; a < argc; a++)
+            run |= strcmp(argv[a], SECTIONS[i].name) == 0;
+        if (!run)
+            continue;
+        printf("test_core: %s\n", SECTIONS[i].name);
+        SECTIONS[i].run();
+    }
+    for (int a = 1; a < argc; a++) {
+        bool known = false;
+        for (size_t i = 0; i < NSECTIONS; i++)
+            known |= strcmp(argv[a], SECTIONS[i].name) == 0;
+        if (!known) {
+            fprintf(stderr, "test_core: unknown section %s\n", argv[a]);
+            return 2;
+        }
+    }
+    printf("test_core: all passed\n");
+    return 0;
+}
