@@ -280,12 +280,8 @@ class NativeModule:
         buf = ffi.new("uint8_t[]", max(cap, 1))
         used, count = ffi.new("uint32_t *"), ffi.new("uint32_t *")
         _check(lib.wm_op_keys(self.ptr, h, cur, buf, cap, used, count), f"keys of handle {h}")
-        raw = bytes(ffi.buffer(buf, used[0]))
-        keys, at = [], 0
-        for _ in range(count[0]):
-            n = int.from_bytes(raw[at : at + 4], "little")
-            keys.append(raw[at + 4 : at + 4 + n])
-            at += 4 + n
+        records = abi.unpack_records(bytes(ffi.buffer(buf, used[0])), count[0])
+        keys = [k for k in records if k is not None]
         return keys, int(cur[0])
 
     def op_keys(self, h: int) -> list[bytes]:
@@ -316,7 +312,7 @@ class NativeModule:
         _check(err, f"set_if {key!r}")
 
     def op_get_many(self, h: int, keys: list[bytes]) -> list[bytes | None]:
-        packed = b"".join(len(k).to_bytes(4, "little") + k for k in keys)
+        packed = abi.pack_keys(keys)
         out = ffi.new("uint32_t *")
         size = 4 * len(keys) + 256
         while True:
@@ -327,22 +323,10 @@ class NativeModule:
                 continue
             _check(err, "get_many")
             break
-        raw, at = bytes(ffi.buffer(buf, out[0])), 0
-        values: list[bytes | None] = []
-        for _ in keys:
-            n = int.from_bytes(raw[at : at + 4], "little")
-            at += 4
-            if n == 0xFFFFFFFF:
-                values.append(None)
-            else:
-                values.append(raw[at : at + n])
-                at += n
-        return values
+        return abi.unpack_records(bytes(ffi.buffer(buf, out[0])), len(keys))
 
     def op_set_many(self, h: int, items: list[tuple[bytes, bytes]]) -> None:
-        packed = b"".join(
-            len(k).to_bytes(4, "little") + k + len(v).to_bytes(4, "little") + v for k, v in items
-        )
+        packed = abi.pack_items(items)
         _check(lib.wm_op_set_many(self.ptr, h, packed, len(packed)), "set_many")
 
     def op_set_map(self, h: int, key: bytes, child: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +132,40 @@ BY_NAME: dict[str, AbiFunction] = {f.name: f for f in FUNCTIONS}
 
 # Functions the current release implements in its data plane.
 IMPLEMENTED: frozenset[str] = frozenset(BY_NAME) - {"watch_drop"}
+
+
+# --- the batch buffer formats (keys, get_many, set_many) -------------------
+
+ABSENT = 0xFFFFFFFF  # get_many's length for an absent key
+
+
+def pack_keys(keys: Sequence[bytes]) -> bytes:
+    """A key list (get_many's input, a keys page): u32 length + bytes each."""
+    return b"".join(len(k).to_bytes(4, "little") + k for k in keys)
+
+
+def pack_items(items: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """A set_many batch: u32 key length, key, u32 value length, value per item."""
+    return b"".join(
+        len(k).to_bytes(4, "little") + k + len(v).to_bytes(4, "little") + v for k, v in items
+    )
+
+
+def unpack_records(raw: bytes, count: int) -> list[bytes | None]:
+    """`count` records of u32 length + bytes; length ABSENT reads as None."""
+    out: list[bytes | None] = []
+    at = 0
+    for _ in range(count):
+        n = int.from_bytes(raw[at : at + 4], "little")
+        at += 4
+        if n == ABSENT:
+            out.append(None)
+        else:
+            out.append(raw[at : at + n])
+            at += n
+    if at != len(raw):
+        raise ValueError(f"{count} records use {at} bytes, not {len(raw)}")
+    return out
 
 
 def c_header() -> str:

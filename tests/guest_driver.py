@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from broker import Broker
-from broker.abi import Errno
+from broker.abi import Errno, pack_items, pack_keys, unpack_records
 
 DRIVER = Path(__file__).parent / "guests" / "abi_driver.wat"
 
@@ -50,34 +50,6 @@ VAL = 0x3000  # value or batch bytes (up to 20 KiB)
 BUF = 0x8000  # output buffers (up to 96 KiB)
 SENTINEL = 0xAA  # poison byte: memory the ABI must not touch still holds it
 MEM_END = 0x20000
-
-
-def pack_keys(keys: Sequence[bytes]) -> bytes:
-    """A get_many key list: u32 length + bytes, back to back."""
-    return b"".join(len(k).to_bytes(4, "little") + k for k in keys)
-
-
-def pack_items(items: Sequence[tuple[bytes, bytes]]) -> bytes:
-    """A set_many batch: (u32 key length, key, u32 value length, value) per item."""
-    return b"".join(
-        len(k).to_bytes(4, "little") + k + len(v).to_bytes(4, "little") + v for k, v in items
-    )
-
-
-def unpack_records(raw: bytes, count: int) -> list[bytes | None]:
-    """`count` records of u32 length + bytes; length 0xFFFFFFFF is None (absent)."""
-    out: list[bytes | None] = []
-    at = 0
-    for _ in range(count):
-        n = int.from_bytes(raw[at : at + 4], "little")
-        at += 4
-        if n == 0xFFFFFFFF:
-            out.append(None)
-        else:
-            out.append(raw[at : at + n])
-            at += n
-    assert at == len(raw), "records do not fill the used bytes exactly"
-    return out
 
 
 class Driver:
@@ -155,12 +127,7 @@ class Driver:
             assert self.untouched(addr, n), f"errno {Errno(err).name} wrote to {addr:#x}"
 
     def _handle_out(self, fn: str, *args: int) -> tuple[int, int | None]:
-        self._outputs((OUT, 4))
-        err = self.call(fn, *args, OUT)
-        if err != OK:
-            self._check_untouched(err, (OUT, 4))
-            return err, None
-        return err, self.u32(OUT)
+        return self._u32_out(fn, *args)
 
     def new(self) -> int:
         """A new map's handle (the call must succeed)."""
