@@ -20,10 +20,13 @@ from .errors import (
 )
 from .host import Broker
 from .limits import Limits
+from .mapref import MapRef
+from .ownership import Borrow, Own, Share
 
 __all__ = [
     "AccessError",
     "BadHandleError",
+    "Borrow",
     "Broker",
     "ConfigError",
     "Errno",
@@ -31,9 +34,12 @@ __all__ = [
     "Limits",
     "ManifestError",
     "MapError",
+    "MapRef",
     "ModuleError",
     "NotFoundError",
+    "Own",
     "Rights",
+    "Share",
     "StaleHandleError",
 ]
 __version__ = "0.1.0"

@@ -37,6 +37,9 @@ WASMTIME_ENTRY_POINTS = {
     "linker_define_func_unchecked": "wasmtime_linker_define_func_unchecked",
     "func_call_unchecked": "wasmtime_func_call_unchecked",
     "trap_new": "wasmtime_trap_new",
+    "error_message": "wasmtime_error_message",
+    "error_delete": "wasmtime_error_delete",
+    "byte_vec_delete": "wasm_byte_vec_delete",
 }
 Native = Any  # a cffi pointer; `lib` is untyped, types come back here
 
@@ -107,6 +110,7 @@ def _c_limits(limits: Limits) -> Native:
     c.handles = limits.handles
     c.bytes = limits.bytes
     c.entries = limits.entries
+    c.watches = limits.watches
     c.trap_on_quota = 1 if limits.on_quota == "trap" else 0
     return c
 
@@ -138,7 +142,6 @@ class NativeBroker:
         self._ptr = ffi.gc(ptr, lib.wm_broker_free)
         self.closed = False
         self.host = NativeModule(self, lib.wm_broker_host(ptr))
-        self._trap = ffi.new("void **")  # calls are serialised by the Broker's lock
 
     @property
     def ptr(self) -> Native:
@@ -152,8 +155,8 @@ class NativeBroker:
             self.closed = True
             ffi.release(self._ptr)
 
-    def new_module(self, limits: Limits) -> NativeModule:
-        ptr = lib.wm_module_new(self.ptr, _c_limits(limits))
+    def new_module(self, limits: Limits, name: str) -> NativeModule:
+        ptr = lib.wm_module_new(self.ptr, _c_limits(limits), name.encode())
         if ptr == ffi.NULL:
             raise MemoryError("too many modules in one broker (65535)")
         return NativeModule(self, ptr)
@@ -163,19 +166,89 @@ class NativeBroker:
         lib.wm_broker_stats(self.ptr, out)
         return {"maps": out.maps, "named": out.named, "entries": out.entries}
 
-    def call(self, context: Native, func: Native, args: Native, n: int) -> str | None:
-        """Call an export through wasmtime_func_call_unchecked; the trap message or None."""
-        trap = self._trap
-        error = lib.wm_call(self.ptr, context, func, args, n, trap)
+    def set_strict_borrows(self, strict: bool) -> None:
+        lib.wm_broker_set_strict_borrows(self.ptr, 1 if strict else 0)
+
+    def take_trap_origin(self) -> int | None:
+        """The id of the module where the last call's trap began, or None."""
+        origin = int(lib.wm_broker_take_trap_origin(self.ptr))
+        return origin - 1 if origin else None
+
+    def has_notices(self) -> bool:
+        return bool(lib.wm_broker_has_notices(self.ptr))
+
+    def take_notices(self, cap: int = 64) -> list[tuple[int, int]]:
+        """Queued drop notices: (module id, cookie) pairs, oldest first."""
+        modules, cookies = ffi.new("uint32_t[]", cap), ffi.new("int64_t[]", cap)
+        n = lib.wm_broker_take_notices(self.ptr, modules, cookies, cap)
+        return [(int(modules[i]), int(cookies[i])) for i in range(n)]
+
+    def unreleased_borrows(self) -> int:
+        out = ffi.new("wm_stats *")
+        lib.wm_broker_stats(self.ptr, out)
+        return int(out.unreleased_borrows)
+
+
+class NativeLink:
+    """A caller's way to one export (native/link.c): a guest import's
+    trampoline, or the host's way in.  Freed with the broker."""
+
+    def __init__(self, caller: NativeModule, label: str, nparams: int, nresults: int) -> None:
+        ptr = lib.wm_link_new(caller.ptr, label.encode(), nparams, nresults)
+        if ptr == ffi.NULL:
+            raise MemoryError("wm_link_new failed")
+        self.broker = caller.broker
+        self.ptr = ptr
+        self.nslots = max(nparams, nresults)
+        self._trap = ffi.new("void **")
+        self._bad = ffi.new("uint32_t *")
+
+    def resolve(self, target: NativeModule, func: wasmtime.Func, how: list[int]) -> None:
+        size = ctypes.sizeof(func._func)
+        raw = ctypes.string_at(ctypes.addressof(func._func), size)
+        lib.wm_link_resolve(self.ptr, target.ptr, raw, bytes(how))
+
+    def unresolve(self) -> None:
+        lib.wm_link_unresolve(self.ptr)
+
+    def define(
+        self, linker: wasmtime.Linker, module: str, name: str, functype: wasmtime.FuncType
+    ) -> None:
+        error = lib.wm_link_define(
+            self.ptr,
+            _address(linker.ptr()),
+            module.encode(),
+            name.encode(),
+            _address(functype.ptr()),
+        )
         if error != ffi.NULL:
-            # The call is unchecked (types were checked by the caller), so an
-            # error here is a trap raised by a host function (wasmtime_trap_new
-            # comes back as an error, not through `trap`).
-            return str(wasmtime_error(error))
+            raise wasmtime_error(error)
+
+    def call(self, context: Native, args: Native, masks: bytes | None) -> tuple[int, str | None]:
+        """(errno, None) when handle parameter `bad_param` could not pass, else
+        (OK, trap message or None)."""
+        if self.broker.closed:
+            raise ConfigError("the broker is closed")
+        trap = self._trap
+        err = lib.wm_link_call(
+            self.ptr,
+            context,
+            args,
+            self.nslots,
+            masks if masks is not None else ffi.NULL,
+            trap,
+            self._bad,
+        )
+        if err:
+            return int(err), None
         if trap[0] != ffi.NULL:
             caught, trap[0] = trap[0], ffi.NULL
-            return trap_message(caught)
-        return None
+            return 0, trap_message(caught)
+        return 0, None
+
+    @property
+    def bad_param(self) -> int:
+        return int(self._bad[0])
 
 
 class NativeModule:
@@ -219,8 +292,9 @@ class NativeModule:
         if error != ffi.NULL:
             raise wasmtime_error(error)
 
-    def close_all(self) -> None:
-        lib.wm_module_close_all(self.ptr)
+    def teardown(self) -> None:
+        """Close every handle as if by `close`; calls into the module trap."""
+        lib.wm_module_teardown(self.ptr)
 
     def map_id(self, h: int) -> int:
         """The id of the map `h` reaches (0 when `h` is not live)."""
@@ -332,6 +406,9 @@ class NativeModule:
     def op_set_map(self, h: int, key: bytes, child: int) -> None:
         _check(lib.wm_op_set_map(self.ptr, h, key, len(key), child), f"set_map {key!r}")
 
+    def op_watch_drop(self, h: int, cookie: int) -> None:
+        _check(lib.wm_op_watch_drop(self.ptr, h, cookie), f"watch_drop handle {h}")
+
     def op_get_map(self, h: int, key: bytes) -> int:
         out = ffi.new("uint32_t *")
         _check(lib.wm_op_get_map(self.ptr, h, key, len(key), out), f"get_map {key!r}")
@@ -351,14 +428,6 @@ def new_args(n: int) -> Native:
 def int64_view(args: Native) -> Native:
     """The same slots as an int64_t array (slot i's low half is element 2*i)."""
     return ffi.cast("int64_t *", args)
-
-
-def func_copy(func: wasmtime.Func) -> Native:
-    """A C copy of a wasmtime_func_t (valid as long as its store)."""
-    size = ctypes.sizeof(func._func)
-    copy = ffi.new("uint8_t[]", size)
-    ffi.memmove(copy, ctypes.string_at(ctypes.addressof(func._func), size), size)
-    return copy
 
 
 def context_of(store: wasmtime.Store) -> Native:

@@ -66,6 +66,23 @@ class Rights(enum.IntFlag):
 RIGHTS_ALL = Rights.READ | Rights.WRITE
 
 
+def parse_rights(text: object) -> Rights:
+    """'r', 'w' or 'rw' (either order) as Rights; ValueError otherwise."""
+    if (
+        not isinstance(text, str)
+        or not text
+        or set(text) - {"r", "w"}
+        or len(set(text)) != len(text)
+    ):
+        raise ValueError(f"rights must be 'r', 'w' or 'rw', not {text!r}")
+    rights = Rights.NONE
+    if "r" in text:
+        rights |= Rights.READ
+    if "w" in text:
+        rights |= Rights.WRITE
+    return rights
+
+
 @dataclass(frozen=True)
 class Param:
     """One parameter of an ABI function: its name and Wasm type."""
@@ -131,7 +148,7 @@ FUNCTIONS: tuple[AbiFunction, ...] = (
 BY_NAME: dict[str, AbiFunction] = {f.name: f for f in FUNCTIONS}
 
 # Functions the current release implements in its data plane.
-IMPLEMENTED: frozenset[str] = frozenset(BY_NAME) - {"watch_drop"}
+IMPLEMENTED: frozenset[str] = frozenset(BY_NAME)
 
 
 # --- the batch buffer formats (keys, get_many, set_many) -------------------
@@ -177,7 +194,9 @@ def c_header() -> str:
         "",
     ]
     lines += [f"#define WM_{e.name} {e.value}" for e in Errno]
-    lines += [f"#define WM_ERRNO_MAX {max(Errno)}", ""]
+    lines += [f"#define WM_ERRNO_MAX {max(Errno)}"]
+    names = ", ".join(f'"{e.name}"' for e in Errno)
+    lines += [f"#define WM_ERRNO_NAMES {{{names}}}", ""]
     lines += [f"#define WM_RIGHT_{r.name} {r.value}" for r in (Rights.READ, Rights.WRITE)]
     lines += [f"#define WM_RIGHTS_ALL {RIGHTS_ALL.value}", ""]
     lines.append("/* X(name, number of params) for every implemented function. */")

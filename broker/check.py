@@ -62,12 +62,26 @@ def memory_problem(module: wasmtime.Module) -> str | None:
     return "imports wasi_map but does not export its linear memory as `memory`"
 
 
+def drop_handler_problem(module: wasmtime.Module) -> str | None:
+    """Why the module's wasi_map_on_drop export cannot take notices, or None."""
+    for exp in module.exports:
+        if exp.name == abi.DROP_EXPORT:
+            ty = exp.type
+            if not isinstance(ty, wasmtime.FuncType) or signature(ty) != "(i64) -> ()":
+                found = signature(ty) if isinstance(ty, wasmtime.FuncType) else "not a function"
+                return f"exports {abi.DROP_EXPORT} as {found}, not (i64) -> ()"
+    return None
+
+
 def module_problems(module: wasmtime.Module) -> list[str]:
-    """Every problem, one line each: bad imports and a missing memory."""
+    """Every problem, one line each: bad imports, a missing memory, a bad drop handler."""
     reports = wasi_map_imports(module)
     problems = [f"import wasi_map.{r.name}: {r.problem}" for r in reports if r.problem]
     if reports:
         mem = memory_problem(module)
         if mem:
             problems.append(mem)
+    drop = drop_handler_problem(module)
+    if drop:
+        problems.append(drop)
     return problems

@@ -114,15 +114,19 @@ def trap_reason(message: str) -> str:
 
 
 class GuestTrap(MapError):
-    """A guest trapped; the broker has torn its module down.
+    """A guest trapped; the broker has torn down the module it began in.
 
-    `reason` is one line; `details` is wasmtime's whole message (backtrace).
+    `module`/`export` name the call the host made; `origin` the module where
+    the trap began (the same module, or one it called).  `reason` is one
+    line; `details` is wasmtime's whole message (with the backtrace).
     """
 
-    def __init__(self, module: str, export: str, details: str) -> None:
+    def __init__(self, module: str, export: str, details: str, origin: str | None = None) -> None:
         self.module, self.export, self.details = module, export, details
+        self.origin = origin or module
         self.reason = trap_reason(details)
-        super().__init__(f"{module}.{export}: guest trapped: {self.reason}")
+        where = f" in module {origin}" if origin and origin != module else ""
+        super().__init__(f"{module}.{export}: guest trapped{where}: {self.reason}")
 
 
 class ConfigError(MapError):

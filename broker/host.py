@@ -8,14 +8,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import wasmtime
+
 from . import _native
-from .abi import Rights
+from .abi import DROP_EXPORT, Rights, parse_rights
+from .calls import HostCall
 from .errors import ConfigError, GuestTrap, ModuleError
 from .limits import DEFAULT_LIMITS, Limits
-from .manifest import ExportDecl, Manifest, load_manifest, map_name_problem, parse_rights
+from .manifest import ExportDecl, Manifest, load_manifest, map_name_problem
+from .mapref import MapRef
+from .ownership import parse_kind
 from .runtime import LoadedModule, Runtime
 
-CallResult = int | tuple[int, ...] | None
+CallResult = Any  # None, an int or MapRef, or a tuple of them
 
 
 class Broker:
@@ -25,22 +30,34 @@ class Broker:
     store is single-threaded) are serialised by a broker lock.
     """
 
-    def __init__(self, store: str = "memory:", *, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self,
+        store: str = "memory:",
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        strict_borrows: bool = False,
+    ) -> None:
         if store != "memory:":
             raise ConfigError(f"store {store!r}: only 'memory:' is available in this release")
         self.store_url = store
         self.limits = limits
+        self.strict_borrows = strict_borrows
         self._native = _native.NativeBroker(limits)
+        self._native.set_strict_borrows(strict_borrows)
         self._runtime = Runtime(self._native)
         self._modules: dict[str, LoadedModule] = {}
+        self._by_id: dict[int, LoadedModule] = {}
         self._lock = threading.RLock()
-        self._closed = False
+        self._delivering = False
+        self.closed = False
 
     @classmethod
     def from_manifest(cls, path: str | Path) -> Broker:
         """A broker with every module of an app manifest loaded, in file order."""
         manifest = load_manifest(path)
-        broker = cls(manifest.store_url, limits=manifest.limits)
+        broker = cls(
+            manifest.store_url, limits=manifest.limits, strict_borrows=manifest.strict_borrows
+        )
         try:
             broker._load_manifest(manifest)
         except BaseException:
@@ -57,6 +74,12 @@ class Broker:
                 limits=spec.limits,
                 exports=spec.exports,
             )
+        for peer in self._runtime.links.unresolved():
+            raise ModuleError(
+                f"{manifest.path}: module {peer.importer!r} imports "
+                f"{peer.module}.{peer.name}, but the app has no module "
+                f"{peer.module!r}"
+            )
 
     # --- modules -----------------------------------------------------------
 
@@ -69,7 +92,12 @@ class Broker:
         limits: Limits | Mapping[str, Any] | None = None,
         exports: Mapping[str, ExportDecl | Mapping[str, Any]] | None = None,
     ) -> None:
-        """Load a module (.wat/.wasm path, or Wasm/WAT bytes) under `name`."""
+        """Load a module (.wat/.wasm path, or Wasm/WAT bytes) under `name`.
+
+        `exports` declares how handle parameters and results of its exports
+        pass (own, borrow, share; see broker/ownership.py).  Imports of
+        other modules' exports are linked as soon as those are loaded.
+        """
         self._check_open()
         if not name or "." in name:
             raise ConfigError(f"module name {name!r}: must be non-empty and contain no '.'")
@@ -78,17 +106,29 @@ class Broker:
                 raise ConfigError(f"module {name!r} is already loaded")
             module_limits = self._limits(limits)
             declared = self._exports(name, exports or {})
-            if any(d.passes_handles for d in declared.values()):
-                raise ConfigError(
-                    f"module {name!r}: handle-passing exports (own/borrow/share) "
-                    "are not supported by this release"
-                )
             granted = {g: self._grant_rights(name, g, r) for g, r in (grants or {}).items()}
             compiled, label = self._runtime.compile(name, module)
-            native = self._native.new_module(module_limits)
+            native = self._native.new_module(module_limits, name)
             for gname, rights in granted.items():
                 native.grant(gname, int(rights))
-            self._modules[name] = self._runtime.instantiate(name, compiled, label, native)
+            loaded = self._runtime.instantiate(
+                name, compiled, label, native, declared, self._modules
+            )
+            self._modules[name] = self._by_id[native.id] = loaded
+            try:
+                self._runtime.links.resolve_into(loaded)
+                if isinstance(
+                    loaded.instance.exports(self._runtime.store).get("_initialize"), wasmtime.Func
+                ):
+                    trap, _ = self._host_call(loaded, "_initialize").invoke(())
+                    if trap is not None:
+                        raise ModuleError(
+                            f"{label}: trapped in _initialize: "
+                            f"{GuestTrap(name, '_initialize', trap).reason}"
+                        )
+            except BaseException:
+                self._remove(name)
+                raise
 
     @staticmethod
     def _grant_rights(module: str, name: str, rights: str | int) -> Rights:
@@ -116,8 +156,6 @@ class Broker:
 
     @staticmethod
     def _exports(name: str, exports: Mapping[str, Any]) -> dict[str, ExportDecl]:
-        from .manifest import parse_kind
-
         out = {}
         for ename, decl in exports.items():
             if isinstance(decl, ExportDecl):
@@ -126,17 +164,29 @@ class Broker:
             try:
                 params = tuple(parse_kind(k, result=False) for k in decl.get("params", []))
                 results = tuple(parse_kind(k, result=True) for k in decl.get("results", []))
-            except ValueError as exc:
+            except (ValueError, AttributeError) as exc:
                 raise ConfigError(f"module {name!r} export {ename!r}: {exc}") from None
             out[ename] = ExportDecl(params, results)
         return out
 
     def unload(self, name: str) -> None:
-        """Remove a module; every handle it holds is closed as if by `close`."""
+        """Remove a module; every handle it holds is closed as if by `close`.
+
+        Maps still referenced elsewhere keep all their data; imports of its
+        exports wait for a module of that name to be loaded again.
+        """
         with self._lock:
-            loaded = self._module(name, allow_torn_down=True)
-            loaded.native.close_all()
-            del self._modules[name]
+            self._module(name, allow_torn_down=True)
+            self._remove(name)
+            trap = self._deliver_notices()
+        if trap is not None:
+            raise trap
+
+    def _remove(self, name: str) -> None:
+        loaded = self._modules.pop(name)
+        self._by_id.pop(loaded.native.id, None)
+        loaded.native.teardown()
+        self._runtime.links.forget(name)
 
     def modules(self) -> list[str]:
         return list(self._modules)
@@ -152,26 +202,105 @@ class Broker:
 
     # --- calls -------------------------------------------------------------
 
-    def call(self, target: str, *args: int) -> CallResult:
-        """Call `module.export` with integer arguments.
+    def call(self, target: str, *args: Any) -> CallResult:
+        """Call `module.export` with ints, and Own/Borrow/Share(MapRef) where declared.
 
-        Returns None, one int, or a tuple of ints.  A trap tears the module
-        down (all its handles closed) and raises `GuestTrap`.
+        Returns None, one value, or a tuple (ints; MapRefs for declared
+        own/share results).  A trap tears down the module it began in (all
+        its handles closed) and raises `GuestTrap`.  Drop notices queued by
+        the call are delivered before it returns.
         """
         module, sep, export = target.partition(".")
         if not sep or not export:
             raise ConfigError(f"call target {target!r}: expected MODULE.EXPORT")
         with self._lock:
             loaded = self._module(module)
-            fn = self._runtime.export(loaded, export)
-            outcome = fn.invoke(args)
-            if isinstance(outcome, str):
-                loaded.native.close_all()
-                loaded.torn_down = f"trapped in {export}"
-                raise GuestTrap(module, export, outcome)
-        if not outcome:
+            trap, values = self._host_call(loaded, export).invoke(args)
+            error = self._trapped(module, export, trap) if trap is not None else None
+            drop_trap = self._deliver_notices()
+        if error or drop_trap:
+            raise error or drop_trap  # type: ignore[misc]
+        if not values:
             return None
-        return outcome[0] if len(outcome) == 1 else outcome
+        return values[0] if len(values) == 1 else values
+
+    def _host_call(self, loaded: LoadedModule, export: str) -> HostCall:
+        fn = loaded.calls.get(export)
+        if fn is None:
+            item = loaded.instance.exports(self._runtime.store).get(export)
+            if not isinstance(item, wasmtime.Func):
+                raise ModuleError(f"module {loaded.name!r} has no exported function {export!r}")
+            fn = loaded.calls[export] = HostCall(self, loaded, export, item)
+        return fn
+
+    def _trapped(self, module: str, export: str, details: str) -> GuestTrap:
+        """Tear down the module the trap began in; the GuestTrap to raise."""
+        origin_id = self._native.take_trap_origin()
+        origin = self._by_id.get(origin_id) if origin_id is not None else self._modules[module]
+        if origin is not None and not origin.torn_down:
+            origin.native.teardown()
+            origin.torn_down = f"trapped in {module}.{export}"
+        where = origin.name if origin is not None and origin.name != module else None
+        return GuestTrap(module, export, details, origin=where)
+
+    # --- drop notices --------------------------------------------------------
+
+    def deliver_notices(self) -> None:
+        """Deliver queued drop notices now (calls deliver them on their own)."""
+        with self._lock:
+            trap = self._deliver_notices()
+        if trap is not None:
+            raise trap
+
+    def _deliver_notices(self) -> GuestTrap | None:
+        """Call wasi_map_on_drop(cookie) for every queued notice whose module
+        is loaded and exports it; the first trap, if any (lock held)."""
+        if self._delivering or self.closed:
+            return None
+        self._delivering = True
+        first: GuestTrap | None = None
+        try:
+            while batch := self._native.take_notices():
+                for module_id, cookie in batch:
+                    loaded = self._by_id.get(module_id)
+                    if loaded is None or loaded.torn_down:
+                        continue
+                    exports = loaded.instance.exports(self._runtime.store)
+                    if not isinstance(exports.get(DROP_EXPORT), wasmtime.Func):
+                        continue
+                    trap, _ = self._host_call(loaded, DROP_EXPORT).invoke((cookie,))
+                    if trap is not None:
+                        error = self._trapped(loaded.name, DROP_EXPORT, trap)
+                        first = first or error
+        finally:
+            self._delivering = False
+        return first
+
+    def _after_host_op(self) -> None:
+        """After a host write that may have reclaimed maps: deliver their notices,
+        unless a call is running (it delivers them when it returns)."""
+        if not self._native.has_notices() or not self._lock.acquire(blocking=False):
+            return
+        try:
+            trap = self._deliver_notices()
+        finally:
+            self._lock.release()
+        if trap is not None:
+            raise trap
+
+    # --- host-owned maps -----------------------------------------------------
+
+    def new_map(self) -> MapRef:
+        """A new anonymous map, owned by the host."""
+        return MapRef(self, self.host.op_new())
+
+    def open(self, name: str, rights: str | int = "rw") -> MapRef:
+        """A host handle to the named map `name` (created on first open)."""
+        mask = parse_rights(rights) if isinstance(rights, str) else rights
+        problem = map_name_problem(name)
+        if problem:
+            raise ConfigError(f"map name {name!r}: {problem}")
+        return MapRef(self, self.host.op_open(name.encode(), int(mask)))
 
     # --- inspection --------------------------------------------------------
 
@@ -198,16 +327,17 @@ class Broker:
     # --- lifetime ----------------------------------------------------------
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self.closed:
             raise ConfigError("the broker is closed")
 
     def close(self) -> None:
         """Drop every module and map; the broker cannot be used afterwards."""
-        if self._closed:
+        if self.closed:
             return
         with self._lock:
-            self._closed = True
+            self.closed = True
             self._modules.clear()
+            self._by_id.clear()
             self._runtime.close()  # no guest can run any more: the C state can go
             self._native.close()
 

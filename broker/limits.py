@@ -28,6 +28,7 @@ class Limits:
     handles: int = 65536
     bytes: int = 256 * MIB
     entries: int = 1 << 20
+    watches: int = 65536  # pending watch_drop registrations
     on_quota: str = "error"  # "trap": hitting a quota traps the guest
 
     def __post_init__(self) -> None:
@@ -37,6 +38,7 @@ class Limits:
             "handles": MAX_HANDLES,
             "bytes": (1 << 63),
             "entries": (1 << 63),
+            "watches": (1 << 32) - 1,
         }
         for name, ceiling in ceilings.items():
             value = getattr(self, name)

@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .abi import Rights
+from .abi import Rights, parse_rights
 from .errors import ManifestError
 from .limits import DEFAULT_LIMITS, Limits
+from .ownership import Pass, parse_kind, parse_pass
 
-PLAIN_TYPES = ("i32", "i64", "f32", "f64")
-HANDLE_KINDS = ("own", "borrow", "share")
 STORE_SCHEMES = ("memory:", "sqlite:", "redis://")
 MAX_NAME_LEN = 1024  # bytes of UTF-8, as native/wm_core.h
 
@@ -35,8 +34,12 @@ class ExportDecl:
     results: tuple[str, ...]
 
     @property
-    def passes_handles(self) -> bool:
-        return any(k.split(":")[0] in HANDLE_KINDS for k in self.params + self.results)
+    def param_passes(self) -> tuple[Pass, ...]:
+        return tuple(parse_pass(k, result=False) for k in self.params)
+
+    @property
+    def result_passes(self) -> tuple[Pass, ...]:
+        return tuple(parse_pass(k, result=True) for k in self.results)
 
 
 @dataclass(frozen=True)
@@ -57,39 +60,8 @@ class Manifest:
     path: Path
     store_url: str = "memory:"
     limits: Limits = DEFAULT_LIMITS
+    strict_borrows: bool = False
     modules: dict[str, ModuleSpec] = field(default_factory=dict)
-
-
-def parse_rights(text: object) -> Rights:
-    """'r', 'w' or 'rw' (either order) as Rights; ValueError otherwise."""
-    if (
-        not isinstance(text, str)
-        or not text
-        or set(text) - {"r", "w"}
-        or len(set(text)) != len(text)
-    ):
-        raise ValueError(f"rights must be 'r', 'w' or 'rw', not {text!r}")
-    rights = Rights.NONE
-    if "r" in text:
-        rights |= Rights.READ
-    if "w" in text:
-        rights |= Rights.WRITE
-    return rights
-
-
-def parse_kind(text: object, *, result: bool) -> str:
-    """A parameter/result kind: a plain type, or own/borrow/share with an optional ':r'."""
-    if not isinstance(text, str):
-        raise ValueError(f"a kind must be a string, not {text!r}")
-    base, sep, suffix = text.partition(":")
-    if base in PLAIN_TYPES and not sep:
-        return text
-    if base in HANDLE_KINDS and (not sep or suffix == "r"):
-        if result and base == "borrow":
-            raise ValueError("a result may be 'own' or 'share', never 'borrow'")
-        return text
-    allowed = ", ".join(PLAIN_TYPES + HANDLE_KINDS)
-    raise ValueError(f"unknown kind {text!r} (one of {allowed}; handle kinds may end in ':r')")
 
 
 class _Reader:
@@ -172,7 +144,12 @@ def load_manifest(path: str | Path) -> Manifest:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: invalid TOML: {exc}") from None
     reader = _Reader(path)
-    reader.only(data, "", ("store", "limits", "modules"))
+    reader.only(data, "", ("store", "broker", "limits", "modules"))
+    options = reader.table(data.get("broker", {}), "broker")
+    reader.only(options, "broker", ("strict_borrows",))
+    strict = options.get("strict_borrows", False)
+    if not isinstance(strict, bool):
+        raise reader.fail("broker.strict_borrows", f"must be true or false, not {strict!r}")
     store = reader.table(data.get("store", {}), "store")
     reader.only(store, "store", ("url",))
     url = store.get("url", "memory:")
@@ -185,4 +162,4 @@ def load_manifest(path: str | Path) -> Manifest:
     if not modules_table:
         raise reader.fail("modules", "an app needs at least one [modules.NAME] table")
     modules = {name: reader.module(name, value, limits) for name, value in modules_table.items()}
-    return Manifest(path, url, limits, modules)
+    return Manifest(path, url, limits, strict, modules)

@@ -227,7 +227,11 @@ CALLBACK(get_map)
     return done(m, args, err);
 END_CALLBACK
 
-/* --- registration and the export-call path ------------------------------ */
+CALLBACK(watch_drop)
+    return done(m, args, wm_op_watch_drop(m, U32(0), args[1].i64));
+END_CALLBACK
+
+/* --- registration --------------------------------------------------------- */
 
 typedef struct abi_entry {
     const char *name;
@@ -253,10 +257,4 @@ void *wm_define_abi(wm_module *m, void *linker, void **functypes)
             return err;
     }
     return NULL;
-}
-
-void *wm_call(wm_broker *b, void *context, const void *func, wm_val_raw *args, size_t n,
-              void **trap)
-{
-    return b->api.func_call_unchecked(context, func, (wt_val_raw *)args, n, (wt_trap **)trap);
 }

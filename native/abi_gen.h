@@ -17,6 +17,7 @@
 #define WM_TYPE 12
 #define WM_IO 13
 #define WM_ERRNO_MAX 13
+#define WM_ERRNO_NAMES {"OK", "BADF", "STALE", "NOENT", "ACCES", "FAULT", "RANGE", "INVAL", "BUSY", "QUOTA", "TOOBIG", "CONFLICT", "TYPE", "IO"}
 
 #define WM_RIGHT_READ 1
 #define WM_RIGHT_WRITE 2
@@ -41,7 +42,8 @@
     X(set_many, 3) \
     X(set_map, 4) \
     X(get_map, 4) \
+    X(watch_drop, 2) \
 
-#define WM_ABI_COUNT 17
+#define WM_ABI_COUNT 18
 
 #endif

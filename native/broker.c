@@ -12,8 +12,18 @@ size_t wm_sizeof_wasmtime_val_raw(void) { return sizeof(wt_val_raw); }
 size_t wm_sizeof_wasmtime_extern(void) { return sizeof(wt_extern); }
 _Static_assert(sizeof(wm_val_raw) == sizeof(wt_val_raw), "wm_val_raw mirrors wasmtime_val_raw_t");
 
+static void free_watches(wm_watch *w)
+{
+    while (w) {
+        wm_watch *next = w->next;
+        free(w);
+        w = next;
+    }
+}
+
 static void free_module(wm_module *m)
 {
+    free(m->name);
     wm_handles_free(&m->handles);
     for (uint32_t i = 0; i < m->grants_len; i++)
         free(m->grants[i].name);
@@ -21,7 +31,7 @@ static void free_module(wm_module *m)
     free(m);
 }
 
-static wm_module *add_module(wm_broker *b, const wm_limits *limits)
+static wm_module *add_module(wm_broker *b, const wm_limits *limits, const char *name)
 {
     if (b->modules_len >= WM_MAX_MODULES)
         return NULL;
@@ -34,8 +44,10 @@ static wm_module *add_module(wm_broker *b, const wm_limits *limits)
         b->modules_cap = cap;
     }
     wm_module *m = calloc(1, sizeof *m);
-    if (!m)
+    if (!m || !(m->name = strdup(name))) {
+        free(m);
         return NULL;
+    }
     m->broker = b;
     m->id = b->modules_len;
     m->limits = *limits;
@@ -67,13 +79,17 @@ wm_broker *wm_broker_new(const wm_wasmtime_api *api, uint64_t seed, const wm_lim
         (wt_error * (*)(wt_context *, const wt_func *, wt_val_raw *, size_t, wt_trap **))
             api->func_call_unchecked;
     b->api.trap_new = (wt_trap * (*)(const char *, size_t)) api->trap_new;
+    b->api.error_message = (void (*)(const wt_error *, wt_byte_vec *))api->error_message;
+    b->api.error_delete = (void (*)(wt_error *))api->error_delete;
+    b->api.byte_vec_delete = (void (*)(wt_byte_vec *))api->byte_vec_delete;
     b->seed = seed;
     wm_limits host = *host_limits;
     host.handles = WM_HANDLE_MAX_SLOTS;
     host.bytes = UINT64_MAX;
     host.entries = UINT64_MAX;
+    host.watches = UINT32_MAX;
     host.trap_on_quota = 0;
-    if (!(b->host = add_module(b, &host))) {
+    if (!(b->host = add_module(b, &host, "host"))) {
         wm_broker_free(b);
         return NULL;
     }
@@ -84,6 +100,10 @@ void wm_broker_free(wm_broker *b)
 {
     if (!b)
         return;
+    for (uint32_t i = 0; i < b->maps_len; i++)
+        free_watches(b->maps[i].watches);
+    free_watches(b->notices_head);
+    wm_links_free(b);
     wm_maps_free_all(b);
     for (uint32_t i = 0; i < b->modules_len; i++)
         free_module(b->modules[i]);
@@ -102,6 +122,7 @@ void wm_broker_stats(wm_broker *b, wm_stats *out)
     wm_lock(b);
     out->maps = b->live_anon;
     out->named = b->live_named;
+    out->unreleased_borrows = b->unreleased_borrows;
     out->entries = 0;
     for (uint32_t i = 0; i < b->maps_len; i++)
         if (b->maps[i].id)
@@ -120,10 +141,53 @@ uint64_t wm_broker_map_id(wm_broker *b, wm_module *m, uint32_t h)
     return id;
 }
 
-wm_module *wm_module_new(wm_broker *b, const wm_limits *limits)
+void wm_broker_set_strict_borrows(wm_broker *b, uint32_t strict)
 {
     wm_lock(b);
-    wm_module *m = add_module(b, limits);
+    b->strict_borrows = strict != 0;
+    wm_unlock(b);
+}
+
+uint32_t wm_broker_take_trap_origin(wm_broker *b)
+{
+    wm_lock(b);
+    uint32_t origin = b->trap_origin;
+    b->trap_origin = 0;
+    wm_unlock(b);
+    return origin;
+}
+
+uint32_t wm_broker_has_notices(wm_broker *b)
+{
+    wm_lock(b);
+    uint32_t any = b->notices_head != NULL;
+    wm_unlock(b);
+    return any;
+}
+
+size_t wm_broker_take_notices(wm_broker *b, uint32_t *modules, int64_t *cookies, size_t cap)
+{
+    size_t n = 0;
+    wm_lock(b);
+    while (n < cap && b->notices_head) {
+        wm_watch *w = b->notices_head;
+        b->notices_head = w->next;
+        modules[n] = w->module;
+        cookies[n] = w->cookie;
+        b->modules[w->module]->watches_used--;
+        free(w);
+        n++;
+    }
+    if (!b->notices_head)
+        b->notices_tail = NULL;
+    wm_unlock(b);
+    return n;
+}
+
+wm_module *wm_module_new(wm_broker *b, const wm_limits *limits, const char *name)
+{
+    wm_lock(b);
+    wm_module *m = add_module(b, limits, name);
     wm_unlock(b);
     return m;
 }
@@ -180,10 +244,11 @@ LOCKED_READ(uint32_t, wm_module_handle_count, m->handles.live)
 LOCKED_READ(uint64_t, wm_module_bytes_used, m->bytes_used)
 LOCKED_READ(uint64_t, wm_module_entries_used, m->entries_used)
 
-void wm_module_close_all(wm_module *m)
+void wm_module_teardown(wm_module *m)
 {
     wm_broker *b = m->broker;
     wm_lock(b);
+    m->dead = true;
     for (uint32_t i = 0; i < m->handles.len; i++) {
         wm_handle *slot = &m->handles.slots[i];
         if (slot->state == WM_H_FREE)

@@ -11,7 +11,16 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ["abi.c", "broker.c", "handles.c", "mapstore.c", "ops.c", "refcount.c"]
+SOURCES = [
+    "abi.c",
+    "broker.c",
+    "handles.c",
+    "link.c",
+    "mapstore.c",
+    "ops.c",
+    "ownership.c",
+    "refcount.c",
+]
 
 
 def cdef_text() -> str:

@@ -30,6 +30,32 @@ int wm_handles_lookup(wm_handle_table *t, uint32_t h, wm_handle **out)
     return WM_OK;
 }
 
+static int grow(wm_handle_table *t, uint32_t need)
+{
+    if (need <= t->cap)
+        return WM_OK;
+    if (need > WM_HANDLE_MAX_SLOTS)
+        return WM_QUOTA;
+    uint32_t cap = t->cap ? t->cap : 64;
+    while (cap < need)
+        cap = cap > WM_HANDLE_MAX_SLOTS / 2 ? WM_HANDLE_MAX_SLOTS : cap * 2;
+    wm_handle *slots = realloc(t->slots, (size_t)cap * sizeof *slots);
+    if (!slots)
+        return WM_QUOTA;
+    t->slots = slots;
+    t->cap = cap;
+    return WM_OK;
+}
+
+int wm_handles_reserve(wm_handle_table *t, uint32_t limit, uint32_t n)
+{
+    if ((uint64_t)t->live + n > limit)
+        return WM_QUOTA;
+    if (n <= t->free_count)
+        return WM_OK;
+    return grow(t, t->len + (n - t->free_count));
+}
+
 int wm_handles_issue(wm_handle_table *t, uint32_t limit, uint8_t state, uint32_t map,
                      uint8_t rights, uint32_t *out_h)
 {
@@ -39,19 +65,11 @@ int wm_handles_issue(wm_handle_table *t, uint32_t limit, uint8_t state, uint32_t
     if (t->free_head) {
         index = t->free_head - 1;
         t->free_head = t->slots[index].next_free;
+        t->free_count--;
     } else {
-        if (t->len >= WM_HANDLE_MAX_SLOTS)
-            return WM_QUOTA;
-        if (t->len == t->cap) {
-            uint32_t cap = t->cap ? t->cap * 2 : 64;
-            if (cap > WM_HANDLE_MAX_SLOTS)
-                cap = WM_HANDLE_MAX_SLOTS;
-            wm_handle *slots = realloc(t->slots, (size_t)cap * sizeof *slots);
-            if (!slots)
-                return WM_QUOTA;
-            t->slots = slots;
-            t->cap = cap;
-        }
+        int err = grow(t, t->len + 1);
+        if (err)
+            return err;
         index = t->len++;
         memset(&t->slots[index], 0, sizeof t->slots[index]);
     }
@@ -74,5 +92,6 @@ void wm_handles_release(wm_handle_table *t, wm_handle *slot)
     if (slot->gen < WM_HANDLE_MAX_GEN) { /* else retired: never reused */
         slot->next_free = t->free_head;
         t->free_head = (uint32_t)(slot - t->slots) + 1;
+        t->free_count++;
     }
 }

@@ -33,6 +33,7 @@ typedef struct wm_handle_table {
     uint32_t len; /* slots ever used */
     uint32_t cap;
     uint32_t free_head; /* index + 1 of the first reusable slot; 0 = none */
+    uint32_t free_count;
     uint32_t live;
 } wm_handle_table;
 
@@ -44,6 +45,9 @@ int wm_handles_lookup(wm_handle_table *t, uint32_t h, wm_handle **out);
  * `limit` caps live handles. */
 int wm_handles_issue(wm_handle_table *t, uint32_t limit, uint8_t state, uint32_t map,
                      uint8_t rights, uint32_t *out_h);
+/* Make sure `n` more handles can be issued without failing or moving the
+ * table; QUOTA when `limit` or the index space does not allow it. */
+int wm_handles_reserve(wm_handle_table *t, uint32_t limit, uint32_t n);
 /* Free a live slot (the caller releases the map reference). */
 void wm_handles_release(wm_handle_table *t, wm_handle *slot);
 

@@ -667,3 +667,22 @@ out:
     wm_unlock(b);
     return err;
 }
+
+int wm_op_watch_drop(wm_module *m, uint32_t h, int64_t cookie)
+{
+    wm_broker *b = m->broker;
+    wm_handle *hs;
+    wm_lock(b);
+    int err = wm_handles_lookup(&m->handles, h, &hs);
+    wm_watch *w = NULL;
+    if (!err && (m->watches_used >= m->limits.watches || !(w = malloc(sizeof *w))))
+        err = WM_QUOTA;
+    if (!err) {
+        wm_mapslot *ms = &b->maps[hs->map];
+        *w = (wm_watch){ms->watches, m->id, cookie};
+        ms->watches = w;
+        m->watches_used++;
+    }
+    wm_unlock(b);
+    return err;
+}

@@ -64,6 +64,24 @@ static void reclaim_one(wm_broker *b, uint32_t index, uint32_t *pending)
         }
     }
     wm_map_free(store);
+    /* Queue its drop notices, oldest registration first (the list is
+     * newest first: reverse it on the way). */
+    wm_watch *head = NULL, *tail = NULL;
+    for (wm_watch *w = slot->watches, *next; w; w = next) {
+        next = w->next;
+        w->next = head;
+        head = w;
+        if (!tail)
+            tail = w;
+    }
+    if (head) {
+        if (b->notices_tail)
+            b->notices_tail->next = head;
+        else
+            b->notices_head = head;
+        b->notices_tail = tail;
+    }
+    slot->watches = NULL;
     if (slot->flags & WM_MAP_NAMED)
         b->live_named--;
     else

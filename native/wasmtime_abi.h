@@ -58,6 +58,11 @@ _Static_assert(sizeof(wt_func) == WM_WASMTIME_FUNC_SIZE, "wasmtime_func_t layout
 _Static_assert(sizeof(wt_val_raw) == WM_WASMTIME_VAL_RAW_SIZE, "wasmtime_val_raw_t layout");
 _Static_assert(sizeof(wt_extern) == WM_WASMTIME_EXTERN_SIZE, "wasmtime_extern_t layout");
 
+typedef struct wt_byte_vec { /* wasm_byte_vec_t, wasm_name_t */
+    size_t size;
+    char *data;
+} wt_byte_vec;
+
 typedef wt_trap *(*wt_unchecked_cb)(void *env, wt_caller *caller, wt_val_raw *args_and_results,
                                     size_t n);
 
@@ -73,6 +78,9 @@ typedef struct wt_api {
     wt_error *(*func_call_unchecked)(wt_context *, const wt_func *, wt_val_raw *, size_t,
                                      wt_trap **);
     wt_trap *(*trap_new)(const char *, size_t);
+    void (*error_message)(const wt_error *, wt_byte_vec *);
+    void (*error_delete)(wt_error *);
+    void (*byte_vec_delete)(wt_byte_vec *);
 } wt_api;
 
 #endif

@@ -10,6 +10,7 @@
 
 typedef struct wm_broker wm_broker;
 typedef struct wm_module wm_module;
+typedef struct wm_link wm_link;
 
 /* Addresses of the wasmtime C-API functions the data plane calls; handed
  * over at start-up from the wheel's _libwasmtime.so, so that no wasmtime
@@ -22,6 +23,9 @@ typedef struct wm_wasmtime_api {
     void *linker_define_func_unchecked;
     void *func_call_unchecked;
     void *trap_new;
+    void *error_message;
+    void *error_delete;
+    void *byte_vec_delete;
 } wm_wasmtime_api;
 
 /* Per-module limits; the host module has none beyond key/value size. */
@@ -31,6 +35,7 @@ typedef struct wm_limits {
     uint32_t handles;       /* max live handles */
     uint64_t bytes;         /* max live key+value bytes written by the module */
     uint64_t entries;       /* max live entries written by the module */
+    uint32_t watches;       /* max pending watch_drop registrations */
     uint32_t trap_on_quota; /* 1: hitting a quota traps the guest */
 } wm_limits;
 
@@ -41,10 +46,22 @@ typedef struct wm_val_raw {
 } wm_val_raw;
 
 typedef struct wm_stats {
-    uint64_t maps;    /* live anonymous maps */
-    uint64_t named;   /* named maps */
-    uint64_t entries; /* entries in all live maps */
+    uint64_t maps;               /* live anonymous maps */
+    uint64_t named;              /* named maps */
+    uint64_t entries;            /* entries in all live maps */
+    uint64_t unreleased_borrows; /* borrows the broker had to end itself */
 } wm_stats;
+
+/* How a declared parameter or result passes a handle (spec section 2):
+ * a kind, optionally with WM_PASS_READONLY (the ":r" suffix). */
+enum {
+    WM_PASS_PLAIN = 0,
+    WM_PASS_OWN = 1,
+    WM_PASS_BORROW = 2,
+    WM_PASS_SHARE = 3,
+    WM_PASS_KIND = 3,
+    WM_PASS_READONLY = 4
+};
 
 /* Layout sizes the C code was compiled against (checked against the
  * installed wasmtime's ctypes structs at import). */
@@ -59,17 +76,27 @@ void wm_broker_free(wm_broker *b);
 wm_module *wm_broker_host(wm_broker *b);
 void wm_broker_stats(wm_broker *b, wm_stats *out);
 uint64_t wm_broker_map_id(wm_broker *b, wm_module *m, uint32_t h);
+/* Strict borrows: a callee that returns with a borrow still open traps. */
+void wm_broker_set_strict_borrows(wm_broker *b, uint32_t strict);
+/* The module (id + 1) where the last trap of a call happened, then 0. */
+uint32_t wm_broker_take_trap_origin(wm_broker *b);
+/* Drop notices queued by reclaims: whether any wait, and up to `cap`
+ * (module id, cookie) pairs, oldest first. */
+uint32_t wm_broker_has_notices(wm_broker *b);
+size_t wm_broker_take_notices(wm_broker *b, uint32_t *modules, int64_t *cookies, size_t cap);
 
-/* Modules: one handle table, limits, grants and memory each. */
-wm_module *wm_module_new(wm_broker *b, const wm_limits *limits);
+/* Modules: one handle table, limits, grants and memory each.  `name` is
+ * for messages only. */
+wm_module *wm_module_new(wm_broker *b, const wm_limits *limits, const char *name);
 int wm_module_grant(wm_module *m, const uint8_t *name, uint32_t name_len, uint32_t rights);
 void wm_module_set_memory(wm_module *m, const void *wasmtime_memory);
 uint32_t wm_module_id(wm_module *m);
 uint32_t wm_module_handle_count(wm_module *m);
 uint64_t wm_module_bytes_used(wm_module *m);
 uint64_t wm_module_entries_used(wm_module *m);
-/* Close every handle of the module, as if by `close` (teardown). */
-void wm_module_close_all(wm_module *m);
+/* Teardown: close every handle of the module as if by `close`; calls into
+ * it trap from now on. */
+void wm_module_teardown(wm_module *m);
 
 /* Wasmtime glue: the ABI functions and the fast export-call path. */
 size_t wm_abi_count(void);
@@ -78,9 +105,25 @@ const char *wm_abi_name(size_t i);
  * module as env; functypes[i] is the wasm_functype_t* for wm_abi_name(i).
  * Returns a wasmtime_error_t* (NULL on success). */
 void *wm_define_abi(wm_module *m, void *linker, void **functypes);
-/* wasmtime_func_call_unchecked; *trap receives a wasm_trap_t* or NULL.
+
+/* Cross-module calls.  A link is one caller's way to one export: a guest
+ * import defined as a C trampoline, or the host's way in.  It translates
+ * declared handle parameters and results (own/borrow/share) and calls the
+ * export with wasmtime_func_call_unchecked. */
+wm_link *wm_link_new(wm_module *caller, const char *label, uint32_t nparams, uint32_t nresults);
+/* Point the link at `func` (a wasmtime_func_t) of `target`; `how` holds
+ * nparams then nresults WM_PASS_* codes. */
+void wm_link_resolve(wm_link *l, wm_module *target, const void *func, const uint8_t *how);
+void wm_link_unresolve(wm_link *l);
+/* Define the link in `linker` as the import module.name of type `functype`.
  * Returns a wasmtime_error_t* or NULL. */
-void *wm_call(wm_broker *b, void *context, const void *func, wm_val_raw *args, size_t n, void **trap);
+void *wm_link_define(wm_link *l, void *linker, const char *module, const char *name, void *functype);
+/* Call through the link (host side).  `masks`, if not NULL, holds a rights
+ * mask per parameter.  Returns OK (with *trap a wasm_trap_t* if the call
+ * trapped), or the errno of the handle parameter *bad_param that could
+ * not pass (nothing was called). */
+int wm_link_call(wm_link *l, void *context, wm_val_raw *args, size_t n, const uint8_t *masks,
+                 void **trap, uint32_t *bad_param);
 
 /* The ABI operations on already-checked spans, for any module (the host
  * API uses the host module).  Same semantics and errnos as the guest ABI.
@@ -102,5 +145,6 @@ int wm_op_get_many(wm_module *m, uint32_t h, const uint8_t *keys, uint32_t keys_
 int wm_op_set_many(wm_module *m, uint32_t h, const uint8_t *items, uint32_t items_len);
 int wm_op_set_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, uint32_t child_h);
 int wm_op_get_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, uint32_t *out_h);
+int wm_op_watch_drop(wm_module *m, uint32_t h, int64_t cookie);
 
 #endif

@@ -24,12 +24,20 @@
 
 enum { WM_MAP_NAMED = 1 };
 
+/* A watch_drop registration; queued as a notice when its map is reclaimed. */
+typedef struct wm_watch {
+    struct wm_watch *next;
+    uint32_t module;
+    int64_t cookie;
+} wm_watch;
+
 /* One row of the refcount table: a map, its count and its storage. */
 typedef struct wm_mapslot {
     uint64_t refcount; /* see spec section 2: owning handles, host refs, set_map refs, name */
     uint64_t id;       /* unique within the broker, never reused; 0 = free slot */
     uint32_t next;     /* free list / reclaim list link (index + 1) */
     uint32_t flags;
+    wm_watch *watches; /* newest first */
     wm_map store;
 } wm_mapslot;
 
@@ -48,10 +56,13 @@ typedef struct wm_named {
 struct wm_module {
     wm_broker *broker;
     uint32_t id;
+    char *name;
+    bool dead; /* torn down or unloaded: calls into it trap */
     wm_handle_table handles;
     wm_limits limits;
     uint64_t bytes_used;   /* live key+value bytes this module wrote */
     uint64_t entries_used; /* live entries this module wrote */
+    uint32_t watches_used; /* pending watch_drop registrations */
     wm_grant *grants;
     uint32_t grants_len;
     bool has_memory;
@@ -72,6 +83,23 @@ struct wm_broker {
     wm_module **modules;
     uint32_t modules_len, modules_cap;
     wm_module *host; /* modules[0], fixed at creation: read without the lock */
+    wm_watch *notices_head, *notices_tail; /* drop notices waiting for delivery */
+    wm_link *links;                        /* every link, freed with the broker */
+    uint32_t trap_origin;                  /* module id + 1 where a trap began */
+    bool strict_borrows;
+    uint64_t unreleased_borrows;
+};
+
+/* A caller's way to one export (see wm.h and link.c). */
+struct wm_link {
+    wm_broker *b;
+    wm_module *caller;
+    wm_module *target; /* NULL while unresolved */
+    wt_func func;
+    uint32_t nparams, nresults;
+    uint8_t *how; /* nparams + nresults WM_PASS_* codes */
+    char *label;  /* "caller -> target.export", for messages */
+    wm_link *next;
 };
 
 static inline void wm_lock(wm_broker *b) { pthread_mutex_lock(&b->lock); }
@@ -84,6 +112,19 @@ void wm_maps_incref(wm_broker *b, uint32_t slot);
  * map references it held. */
 void wm_maps_release(wm_broker *b, uint32_t slot);
 void wm_maps_free_all(wm_broker *b);
+
+/* ownership.c: how a handle passes between modules.  Lock held. */
+int wm_pass_check(wm_module *from, uint32_t h, uint32_t how, wm_handle **slot);
+/* Apply a checked pass into `to` (which has room reserved); the new handle. */
+uint32_t wm_pass_apply(wm_module *from, wm_handle *slot, uint32_t how, uint8_t mask,
+                       wm_module *to);
+/* End a borrow; true when the callee had not closed its borrowed handle. */
+bool wm_borrow_end(wm_module *lender, uint32_t lender_h, wm_module *callee, uint32_t callee_h);
+
+/* link.c */
+void wm_links_free(wm_broker *b);
+/* Trap with a formatted message. */
+wt_trap *wm_trap(wm_broker *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Accounts: an entry's bytes are charged to the module that last wrote it. */
 static inline uint64_t wm_entry_size(const wm_entry *e)

@@ -78,6 +78,7 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
     "set_many": ("h", "span"),
     "set_map": ("h", "span", "h"),
     "get_map": ("h", "span", "out4"),
+    "watch_drop": ("h", "i64"),
 }
 #: Where in the signature the out-pointer is that receives the needed size on RANGE.
 SIZE_AT = {"get": 3, "keys": 3, "get_many": 3}
@@ -96,6 +97,7 @@ SINGLE_HANDLE = {
     "set_if",
     "set_map",
     "get_map",
+    "watch_drop",
 }
 #: Guest handles made in setup, by role; "stale" was closed, "none" has rights 0.
 POOL = ("rw", "scratch", "ro", "ro_child", "none", "stale", "other_a", "other_b")

@@ -41,11 +41,6 @@ class TestLoad:
         with pytest.raises(ConfigError, match="already loaded"):
             broker.load("m", MAKER.encode())
 
-    def test_handle_passing_exports_are_refused_for_now(self, broker: Broker) -> None:
-        """Declaring own/borrow/share exports is refused until cross-module calls land."""
-        with pytest.raises(ConfigError, match="not supported"):
-            broker.load("m", MAKER.encode(), exports={"f": {"params": ["own"]}})
-
     def test_wrong_suffix_is_refused(self, broker: Broker, tmp_path: Path) -> None:
         """A module file must be .wat or .wasm."""
         path = tmp_path / "m.txt"

@@ -135,11 +135,10 @@ class TestBadModules:
                 '(module (import "wasi_map" "new" (func (param i32) (result i32))))',
                 "does not export its linear memory",
             ),
-            ('(module (import "other" "f" (func)))', "imports other.f, which nothing provides"),
+            ('(module (import "other" "g" (global i32)))', "other.g, which is not a function"),
             (
-                f'(module (import "wasi_map" "watch_drop" (func (param i32 i64) (result i32)))'
-                f' {MEM})',
-                "not supported by this release",
+                '(module (func (export "wasi_map_on_drop") (param i32)))',
+                "exports wasi_map_on_drop as (i32) -> (), not (i64) -> ()",
             ),
             ("(module (func $s unreachable) (start $s))", "trapped while starting"),
         ],

@@ -62,7 +62,7 @@ class OwnershipMachine(RuleBasedStateMachine):
             self.model.add_module(ModuleModel("host", is_host=True, handle_limit=HOST_HANDLES))
         ]
         for name, limits, grants in MODULES:
-            native = self.core.new_module(limits)
+            native = self.core.new_module(limits, f"m{len(self.natives)}")
             for gname, rights in grants.items():
                 native.grant(gname.decode(), rights)
             self.natives.append(native)
@@ -161,7 +161,7 @@ class OwnershipMachine(RuleBasedStateMachine):
 
     @rule(m=module_indexes)
     def close_all(self, m: int) -> None:
-        self.natives[m].close_all()
+        self.natives[m].teardown()
         self.model.close_all(self.mods[m])
 
     # --- bytes -----------------------------------------------------------------------
@@ -353,12 +353,12 @@ class TestRulesByExample:
     def test_teardown_keeps_data_referenced_elsewhere(self) -> None:
         """After close_all, a map stored in a named map keeps all its data."""
         core = NativeBroker(Limits())
-        a = core.new_module(Limits())
+        a = core.new_module(Limits(), "a")
         a.grant("shared", ALL_RIGHTS)
         shared, anon = a.op_open(b"shared", ALL_RIGHTS), a.op_new()
         a.op_set(anon, b"k", b"v")
         a.op_set_map(shared, b"m", anon)
-        a.close_all()
+        a.teardown()
         assert a.handle_count() == 0
         assert errno_of(a.op_get, anon, b"k") == Errno.STALE
         host_shared = core.host.op_open(b"shared", READ)
@@ -368,7 +368,7 @@ class TestRulesByExample:
     def test_badf_and_stale_are_exact(self) -> None:
         """A closed handle is STALE; its next generation and handle 0 are BADF."""
         core = NativeBroker(Limits())
-        a = core.new_module(Limits())
+        a = core.new_module(Limits(), "a")
         h = a.op_new()
         a.op_close(h)
         assert errno_of(a.op_close, h) == Errno.STALE
@@ -379,7 +379,7 @@ class TestRulesByExample:
     def test_slot_retires_at_last_generation(self) -> None:
         """Reusing one slot 1100 times never issues a number twice, and every old one is STALE."""
         core = NativeBroker(Limits())
-        a = core.new_module(Limits())
+        a = core.new_module(Limits(), "a")
         seen: list[int] = []
         for _ in range(1100):
             h = a.op_new()

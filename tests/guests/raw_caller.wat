@@ -20,6 +20,7 @@
   (import "wasi_map" "set_many" (func $set_many (param i32 i32 i32) (result i32)))
   (import "wasi_map" "set_map" (func $set_map (param i32 i32 i32 i32) (result i32)))
   (import "wasi_map" "get_map" (func $get_map (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_map" "watch_drop" (func $watch_drop (param i32 i64) (result i32)))
 
   (memory (export "memory") 1 1)
 
@@ -57,6 +58,8 @@
     (call $set_map (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
   (func (export "get_map") (param i32 i32 i32 i32) (result i32)
     (call $get_map (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
+  (func (export "watch_drop") (param i32 i64) (result i32)
+    (call $watch_drop (local.get 0) (local.get 1)))
 
   ;; --- memory access for the host -----------------------------------------
   (func (export "peek8") (param i32) (result i32) (i32.load8_u (local.get 0)))

@@ -83,7 +83,7 @@ static uint8_t NOWHERE[1];                /* ... and for empty output buffers */
 static wm_limits limits(uint32_t key, uint32_t val, uint32_t handles, uint64_t bytes,
                         uint64_t entries)
 {
-    return (wm_limits){key, val, handles, bytes, entries, 0};
+    return (wm_limits){key, val, handles, bytes, entries, 65536, 0};
 }
 
 static wm_limits default_limits(void)
@@ -208,7 +208,7 @@ static void test_lifecycle(void)
     b = new_broker(2);
     host = wm_broker_host(b);
     wm_limits l = default_limits();
-    wm_module *m = wm_module_new(b, &l);
+    wm_module *m = wm_module_new(b, &l, "m");
     CHECK(m != NULL && wm_module_id(m) == 1);
     OK(wm_module_grant(m, KEY("shared"), RW));
     uint32_t h;
@@ -229,7 +229,7 @@ static void test_handles(void)
     wm_broker *b = new_broker(3);
     wm_module *host = wm_broker_host(b);
     wm_limits l = default_limits();
-    wm_module *m = wm_module_new(b, &l);
+    wm_module *m = wm_module_new(b, &l, "m");
 
     uint32_t h1 = new_map(host);
     CHECK(h1 >> WM_HANDLE_INDEX_BITS == 1); /* first issue of slot 0: generation 1 */
@@ -292,7 +292,7 @@ static void test_handles(void)
 
     /* order of checks: the handle before rights, rights before sizes */
     wm_limits small = limits(4, 4, 16, 1000, 1000);
-    wm_module *s = wm_module_new(b, &small);
+    wm_module *s = wm_module_new(b, &small, "m");
     uint32_t hs = new_map(s), hsr, dead = new_map(s);
     OK(wm_op_close(s, dead));
     OK(wm_op_clone(s, hs, R, &hsr));
@@ -305,12 +305,12 @@ static void test_handles(void)
     for (int i = 0; i < 10; i++)
         OK(wm_op_clone(s, hs, R, &out));
     CHECK(wm_module_handle_count(s) == 12);
-    wm_module_close_all(s);
+    wm_module_teardown(s);
     CHECK(wm_module_handle_count(s) == 0);
     EXPECT(wm_op_close(s, hs), WM_STALE);
     EXPECT(wm_op_len(s, out, &n), WM_STALE);
     CHECK(stats(b).maps == 0);
-    wm_module_close_all(s); /* idempotent */
+    wm_module_teardown(s); /* idempotent */
     uint32_t again = new_map(s);
     CHECK(wm_module_handle_count(s) == 1 && again != hs);
     wm_broker_free(b);
@@ -323,7 +323,7 @@ static void test_names(void)
     wm_broker *b = new_broker(4);
     wm_module *host = wm_broker_host(b);
     wm_limits l = default_limits();
-    wm_module *m = wm_module_new(b, &l);
+    wm_module *m = wm_module_new(b, &l, "m");
     uint32_t h, h2, out = SENTINEL32;
 
     OK(wm_op_open(host, KEY("alpha"), RW, &h));
@@ -510,7 +510,7 @@ static void test_kv(void)
 
     /* size limits: every key argument, reads included */
     wm_limits small = limits(8, 16, 64, 1u << 20, 1000);
-    wm_module *m = wm_module_new(b, &small);
+    wm_module *m = wm_module_new(b, &small, "m");
     uint32_t hm = new_map(m), out = SENTINEL32;
     static const uint8_t big[32] = {0};
     OK(wm_op_set(m, hm, big, 8, big, 16));
@@ -808,7 +808,7 @@ static void test_batches(void)
 
     /* limits: all or nothing */
     wm_limits small = limits(8, 16, 64, 1000, 4);
-    wm_module *m = wm_module_new(b, &small);
+    wm_module *m = wm_module_new(b, &small, "m");
     uint32_t hm = new_map(m);
     bytes big = {0};
     put_rec_str(&big, "x");
@@ -1022,7 +1022,7 @@ static void test_maps(void)
 
     /* accounting: entries in a reclaimed map are credited back to their writers */
     wm_limits l = default_limits();
-    wm_module *m = wm_module_new(b, &l);
+    wm_module *m = wm_module_new(b, &l, "m");
     OK(wm_module_grant(m, KEY("shared"), RW));
     uint32_t shared_m, shared_h, mm = new_map(m);
     OK(wm_op_open(m, KEY("shared"), RW, &shared_m));
@@ -1074,7 +1074,7 @@ static void test_generations(void)
 {
     wm_broker *b = new_broker(9);
     wm_limits l = default_limits();
-    wm_module *m = wm_module_new(b, &l);
+    wm_module *m = wm_module_new(b, &l, "m");
     uint32_t keep = new_map(m); /* slot 0 stays live throughout */
     CHECK((keep & (GEN_UNIT - 1)) == 0);
     uint32_t issued[WM_HANDLE_MAX_GEN + 1];
@@ -1137,7 +1137,7 @@ static void test_generations(void)
     EXPECT(wm_op_clone(host, root, R, &out), WM_QUOTA); /* below the limit, no index left */
     EXPECT(wm_op_new(host, &out), WM_QUOTA);
     CHECK(out == SENTINEL32);
-    wm_module_close_all(host);
+    wm_module_teardown(host);
     CHECK(wm_module_handle_count(host) == 0);
     OK(wm_op_new(host, &out)); /* closed slots are free again */
     CHECK((out & (GEN_UNIT - 1)) != (last & (GEN_UNIT - 1)));
@@ -1153,7 +1153,7 @@ static void test_quotas(void)
 
     /* handles */
     wm_limits lh = limits(64, 64, 3, 1u << 20, 1000);
-    wm_module *m = wm_module_new(b, &lh);
+    wm_module *m = wm_module_new(b, &lh, "m");
     OK(wm_module_grant(m, KEY("named"), RW));
     uint32_t a = new_map(m), bb = new_map(m), c = new_map(m), out = SENTINEL32;
     OK(wm_op_set_map(m, a, KEY("b"), bb));
@@ -1168,7 +1168,7 @@ static void test_quotas(void)
 
     /* bytes: the writer's live key + value bytes */
     wm_limits lb = limits(64, 128, 100, 100, 1000);
-    wm_module *q = wm_module_new(b, &lb);
+    wm_module *q = wm_module_new(b, &lb, "m");
     uint32_t h = new_map(q);
     static const uint8_t val[128];
     OK(wm_op_set(q, h, KEY("0123456789"), val, 80));
@@ -1195,7 +1195,7 @@ static void test_quotas(void)
 
     /* entries */
     wm_limits le = limits(64, 64, 100, 1u << 20, 2);
-    wm_module *e = wm_module_new(b, &le);
+    wm_module *e = wm_module_new(b, &le, "m");
     h = new_map(e);
     set_str(e, h, "a", "1");
     set_str(e, h, "b", "1");
@@ -1210,7 +1210,7 @@ static void test_quotas(void)
 
     /* an entry is charged to its last writer */
     wm_limits l = default_limits();
-    wm_module *x = wm_module_new(b, &l), *y = wm_module_new(b, &l);
+    wm_module *x = wm_module_new(b, &l, "m"), *y = wm_module_new(b, &l, "m");
     uint32_t hx, hy, hh;
     OK(wm_module_grant(x, KEY("shared"), RW));
     OK(wm_module_grant(y, KEY("shared"), RW));
@@ -1226,7 +1226,7 @@ static void test_quotas(void)
     OK(wm_op_incr(y, hy, KEY("n"), 1, &i64));
     CHECK(wm_module_bytes_used(x) == 0 && wm_module_bytes_used(y) == 3 + 9);
     /* data outlives its writer's handles */
-    wm_module_close_all(y);
+    wm_module_teardown(y);
     expect_value(host, hh, "k", "12");
     CHECK(wm_module_entries_used(y) == 2);
     OK(wm_op_delete(host, hh, KEY("k")));
@@ -1241,11 +1241,11 @@ static void test_modules(void)
     wm_limits l = limits(16, 16, 4, 1000, 10);
     wm_module *last = NULL;
     for (uint32_t i = 1; i < 65535; i++) {
-        wm_module *m = wm_module_new(b, &l);
+        wm_module *m = wm_module_new(b, &l, "m");
         CHECK(m != NULL && wm_module_id(m) == i);
         last = m;
     }
-    CHECK(wm_module_new(b, &l) == NULL);
+    CHECK(wm_module_new(b, &l, "m") == NULL);
     OK(wm_module_grant(last, KEY("last"), RW));
     uint32_t h, hh;
     OK(wm_op_open(last, KEY("last"), RW, &h));
@@ -1826,7 +1826,7 @@ static void test_random(void)
     mods[3].limits = limits(4096, 1u << 20, 64, 2000, 30);
     mods[3].limited = true;
     for (int i = 1; i < NMODS; i++) {
-        mods[i].m = wm_module_new(b, &mods[i].limits);
+        mods[i].m = wm_module_new(b, &mods[i].limits, "m");
         CHECK(mods[i].m != NULL && wm_module_id(mods[i].m) == (uint32_t)i);
     }
     for (int i = 1; i < NMODS; i++)
@@ -1844,7 +1844,7 @@ static void test_random(void)
             check_invariants(mods, b);
         if (i % 50000 == 49999) { /* a module torn down: all its handles closed */
             pmod *pm = &mods[1 + below(NMODS - 1)];
-            wm_module_close_all(pm->m);
+            wm_module_teardown(pm->m);
             for (uint32_t j = 0; j < pm->n; j++)
                 pm->pool[j].live = false;
         }
@@ -1859,7 +1859,7 @@ static void test_random(void)
     printf("\n");
     /* close everything but leave maps in cycles for broker_free */
     for (int i = 0; i < NMODS; i++)
-        wm_module_close_all(mods[i].m);
+        wm_module_teardown(mods[i].m);
     for (size_t id = 0; id < model_cap; id++) {
         if (!model[id])
             continue;
@@ -1962,7 +1962,7 @@ static wm_wasmtime_api fake_api(void)
     wm_wasmtime_api api = {
         (void *)fake_caller_context, (void *)fake_export_get, (void *)fake_memory_data,
         (void *)fake_memory_data_size, (void *)fake_define, (void *)fake_call,
-        (void *)fake_trap_new};
+        (void *)fake_trap_new, NULL, NULL, NULL};
     return api;
 }
 
@@ -2075,7 +2075,7 @@ static void test_abi(void)
     wm_broker *b = wm_broker_new(&api, 13, &host_limits);
     CHECK(b != NULL);
     wm_limits l = default_limits();
-    wm_module *m = wm_module_new(b, &l);
+    wm_module *m = wm_module_new(b, &l, "m");
     fake_linker fl, failing;
 
     /* registration: every function, in wm_abi_name order; errors come back */
@@ -2221,7 +2221,7 @@ static void test_abi(void)
                 if (strcmp(d->name, "close") == 0 || strcmp(d->name, "new") == 0 ||
                     strcmp(d->name, "open") == 0 || strcmp(d->name, "clone") == 0 ||
                     strcmp(d->name, "get_map") == 0) {
-                    wm_module_close_all(m); /* start again from one handle */
+                    wm_module_teardown(m); /* start again from one handle */
                     EXPECT(GCALL(&fl, "new", 101), WM_OK);
                     h = grd32(101);
                 }
@@ -2232,7 +2232,7 @@ static void test_abi(void)
     /* a quota configured to trap: the errno is still written, and a trap returned */
     wm_limits lt = limits(64, 64, 1, 1000, 100);
     lt.trap_on_quota = 1;
-    wm_module *mt = wm_module_new(b, &lt);
+    wm_module *mt = wm_module_new(b, &lt, "m");
     fake_linker flt;
     define_abi(mt, &flt);
     wm_module_set_memory(mt, &mem);
@@ -2248,7 +2248,7 @@ static void test_abi(void)
     /* a module without an exported memory (or with a shared one): every
      * pointer is FAULT, calls without pointers still work */
     for (int kind = 0; kind < 2; kind++) {
-        wm_module *mn = wm_module_new(b, &l);
+        wm_module *mn = wm_module_new(b, &l, "m");
         fake_linker fln;
         define_abi(mn, &fln);
         guest.exported = kind == 1;
@@ -2287,7 +2287,7 @@ static void test_abi(void)
         if (err == WM_FAULT)
             CHECK(memcmp(before, guest.mem, guest.size) == 0);
         if (i % 1000 == 0) {
-            wm_module_close_all(m);
+            wm_module_teardown(m);
             EXPECT(GCALL(&fl, "new", 101), WM_OK);
             h = grd32(101);
         }
@@ -2313,7 +2313,7 @@ static void *work(void *arg)
     worker *w = arg;
     wm_module *host = w->host;
     wm_limits l = default_limits();
-    wm_module *m = wm_module_new(w->b, &l); /* modules made while others run */
+    wm_module *m = wm_module_new(w->b, &l, "m"); /* modules made while others run */
     CHECK(m != NULL);
     OK(wm_module_grant(m, KEY("counters"), RW));
     uint32_t hc, mc, mine = new_map(m);
@@ -2366,14 +2366,14 @@ static void *work(void *arg)
             (void)wm_broker_map_id(w->b, host, hc);
         }
         if (i % 1000 == 0) { /* a short-lived module, torn down */
-            wm_module *t = wm_module_new(w->b, &l);
+            wm_module *t = wm_module_new(w->b, &l, "m");
             CHECK(t != NULL);
             OK(wm_module_grant(t, KEY("counters"), R));
             uint32_t th, n;
             OK(wm_op_open(t, KEY("counters"), R, &th));
             OK(wm_op_len(t, th, &n));
             new_map(t);
-            wm_module_close_all(t);
+            wm_module_teardown(t);
         }
         set_str(m, mine, own, "x");
     }

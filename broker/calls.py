@@ -1,0 +1,111 @@
+"""The host's way into an export: a C link from the host module.
+
+Arguments are ints for plain parameters and `Own`/`Borrow`/`Share` of a
+`MapRef` for declared handle parameters; declared own/share results come
+back as `MapRef`s.  The call itself costs about 1 µs from Python, not the
+~35 µs of `Func.__call__`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import wasmtime
+
+from . import _native
+from .errors import error_for
+from .linking import pass_codes
+from .ownership import Kind, Pass, _Passing
+from .runtime import LoadedModule
+
+if TYPE_CHECKING:
+    from .host import Broker
+
+_RANGES = {"i32": 1 << 32, "i64": 1 << 64}
+
+
+class HostCall:
+    """One export, callable from the host."""
+
+    def __init__(
+        self, broker: Broker, target: LoadedModule, name: str, func: wasmtime.Func
+    ) -> None:
+        runtime = broker._runtime
+        ty = func.type(runtime.store)
+        self.label = f"{target.name}.{name}"
+        self.params = tuple(str(p) for p in ty.params)
+        self.results = tuple(str(r) for r in ty.results)
+        unsupported = [t for t in self.params + self.results if t not in _RANGES]
+        if unsupported:
+            raise TypeError(
+                f"{self.label}: only i32/i64 parameters and results can be passed "
+                f"from the host, not {unsupported[0]}"
+            )
+        codes = pass_codes(ty, target.decls.get(name))
+        self._passes = [Pass("", Kind(c & 3), bool(c & 4)) for c in codes]
+        self._broker = broker
+        self._context = runtime.context
+        self._link = _native.NativeLink(
+            broker._native.host, f"host -> {self.label}", len(self.params), len(self.results)
+        )
+        self._link.resolve(target.native, func, codes)
+        self._args = _native.new_args(self._link.nslots)
+        self._slots = _native.int64_view(self._args)  # slot i is word 2*i
+
+    def invoke(self, args: tuple[Any, ...]) -> tuple[str | None, tuple[Any, ...]]:
+        """(trap message or None, results); errno errors are raised."""
+        if len(args) != len(self.params):
+            raise TypeError(
+                f"{self.label} takes {len(self.params)} argument(s) "
+                f"({', '.join(self.params)}), {len(args)} given"
+            )
+        slots, masks, moved = self._slots, None, []
+        for i, value in enumerate(args):
+            p = self._passes[i]
+            if p.is_handle:
+                if not isinstance(value, _Passing) or value.kind is not p.kind:
+                    wrapper = p.kind.name.title()
+                    raise TypeError(
+                        f"{self.label}: parameter {i} is declared "
+                        f"{p.kind.name.lower()}: pass {wrapper}(mapref)"
+                    )
+                slots[2 * i] = value.ref.handle
+                if value.mask != 3:
+                    masks = masks or bytearray(b"\x03" * len(args))
+                    masks[i] = value.mask
+                if p.kind is Kind.OWN:
+                    moved.append(value.ref)
+                continue
+            if isinstance(value, _Passing):
+                raise TypeError(
+                    f"{self.label}: parameter {i} is not declared as a handle "
+                    f"(declare it in the module's exports)"
+                )
+            span = _RANGES[self.params[i]]
+            if type(value) is not int or not -(span >> 1) <= value < span:
+                raise TypeError(
+                    f"{self.label}: argument {i} must be an {self.params[i]}, got {value!r}"
+                )
+            slots[2 * i] = value - span if value >= (span >> 1) else value
+        err, trap = self._link.call(
+            self._context, self._args, bytes(masks) if masks is not None else None
+        )
+        if err:
+            bad = self._link.bad_param
+            kind = self._passes[bad].kind.name.lower()
+            raise error_for(err, f"{self.label}: parameter {bad} ({kind})")
+        for ref in moved:
+            ref._h = None  # the callee owns it now
+        if trap is not None:
+            return trap, ()
+        return None, tuple(self._result(i) for i in range(len(self.results)))
+
+    def _result(self, i: int) -> Any:
+        raw = self._slots[2 * i]
+        if self._passes[len(self.params) + i].is_handle:
+            from .mapref import MapRef
+
+            return MapRef(self._broker, raw & 0xFFFFFFFF)
+        if self.results[i] == "i32":
+            return ((raw & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
+        return raw

@@ -1,0 +1,157 @@
+"""Linking modules to each other by name: guest imports of peer exports.
+
+A module's import `(import "peer" "take" (func ...))` becomes a C trampoline
+(a `NativeLink`) in its linker; the link is *resolved* -- pointed at the
+export, with the exporter's declared kinds -- as soon as both modules are
+loaded, in whichever order they come.  So mutual imports work, and an
+unloaded peer leaves its importers' links waiting for it to come back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import wasmtime
+
+from ._native import NativeLink, NativeModule
+from .check import signature
+from .errors import ModuleError
+from .manifest import ExportDecl
+from .ownership import Kind, Pass
+
+if TYPE_CHECKING:
+    from .runtime import LoadedModule, Runtime
+
+MAX_HANDLE_ARGS = 64  # native/link.c
+
+
+@dataclass
+class PeerImport:
+    """One import of a peer module's function, and its link."""
+
+    importer: str
+    module: str
+    name: str
+    signature: str
+    link: NativeLink
+    resolved: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.importer} -> {self.module}.{self.name}"
+
+
+def pass_codes(ty: wasmtime.FuncType, decl: ExportDecl | None) -> list[int]:
+    """The WM_PASS_* code of every parameter, then every result."""
+    params = list(decl.param_passes) if decl else []
+    results = list(decl.result_passes) if decl else []
+    plain = Pass("plain", Kind.PLAIN)
+    params += [plain] * (len(ty.params) - len(params))
+    results += [plain] * (len(ty.results) - len(results))
+    return [p.code for p in params + results]
+
+
+def check_declarations(
+    module: str, instance_exports: object, store: wasmtime.Store, decls: dict[str, ExportDecl]
+) -> None:
+    """Every declared export exists, and its handle kinds sit on i32 slots."""
+    exports = instance_exports  # InstanceExports
+    for name, decl in decls.items():
+        func = exports.get(name)  # type: ignore[attr-defined]
+        where = f"module {module!r} export {name!r}"
+        if not isinstance(func, wasmtime.Func):
+            raise ModuleError(f"{where}: declared in exports, but not an exported function")
+        ty = func.type(store)
+        for part, passes, types in (
+            ("params", decl.param_passes, ty.params),
+            ("results", decl.result_passes, ty.results),
+        ):
+            if len(passes) > len(types):
+                raise ModuleError(
+                    f"{where}: declares {len(passes)} {part}, the function has {len(types)}"
+                )
+            for i, (p, t) in enumerate(zip(passes, types, strict=False)):
+                if p.kind is Kind.PLAIN and p.text != str(t):
+                    raise ModuleError(f"{where}: {part}[{i}] is declared {p.text}, but is {t}")
+                if p.is_handle and str(t) != "i32":
+                    raise ModuleError(
+                        f"{where}: {part}[{i}] is declared {p.text}, but a handle "
+                        f"is an i32, not {t}"
+                    )
+        handles = sum(p.is_handle for p in decl.param_passes + decl.result_passes)
+        if handles > MAX_HANDLE_ARGS:
+            raise ModuleError(f"{where}: at most {MAX_HANDLE_ARGS} handle parameters")
+
+
+class Links:
+    """Every peer import of every loaded module, resolved as peers come and go."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._imports: list[PeerImport] = []
+
+    def define(
+        self,
+        importer: str,
+        native: NativeModule,
+        linker: wasmtime.Linker,
+        imp: wasmtime.ImportType,
+        label: str,
+    ) -> PeerImport:
+        """Define one peer import of `importer` in its linker, unresolved."""
+        ty = imp.type
+        if not isinstance(ty, wasmtime.FuncType):
+            raise ModuleError(
+                f"{label}: imports {imp.module}.{imp.name}, which is not a function "
+                "(only functions can be imported from other modules)"
+            )
+        name = imp.name or ""
+        peer = PeerImport(
+            importer,
+            imp.module,
+            name,
+            signature(ty),
+            NativeLink(
+                native, f"{importer} -> {imp.module}.{name}", len(ty.params), len(ty.results)
+            ),
+        )
+        peer.link.define(linker, imp.module, name, ty)
+        self._imports.append(peer)
+        return peer
+
+    def resolve(self, peer: PeerImport, target: LoadedModule) -> None:
+        """Point `peer` at its export in `target`; ModuleError when it cannot be."""
+        store = self._runtime.store
+        func = target.instance.exports(store).get(peer.name)
+        if not isinstance(func, wasmtime.Func):
+            raise ModuleError(
+                f"{peer.label}: module {target.name!r} has no exported function {peer.name!r}"
+            )
+        ty = func.type(store)
+        if signature(ty) != peer.signature:
+            raise ModuleError(
+                f"{peer.label}: imported as {peer.signature}, but exported as {signature(ty)}"
+            )
+        peer.link.resolve(target.native, func, pass_codes(ty, target.decls.get(peer.name)))
+        peer.resolved = True
+
+    def resolve_into(self, target: LoadedModule) -> None:
+        """Resolve every import, from any module, of `target`'s exports."""
+        for peer in self._imports:
+            if peer.module == target.name and not peer.resolved:
+                self.resolve(peer, target)
+
+    def forget(self, name: str) -> None:
+        """`name` is gone: links into it wait again; its own imports are dropped."""
+        kept = []
+        for peer in self._imports:
+            if peer.module == name and peer.resolved:
+                peer.link.unresolve()
+                peer.resolved = False
+            if peer.importer != name:
+                kept.append(peer)
+        self._imports = kept
+
+    def unresolved(self) -> list[PeerImport]:
+        return [p for p in self._imports if not p.resolved]

@@ -1,0 +1,184 @@
+"""MapRef: the host's handle to a map, as a MutableMapping[bytes, bytes]."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, MutableMapping
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from .abi import parse_rights
+from .errors import ConfigError, StaleHandleError
+
+if TYPE_CHECKING:
+    from ._native import NativeModule
+    from .host import Broker
+
+
+class MapRef(MutableMapping[bytes, bytes]):
+    """A host-owned (counted) handle to a map.
+
+    Reads and writes go straight to the C core, under the same rules as a
+    guest's calls.  `close()` (also `with`, and garbage collection as a
+    safety net) gives the reference up.  Once closed, or moved away with
+    `Own(ref)`, every use raises `StaleHandleError`.
+    """
+
+    __slots__ = ("_broker", "_h", "__weakref__")
+
+    def __init__(self, broker: Broker, handle: int) -> None:
+        self._broker = broker
+        self._h: int | None = handle
+
+    # --- identity ------------------------------------------------------
+
+    @property
+    def handle(self) -> int:
+        """The host handle number (StaleHandleError once closed)."""
+        if self._h is None:
+            raise StaleHandleError("the MapRef is closed")
+        return self._h
+
+    @property
+    def map_id(self) -> int:
+        """The broker's id of the map (0 once closed or moved)."""
+        return 0 if self._h is None else self._host.map_id(self._h)
+
+    @property
+    def closed(self) -> bool:
+        return self._h is None or self.map_id == 0
+
+    @property
+    def _host(self) -> NativeModule:
+        return self._broker.host
+
+    def __repr__(self) -> str:
+        state = "closed" if self._h is None else f"handle={self._h}"
+        return f"<MapRef {state} map={self.map_id}>"
+
+    # --- the mapping ---------------------------------------------------
+
+    def __getitem__(self, key: bytes) -> bytes:
+        return self._host.op_get(self.handle, _key(key))
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._host.op_set(self.handle, _key(key), _value(value))
+        self._broker._after_host_op()
+
+    def __delitem__(self, key: bytes) -> None:
+        key = _key(key)
+        if not self._host.op_exists(self.handle, key):
+            raise KeyError(key)
+        self._host.op_delete(self.handle, key)
+        self._broker._after_host_op()
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, (bytes, bytearray)):
+            return False
+        return self._host.op_exists(self.handle, bytes(key))
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._host.op_keys(self.handle))
+
+    def __len__(self) -> int:
+        return self._host.op_len(self.handle)
+
+    # --- the rest of the ABI -------------------------------------------
+
+    def incr(self, key: bytes, delta: int = 1) -> int:
+        """Atomically add to an 8-byte little-endian counter; the new value."""
+        return self._host.op_incr(self.handle, _key(key), delta)
+
+    def version(self, key: bytes) -> int:
+        """The key's version (0 when absent)."""
+        return self._host.op_version(self.handle, _key(key))
+
+    def set_if(self, key: bytes, value: bytes, expected: int) -> None:
+        """Set only if the key's version is `expected` (0: absent); else ConflictError."""
+        self._host.op_set_if(self.handle, _key(key), _value(value), expected)
+        self._broker._after_host_op()
+
+    def get_many(self, keys: Iterable[bytes]) -> list[bytes | None]:
+        return self._host.op_get_many(self.handle, [_key(k) for k in keys])
+
+    def set_many(self, items: Iterable[tuple[bytes, bytes]]) -> None:
+        """Set every item, all or nothing."""
+        self._host.op_set_many(self.handle, [(_key(k), _value(v)) for k, v in items])
+        self._broker._after_host_op()
+
+    def set_map(self, key: bytes, child: MapRef) -> None:
+        """Store a reference to `child`'s map: this map keeps it alive."""
+        self._host.op_set_map(self.handle, _key(key), child.handle)
+        self._broker._after_host_op()
+
+    def get_map(self, key: bytes) -> MapRef:
+        """A new MapRef to the map referenced under `key` (this one's rights)."""
+        return MapRef(self._broker, self._host.op_get_map(self.handle, _key(key)))
+
+    def clone(self, rights: str | int = "rw") -> MapRef:
+        """A second reference, with `rights` a subset of this one's."""
+        mask = parse_rights(rights) if isinstance(rights, str) else rights
+        return MapRef(self._broker, self._host.op_clone(self.handle, int(mask)))
+
+    # --- lifetime ------------------------------------------------------
+
+    def close(self) -> None:
+        """Give up this reference (idempotent; a moved MapRef is already gone)."""
+        h, self._h = self._h, None
+        if h is None or self._broker.closed:
+            return
+        try:
+            self._host.op_close(h)
+        except StaleHandleError:
+            pass  # moved away with Own(): nothing of ours is left
+        except BaseException:
+            self._h = h  # e.g. BusyError: still ours, still open
+            raise
+        self._broker._after_host_op()
+
+    def __enter__(self) -> MapRef:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # A safety net only: release the reference, deliver nothing (drop
+        # notices wait for the broker's next operation, never run in a
+        # finalizer).
+        h, self._h = getattr(self, "_h", None), None
+        if h is None:
+            return
+        try:
+            if not self._broker.closed:
+                self._broker.host.op_close(h)
+        except (StaleHandleError, ConfigError):
+            pass
+        except Exception:  # pragma: no cover - nothing may escape a finalizer
+            pass
+
+    # MutableMapping's mixins compare by content; a handle is an identity.
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+def _key(key: object) -> bytes:
+    if isinstance(key, bytearray):
+        return bytes(key)
+    if not isinstance(key, bytes):
+        raise TypeError(f"map keys are bytes, not {type(key).__name__}")
+    return key
+
+
+def _value(value: object) -> bytes:
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if not isinstance(value, bytes):
+        raise TypeError(f"map values are bytes, not {type(value).__name__}")
+    return value

@@ -1,0 +1,248 @@
+/* link.c: calls from one module into another's export (and from the host).
+ *
+ * Every cross-module import is defined as a C trampoline whose env is a
+ * wm_link, so a guest-to-guest call never enters Python.  A call:
+ *   1. under the lock, checks every declared handle parameter, reserves
+ *      room in the callee's handle table, then passes them all
+ *      (ownership.c) -- all or none;
+ *   2. without the lock, calls the export (wasmtime_func_call_unchecked);
+ *   3. under the lock, ends the borrows it lent (a borrow the callee left
+ *      open is closed and counted, or in strict mode traps the callee) and
+ *      passes declared own/share results back to the caller.
+ * A trap records the module it began in (trap_origin) so the host can tear
+ * that module down.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wm_core.h"
+
+#define MAX_HANDLE_ARGS 64 /* handle parameters or results per export */
+
+static const char *const ERRNO_NAMES[] = WM_ERRNO_NAMES;
+static const char *const KIND_NAMES[] = {"plain", "own", "borrow", "share"};
+
+wt_trap *wm_trap(wm_broker *b, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof msg)
+        n = sizeof msg - 1;
+    return b->api.trap_new(msg, (size_t)n);
+}
+
+/* A wasmtime_error_t from a nested call (a host function's trap comes back
+ * as one) turned into a trap that can go on unwinding. */
+static wt_trap *error_to_trap(wm_broker *b, wt_error *error)
+{
+    wt_byte_vec msg = {0, NULL};
+    b->api.error_message(error, &msg);
+    wt_trap *trap = b->api.trap_new(msg.data ? msg.data : "error", msg.data ? msg.size : 5);
+    b->api.byte_vec_delete(&msg);
+    b->api.error_delete(error);
+    return trap;
+}
+
+static void mark_origin(wm_broker *b, wm_module *m)
+{
+    if (!b->trap_origin)
+        b->trap_origin = m->id + 1;
+}
+
+wm_link *wm_link_new(wm_module *caller, const char *label, uint32_t nparams, uint32_t nresults)
+{
+    wm_broker *b = caller->broker;
+    wm_link *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->how = calloc((size_t)nparams + nresults + 1, 1);
+    l->label = strdup(label);
+    if (!l->how || !l->label) {
+        free(l->how);
+        free(l->label);
+        free(l);
+        return NULL;
+    }
+    l->b = b;
+    l->caller = caller;
+    l->nparams = nparams;
+    l->nresults = nresults;
+    wm_lock(b);
+    l->next = b->links;
+    b->links = l;
+    wm_unlock(b);
+    return l;
+}
+
+void wm_link_resolve(wm_link *l, wm_module *target, const void *func, const uint8_t *how)
+{
+    wm_lock(l->b);
+    l->target = target;
+    memcpy(&l->func, func, sizeof l->func);
+    memcpy(l->how, how, (size_t)l->nparams + l->nresults);
+    wm_unlock(l->b);
+}
+
+void wm_link_unresolve(wm_link *l)
+{
+    wm_lock(l->b);
+    l->target = NULL;
+    wm_unlock(l->b);
+}
+
+void wm_links_free(wm_broker *b)
+{
+    for (wm_link *l = b->links, *next; l; l = next) {
+        next = l->next;
+        free(l->how);
+        free(l->label);
+        free(l);
+    }
+    b->links = NULL;
+}
+
+typedef struct lent {
+    uint32_t lender_h; /* the caller's handle, busy during the call */
+    uint32_t callee_h; /* the borrowed handle the callee got */
+} lent;
+
+/* Pass handles at `slots` (the `how` codes in `how`) from `from` to `to`,
+ * all or none.  On failure returns the errno and sets *bad. */
+static int pass_all(wm_link *l, wt_val_raw *vals, const uint8_t *how, uint32_t count,
+                    const uint8_t *masks, wm_module *from, wm_module *to, lent *lends,
+                    uint32_t *nlends, uint32_t *bad)
+{
+    wm_handle *slots[MAX_HANDLE_ARGS];
+    uint32_t which[MAX_HANDLE_ARGS], k = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        if ((how[i] & WM_PASS_KIND) == WM_PASS_PLAIN)
+            continue;
+        *bad = i;
+        if (k == MAX_HANDLE_ARGS)
+            return WM_INVAL;
+        uint32_t h = (uint32_t)vals[i].i32;
+        int err = wm_pass_check(from, h, how[i], &slots[k]);
+        if (err)
+            return err;
+        /* A handle that moves may not be passed twice in one call. */
+        for (uint32_t j = 0; j < k; j++) {
+            uint32_t other = which[j];
+            if ((uint32_t)vals[other].i32 == h &&
+                ((how[i] & WM_PASS_KIND) == WM_PASS_OWN ||
+                 (how[other] & WM_PASS_KIND) == WM_PASS_OWN))
+                return WM_BUSY;
+        }
+        which[k++] = i;
+    }
+    int err = wm_handles_reserve(&to->handles, to->limits.handles, k);
+    if (err) {
+        *bad = k ? which[0] : 0;
+        return err;
+    }
+    for (uint32_t j = 0; j < k; j++) {
+        uint32_t i = which[j];
+        uint32_t from_h = (uint32_t)vals[i].i32;
+        uint32_t out = wm_pass_apply(from, slots[j], how[i], masks ? masks[i] : WM_RIGHTS_ALL, to);
+        vals[i].i32 = (int32_t)out;
+        if ((how[i] & WM_PASS_KIND) == WM_PASS_BORROW)
+            lends[(*nlends)++] = (lent){from_h, out};
+    }
+    return WM_OK;
+}
+
+/* The body of a call through a link; the lock is not held on entry.
+ * Returns OK or (host callers) the errno of a parameter that could not
+ * pass.  *trap is set when the call trapped. */
+static int link_call(wm_link *l, wt_context *cx, wt_val_raw *args, const uint8_t *masks,
+                     wt_trap **trap, uint32_t *bad)
+{
+    wm_broker *b = l->b;
+    wm_module *caller = l->caller, *target;
+    lent lends[MAX_HANDLE_ARGS];
+    uint32_t nlends = 0;
+    *trap = NULL;
+    wm_lock(b);
+    target = l->target;
+    if (!target || target->dead) {
+        mark_origin(b, caller);
+        wm_unlock(b);
+        *trap = wm_trap(b, "wasi_map: %s: the module is %s", l->label,
+                        target ? "torn down" : "not loaded");
+        return WM_OK;
+    }
+    int err = pass_all(l, args, l->how, l->nparams, masks, caller, target, lends, &nlends, bad);
+    wm_unlock(b);
+    if (err)
+        return err;
+
+    wt_error *error = b->api.func_call_unchecked(cx, &l->func, args,
+                                                 l->nparams > l->nresults ? l->nparams
+                                                                          : l->nresults,
+                                                 trap);
+    if (error)
+        *trap = error_to_trap(b, error);
+
+    wm_lock(b);
+    uint32_t left_open = 0;
+    for (uint32_t i = 0; i < nlends; i++)
+        left_open += wm_borrow_end(caller, lends[i].lender_h, target, lends[i].callee_h);
+    b->unreleased_borrows += left_open;
+    if (*trap) {
+        mark_origin(b, target);
+    } else if (left_open && b->strict_borrows) {
+        mark_origin(b, target);
+        *trap = wm_trap(b, "wasi_map: %s: returned with %u borrow(s) still open (strict borrows)",
+                        l->label, left_open);
+    } else {
+        uint32_t result;
+        uint32_t none = 0;
+        int rerr = pass_all(l, args, l->how + l->nparams, l->nresults, NULL, target, caller,
+                            NULL, &none, &result);
+        if (rerr) {
+            mark_origin(b, target);
+            *trap = wm_trap(b, "wasi_map: %s: result %u (%s) is not a handle it may pass: %s",
+                            l->label, result,
+                            KIND_NAMES[l->how[l->nparams + result] & WM_PASS_KIND],
+                            ERRNO_NAMES[rerr]);
+        }
+    }
+    wm_unlock(b);
+    return WM_OK;
+}
+
+static wt_trap *trampoline(void *env, wt_caller *caller, wt_val_raw *args, size_t n)
+{
+    (void)n;
+    wm_link *l = env;
+    wt_trap *trap;
+    uint32_t bad = 0;
+    int err = link_call(l, l->b->api.caller_context(caller), args, NULL, &trap, &bad);
+    if (err) {
+        wm_lock(l->b);
+        mark_origin(l->b, l->caller);
+        wm_unlock(l->b);
+        trap = wm_trap(l->b, "wasi_map: %s: parameter %u (%s): %s", l->label, bad,
+                       KIND_NAMES[l->how[bad] & WM_PASS_KIND], ERRNO_NAMES[err]);
+    }
+    return trap;
+}
+
+void *wm_link_define(wm_link *l, void *linker, const char *module, const char *name, void *functype)
+{
+    return l->b->api.linker_define_func_unchecked(linker, module, strlen(module), name,
+                                                  strlen(name), functype, trampoline, l, NULL);
+}
+
+int wm_link_call(wm_link *l, void *context, wm_val_raw *args, size_t n, const uint8_t *masks,
+                 void **trap, uint32_t *bad_param)
+{
+    (void)n;
+    return link_call(l, context, (wt_val_raw *)args, masks, (wt_trap **)trap, bad_param);
+}

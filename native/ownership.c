@@ -1,0 +1,74 @@
+/* ownership.c: how a handle passes from one module to another.
+ *
+ * The rules, as broker/ownership.py states them for people:
+ *   own    the handle moves: the giver's number turns STALE, the receiver
+ *          owns a new one.  Only an owning handle that is not lent out may
+ *          move (a borrowed one: ACCES; a lent one: BUSY).
+ *   borrow the receiver gets a borrowed handle (not counted) with the
+ *          giver's rights; the giver's handle is busy (no close, no move)
+ *          until the borrow ends, when the call returns.
+ *   share  the receiver gets its own owning handle: one reference more.
+ * A ":r" pass (WM_PASS_READONLY) gives the receiver READ only.  Checking
+ * and applying are split so that a call with several handle parameters
+ * either passes all of them or none.  The caller holds the broker lock.
+ */
+#include "wm_core.h"
+
+int wm_pass_check(wm_module *from, uint32_t h, uint32_t how, wm_handle **slot)
+{
+    int err = wm_handles_lookup(&from->handles, h, slot);
+    if (err)
+        return err;
+    switch (how & WM_PASS_KIND) {
+    case WM_PASS_OWN:
+        if ((*slot)->state != WM_H_OWN)
+            return WM_ACCES; /* a borrowed handle is not the callee's to give away */
+        if ((*slot)->busy)
+            return WM_BUSY;
+        break;
+    case WM_PASS_BORROW:
+        if ((*slot)->busy == UINT16_MAX)
+            return WM_BUSY;
+        break;
+    default:
+        break;
+    }
+    return WM_OK;
+}
+
+uint32_t wm_pass_apply(wm_module *from, wm_handle *slot, uint32_t how, uint8_t mask,
+                       wm_module *to)
+{
+    uint8_t rights = slot->rights & mask;
+    if (how & WM_PASS_READONLY)
+        rights &= WM_RIGHT_READ;
+    uint32_t map = slot->map, out = 0;
+    switch (how & WM_PASS_KIND) {
+    case WM_PASS_OWN:
+        wm_handles_issue(&to->handles, UINT32_MAX, WM_H_OWN, map, rights, &out);
+        wm_handles_release(&from->handles, slot);
+        break;
+    case WM_PASS_SHARE:
+        wm_handles_issue(&to->handles, UINT32_MAX, WM_H_OWN, map, rights, &out);
+        wm_maps_incref(from->broker, map);
+        break;
+    case WM_PASS_BORROW:
+        wm_handles_issue(&to->handles, UINT32_MAX, WM_H_BORROW, map, rights, &out);
+        slot->busy++;
+        break;
+    }
+    return out;
+}
+
+bool wm_borrow_end(wm_module *lender, uint32_t lender_h, wm_module *callee, uint32_t callee_h)
+{
+    wm_handle *slot;
+    if (wm_handles_lookup(&lender->handles, lender_h, &slot) == WM_OK && slot->busy)
+        slot->busy--;
+    if (wm_handles_lookup(&callee->handles, callee_h, &slot) == WM_OK &&
+        slot->state == WM_H_BORROW) {
+        wm_handles_release(&callee->handles, slot);
+        return true;
+    }
+    return false;
+}
