@@ -150,10 +150,14 @@ class NativeBroker:
         return self._ptr
 
     def close(self) -> None:
-        """Free every map and module now; later use raises ConfigError."""
+        """Free every map and handle now; later use raises ConfigError.
+
+        The C struct itself goes with the last Python reference, so an
+        operation racing with close (another thread's MapRef) finds empty
+        tables instead of freed memory."""
         if not self.closed:
             self.closed = True
-            ffi.release(self._ptr)
+            lib.wm_broker_close(self._ptr)
 
     def new_module(self, limits: Limits, name: str) -> NativeModule:
         ptr = lib.wm_module_new(self.ptr, _c_limits(limits), name.encode())

@@ -96,20 +96,42 @@ wm_broker *wm_broker_new(const wm_wasmtime_api *api, uint64_t seed, const wm_lim
     return b;
 }
 
+static void clear_state(wm_broker *b)
+{
+    for (uint32_t i = 0; i < b->maps_len; i++)
+        free_watches(b->maps[i].watches);
+    free_watches(b->notices_head);
+    b->notices_head = b->notices_tail = NULL;
+    wm_maps_free_all(b);
+    b->live_anon = b->live_named = 0;
+    for (uint32_t i = 0; i < b->names_len; i++)
+        free(b->names[i].name);
+    b->names_len = 0;
+    for (uint32_t i = 0; i < b->modules_len; i++) {
+        wm_module *m = b->modules[i];
+        wm_handles_free(&m->handles);
+        m->bytes_used = m->entries_used = 0;
+        m->watches_used = 0;
+        m->dead = i != WM_HOST_ID;
+    }
+}
+
+void wm_broker_close(wm_broker *b)
+{
+    wm_lock(b);
+    clear_state(b);
+    wm_unlock(b);
+}
+
 void wm_broker_free(wm_broker *b)
 {
     if (!b)
         return;
-    for (uint32_t i = 0; i < b->maps_len; i++)
-        free_watches(b->maps[i].watches);
-    free_watches(b->notices_head);
+    clear_state(b);
     wm_links_free(b);
-    wm_maps_free_all(b);
     for (uint32_t i = 0; i < b->modules_len; i++)
         free_module(b->modules[i]);
     free(b->modules);
-    for (uint32_t i = 0; i < b->names_len; i++)
-        free(b->names[i].name);
     free(b->names);
     pthread_mutex_destroy(&b->lock);
     free(b);

@@ -73,6 +73,10 @@ size_t wm_sizeof_wasmtime_extern(void);
 /* Broker lifetime.  `seed` randomises key hashing. */
 wm_broker *wm_broker_new(const wm_wasmtime_api *api, uint64_t seed, const wm_limits *host_limits);
 void wm_broker_free(wm_broker *b);
+/* Free every map, handle and notice now, under the lock; the struct stays
+ * valid (an operation racing with this finds empty tables: BADF) until
+ * wm_broker_free. */
+void wm_broker_close(wm_broker *b);
 wm_module *wm_broker_host(wm_broker *b);
 void wm_broker_stats(wm_broker *b, wm_stats *out);
 uint64_t wm_broker_map_id(wm_broker *b, wm_module *m, uint32_t h);

@@ -103,3 +103,31 @@ class TestLifetime:
         assert broker.stats()["maps"] == 100_001
         host.op_close(first)
         assert broker.stats()["maps"] == 0
+
+
+class TestCloseRace:
+    def test_close_while_another_thread_writes(self) -> None:
+        """Closing the broker while another thread writes through a MapRef never crashes."""
+        import threading
+
+        from broker.errors import MapError
+
+        for _ in range(20):
+            b = Broker()
+            m = b.new_map()
+            started, outcome = threading.Event(), []
+
+            def writer(m=m, started=started, outcome=outcome) -> None:
+                started.set()
+                try:
+                    for i in range(100_000):
+                        m[b"k%d" % (i % 64)] = b"v"
+                except MapError as exc:
+                    outcome.append(type(exc).__name__)
+
+            t = threading.Thread(target=writer)
+            t.start()
+            started.wait()
+            b.close()
+            t.join()
+            assert outcome in ([], ["ConfigError"], ["BadHandleError"])
