@@ -1,0 +1,15 @@
+#!/bin/sh
+# Debian packages the project needs beyond Python: gcc (the C core), clang,
+# lld, wasi-libc and the wasm32 compiler runtime (the C example guests).
+# Installs only what is missing; uses sudo when not root.
+set -eu
+packages="gcc libc6-dev clang lld wasi-libc libclang-rt-14-dev-wasm32"
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
