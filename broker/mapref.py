@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .abi import parse_rights
-from .errors import ConfigError, StaleHandleError
+from .errors import AccessError, ConfigError, StaleHandleError
 
 if TYPE_CHECKING:
     from ._native import NativeModule
@@ -65,16 +65,21 @@ class MapRef(MutableMapping[bytes, bytes]):
         self._broker._after_host_op()
 
     def __delitem__(self, key: bytes) -> None:
-        key = _key(key)
-        if not self._host.op_exists(self.handle, key):
+        key, h = _key(key), self.handle
+        try:
+            present = self._host.op_exists(h, key)
+        except AccessError:  # write-only: deleting needs no READ, and cannot say "absent"
+            present = True
+        if not present:
             raise KeyError(key)
-        self._host.op_delete(self.handle, key)
+        self._host.op_delete(h, key)
         self._broker._after_host_op()
 
     def __contains__(self, key: object) -> bool:
+        h = self.handle
         if not isinstance(key, (bytes, bytearray)):
             return False
-        return self._host.op_exists(self.handle, bytes(key))
+        return self._host.op_exists(h, bytes(key))
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._host.op_keys(self.handle))

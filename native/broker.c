@@ -93,6 +93,7 @@ wm_broker *wm_broker_new(const wm_wasmtime_api *api, uint64_t seed, const wm_lim
         wm_broker_free(b);
         return NULL;
     }
+    b->host->handles.wraps = true;
     return b;
 }
 

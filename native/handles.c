@@ -89,6 +89,8 @@ void wm_handles_release(wm_handle_table *t, wm_handle *slot)
 {
     slot->state = WM_H_FREE;
     t->live--;
+    if (slot->gen == WM_HANDLE_MAX_GEN && t->wraps)
+        slot->gen = 0; /* the next issue is generation 1 again */
     if (slot->gen < WM_HANDLE_MAX_GEN) { /* else retired: never reused */
         slot->next_free = t->free_head;
         t->free_head = (uint32_t)(slot - t->slots) + 1;

@@ -7,10 +7,16 @@
  * that later takes its slot.  A slot whose generation is spent is retired,
  * never reused: aliasing is impossible, not just unlikely.  Handle 0 and
  * every negative number are never issued.
+ *
+ * The price: a module can be issued about 2^31 handle numbers in its life.
+ * The host's table (`wraps`) reuses spent slots from generation 1 again:
+ * host numbers live inside MapRef objects, which drop them on close or
+ * move, so no stale host number is ever used.
  */
 #ifndef WM_HANDLES_H
 #define WM_HANDLES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define WM_HANDLE_INDEX_BITS 21
@@ -35,6 +41,7 @@ typedef struct wm_handle_table {
     uint32_t free_head; /* index + 1 of the first reusable slot; 0 = none */
     uint32_t free_count;
     uint32_t live;
+    bool wraps; /* reuse a spent slot instead of retiring it (the host) */
 } wm_handle_table;
 
 void wm_handles_init(wm_handle_table *t);

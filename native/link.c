@@ -87,6 +87,9 @@ void wm_link_resolve(wm_link *l, wm_module *target, const void *func, const uint
     l->target = target;
     memcpy(&l->func, func, sizeof l->func);
     memcpy(l->how, how, (size_t)l->nparams + l->nresults);
+    l->has_handles = false;
+    for (uint32_t i = 0; i < l->nparams + l->nresults; i++)
+        l->has_handles |= (how[i] & WM_PASS_KIND) != WM_PASS_PLAIN;
     wm_unlock(l->b);
 }
 
@@ -117,8 +120,9 @@ typedef struct lent {
  * all or none.  On failure returns the errno and sets *bad. */
 static int pass_all(wm_link *l, wt_val_raw *vals, const uint8_t *how, uint32_t count,
                     const uint8_t *masks, wm_module *from, wm_module *to, lent *lends,
-                    uint32_t *nlends, uint32_t *bad)
+                    uint32_t *nlends, uint32_t *bad, bool *receiver_full)
 {
+    *receiver_full = false;
     wm_handle *slots[MAX_HANDLE_ARGS];
     uint32_t which[MAX_HANDLE_ARGS], k = 0;
     for (uint32_t i = 0; i < count; i++) {
@@ -144,6 +148,7 @@ static int pass_all(wm_link *l, wt_val_raw *vals, const uint8_t *how, uint32_t c
     int err = wm_handles_reserve(&to->handles, to->limits.handles, k);
     if (err) {
         *bad = k ? which[0] : 0;
+        *receiver_full = true; /* the receiver's table, not the giver's handles */
         return err;
     }
     for (uint32_t j = 0; j < k; j++) {
@@ -157,17 +162,53 @@ static int pass_all(wm_link *l, wt_val_raw *vals, const uint8_t *how, uint32_t c
     return WM_OK;
 }
 
+static inline uint32_t slots_of(const wm_link *l)
+{
+    return l->nparams > l->nresults ? l->nparams : l->nresults;
+}
+
+/* A link without handle kinds: no table to touch, so no lock.  The link
+ * and its target change only between host calls, under the Broker's lock,
+ * never while a guest runs. */
+static void plain_call(wm_link *l, wt_context *cx, wt_val_raw *args, wt_trap **trap)
+{
+    wm_broker *b = l->b;
+    wm_module *target = l->target;
+    if (!target || target->dead) {
+        wm_lock(b);
+        mark_origin(b, l->caller);
+        wm_unlock(b);
+        *trap = wm_trap(b, "wasi_map: %s: the module is %s", l->label,
+                        target ? "torn down" : "not loaded");
+        return;
+    }
+    wt_error *error = b->api.func_call_unchecked(cx, &l->func, args, slots_of(l), trap);
+    if (error)
+        *trap = error_to_trap(b, error);
+    if (*trap) {
+        wm_lock(b);
+        mark_origin(b, target);
+        wm_unlock(b);
+    }
+}
+
 /* The body of a call through a link; the lock is not held on entry.
- * Returns OK or (host callers) the errno of a parameter that could not
- * pass.  *trap is set when the call trapped. */
+ * Returns OK or the errno of a parameter that could not pass (*bad; then
+ * nothing was called, and *blame_callee says whether the callee's full
+ * handle table was the reason).  *trap is set when the call trapped. */
 static int link_call(wm_link *l, wt_context *cx, wt_val_raw *args, const uint8_t *masks,
-                     wt_trap **trap, uint32_t *bad)
+                     wt_trap **trap, uint32_t *bad, bool *blame_callee)
 {
     wm_broker *b = l->b;
     wm_module *caller = l->caller, *target;
     lent lends[MAX_HANDLE_ARGS];
     uint32_t nlends = 0;
     *trap = NULL;
+    *blame_callee = false;
+    if (!l->has_handles) {
+        plain_call(l, cx, args, trap);
+        return WM_OK;
+    }
     wm_lock(b);
     target = l->target;
     if (!target || target->dead) {
@@ -177,19 +218,31 @@ static int link_call(wm_link *l, wt_context *cx, wt_val_raw *args, const uint8_t
                         target ? "torn down" : "not loaded");
         return WM_OK;
     }
-    int err = pass_all(l, args, l->how, l->nparams, masks, caller, target, lends, &nlends, bad);
+    int err = pass_all(l, args, l->how, l->nparams, masks, caller, target, lends, &nlends, bad,
+                       blame_callee);
     wm_unlock(b);
     if (err)
         return err;
 
-    wt_error *error = b->api.func_call_unchecked(cx, &l->func, args,
-                                                 l->nparams > l->nresults ? l->nparams
-                                                                          : l->nresults,
-                                                 trap);
+    wt_error *error = b->api.func_call_unchecked(cx, &l->func, args, slots_of(l), trap);
     if (error)
         *trap = error_to_trap(b, error);
 
     wm_lock(b);
+    /* Results first: a callee may return a handle it was lent as `share`. */
+    if (!*trap) {
+        uint32_t result, none = 0;
+        bool caller_full;
+        int rerr = pass_all(l, args, l->how + l->nparams, l->nresults, NULL, target, caller,
+                            NULL, &none, &result, &caller_full);
+        if (rerr) {
+            mark_origin(b, caller_full ? caller : target);
+            *trap = wm_trap(b, "wasi_map: %s: result %u (%s) is not a handle it may pass: %s",
+                            l->label, result,
+                            KIND_NAMES[l->how[l->nparams + result] & WM_PASS_KIND],
+                            ERRNO_NAMES[rerr]);
+        }
+    }
     uint32_t left_open = 0;
     for (uint32_t i = 0; i < nlends; i++)
         left_open += wm_borrow_end(caller, lends[i].lender_h, target, lends[i].callee_h);
@@ -200,18 +253,6 @@ static int link_call(wm_link *l, wt_context *cx, wt_val_raw *args, const uint8_t
         mark_origin(b, target);
         *trap = wm_trap(b, "wasi_map: %s: returned with %u borrow(s) still open (strict borrows)",
                         l->label, left_open);
-    } else {
-        uint32_t result;
-        uint32_t none = 0;
-        int rerr = pass_all(l, args, l->how + l->nparams, l->nresults, NULL, target, caller,
-                            NULL, &none, &result);
-        if (rerr) {
-            mark_origin(b, target);
-            *trap = wm_trap(b, "wasi_map: %s: result %u (%s) is not a handle it may pass: %s",
-                            l->label, result,
-                            KIND_NAMES[l->how[l->nparams + result] & WM_PASS_KIND],
-                            ERRNO_NAMES[rerr]);
-        }
     }
     wm_unlock(b);
     return WM_OK;
@@ -223,10 +264,12 @@ static wt_trap *trampoline(void *env, wt_caller *caller, wt_val_raw *args, size_
     wm_link *l = env;
     wt_trap *trap;
     uint32_t bad = 0;
-    int err = link_call(l, l->b->api.caller_context(caller), args, NULL, &trap, &bad);
+    bool blame_callee;
+    int err = link_call(l, l->b->api.caller_context(caller), args, NULL, &trap, &bad,
+                        &blame_callee);
     if (err) {
         wm_lock(l->b);
-        mark_origin(l->b, l->caller);
+        mark_origin(l->b, blame_callee ? l->target : l->caller);
         wm_unlock(l->b);
         trap = wm_trap(l->b, "wasi_map: %s: parameter %u (%s): %s", l->label, bad,
                        KIND_NAMES[l->how[bad] & WM_PASS_KIND], ERRNO_NAMES[err]);
@@ -244,5 +287,7 @@ int wm_link_call(wm_link *l, void *context, wm_val_raw *args, size_t n, const ui
                  void **trap, uint32_t *bad_param)
 {
     (void)n;
-    return link_call(l, context, (wt_val_raw *)args, masks, (wt_trap **)trap, bad_param);
+    bool blame_callee;
+    return link_call(l, context, (wt_val_raw *)args, masks, (wt_trap **)trap, bad_param,
+                     &blame_callee);
 }

@@ -98,6 +98,7 @@ struct wm_link {
     wt_func func;
     uint32_t nparams, nresults;
     uint8_t *how; /* nparams + nresults WM_PASS_* codes */
+    bool has_handles; /* any code not PLAIN: else the fast path, no lock */
     char *label;  /* "caller -> target.export", for messages */
     wm_link *next;
 };
