@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import importlib.metadata
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import wasmtime
@@ -83,6 +84,50 @@ def check_layouts() -> None:
 check_layouts()
 
 
+# The tracer's event kinds and flags (native/wm.h), by value.
+EVENT_KINDS: dict[int, str] = {
+    getattr(lib, name): name[len("WM_EV_") :].lower()
+    for name in dir(lib)
+    if name.startswith("WM_EV_")
+}
+EVENT_FLAGS: dict[int, str] = {
+    getattr(lib, name): name[len("WM_EVF_") :].lower()
+    for name in dir(lib)
+    if name.startswith("WM_EVF_")
+}
+
+
+@dataclass(frozen=True)
+class RawEvent:
+    """One event as the core recorded it (ids, not names)."""
+
+    seq: int
+    kind: int
+    module: int
+    handle: int
+    map: int
+    other_module: int
+    other_handle: int
+    other_map: int
+    link: int
+    flags: int
+
+
+def _record(c: Any) -> dict[str, Any]:
+    """A snapshot record as a dict of Python values (names and keys as bytes)."""
+    out: dict[str, Any] = {}
+    for name in dir(c):
+        if name == "unused":
+            continue
+        value = getattr(c, name)
+        if name == "name":
+            value = bytes(ffi.buffer(value, c.name_len)) if value != ffi.NULL else None
+        elif name == "key":
+            value = bytes(ffi.buffer(value, min(c.key_len, len(value))))
+        out[name] = value
+    return out
+
+
 def _address(ptr: Any) -> Native:
     """A ctypes pointer (or address) as a cffi void*."""
     value = ptr if isinstance(ptr, int) else ctypes.cast(ptr, ctypes.c_void_p).value
@@ -142,6 +187,7 @@ class NativeBroker:
         self._ptr = ffi.gc(ptr, lib.wm_broker_free)
         self.closed = False
         self.host = NativeModule(self, lib.wm_broker_host(ptr))
+        self.link_labels: dict[int, str] = {}  # link id -> "module.export" it calls
 
     @property
     def ptr(self) -> Native:
@@ -168,7 +214,69 @@ class NativeBroker:
     def stats(self) -> dict[str, int]:
         out = ffi.new("wm_stats *")
         lib.wm_broker_stats(self.ptr, out)
-        return {"maps": out.maps, "named": out.named, "entries": out.entries}
+        return {
+            "maps": out.maps,
+            "named": out.named,
+            "entries": out.entries,
+            "unreleased_borrows": out.unreleased_borrows,
+            "reclaimed": out.reclaimed,
+            "cycles_reclaimed": out.cycles_reclaimed,
+            "collections": out.collections,
+        }
+
+    def collect(self) -> int:
+        """Run the cycle collector now; the number of maps reclaimed."""
+        return int(lib.wm_broker_collect(self.ptr))
+
+    def set_gc_threshold(self, threshold: int) -> None:
+        lib.wm_broker_set_gc_threshold(self.ptr, threshold)
+
+    def check(self) -> int:
+        """Recount every reference; the number of refcount rows that disagree (0)."""
+        return int(lib.wm_broker_check(self.ptr))
+
+    def trace(self, limit: int) -> None:
+        """Record up to `limit` events between takes (0: stop tracing)."""
+        lib.wm_broker_trace(self.ptr, limit)
+
+    def take_events(self, cap: int) -> list[RawEvent]:
+        out = ffi.new("wm_event[]", cap)
+        n = lib.wm_broker_take_events(self.ptr, out, cap)
+        return [
+            RawEvent(
+                e.seq,
+                e.kind,
+                e.module,
+                e.handle,
+                e.map,
+                e.other_module,
+                e.other_handle,
+                e.other_map,
+                e.link,
+                e.flags,
+            )
+            for e in (out[i] for i in range(n))
+        ]
+
+    def events_dropped(self) -> int:
+        return int(lib.wm_broker_events_dropped(self.ptr))
+
+    def snapshot(self) -> tuple[list[Any], list[Any], list[Any]]:
+        """(handles, maps, edges) as cffi records copied out of the core."""
+        return (
+            self._snapshot("wm_handle_info", lib.wm_snapshot_handles),
+            self._snapshot("wm_map_info", lib.wm_snapshot_maps),
+            self._snapshot("wm_edge_info", lib.wm_snapshot_edges),
+        )
+
+    def _snapshot(self, ctype: str, fill: Any) -> list[Any]:
+        cap = 256
+        while True:
+            out = ffi.new(f"{ctype}[]", cap)
+            n = fill(self.ptr, out, cap)
+            if n <= cap:
+                return [_record(out[i]) for i in range(n)]
+            cap = n + 64
 
     def set_strict_borrows(self, strict: bool) -> None:
         lib.wm_broker_set_strict_borrows(self.ptr, 1 if strict else 0)
@@ -188,21 +296,23 @@ class NativeBroker:
         return [(int(modules[i]), int(cookies[i])) for i in range(n)]
 
     def unreleased_borrows(self) -> int:
-        out = ffi.new("wm_stats *")
-        lib.wm_broker_stats(self.ptr, out)
-        return int(out.unreleased_borrows)
+        return int(self.stats()["unreleased_borrows"])
 
 
 class NativeLink:
     """A caller's way to one export (native/link.c): a guest import's
     trampoline, or the host's way in.  Freed with the broker."""
 
-    def __init__(self, caller: NativeModule, label: str, nparams: int, nresults: int) -> None:
+    def __init__(
+        self, caller: NativeModule, label: str, nparams: int, nresults: int, export: str
+    ) -> None:
         ptr = lib.wm_link_new(caller.ptr, label.encode(), nparams, nresults)
         if ptr == ffi.NULL:
             raise MemoryError("wm_link_new failed")
         self.broker = caller.broker
         self.ptr = ptr
+        self.id = int(lib.wm_link_id(ptr))
+        self.broker.link_labels[self.id] = export
         self.nslots = max(nparams, nresults)
         self._trap = ffi.new("void **")
         self._bad = ffi.new("uint32_t *")
@@ -417,6 +527,11 @@ class NativeModule:
         out = ffi.new("uint32_t *")
         _check(lib.wm_op_get_map(self.ptr, h, key, len(key), out), f"get_map {key!r}")
         return int(out[0])
+
+
+def trace_compiled() -> bool:
+    """Whether this build of the core records events (not a -DWM_NO_TRACE build)."""
+    return bool(lib.wm_trace_compiled())
 
 
 def abi_function_names() -> list[str]:

@@ -46,7 +46,11 @@ class HostCall:
         self._broker = broker
         self._context = runtime.context
         self._link = _native.NativeLink(
-            broker._native.host, f"host -> {self.label}", len(self.params), len(self.results)
+            broker._native.host,
+            f"host -> {self.label}",
+            len(self.params),
+            len(self.results),
+            self.label,
         )
         self._link.resolve(target.native, func, codes)
         self._args = _native.new_args(self._link.nslots)

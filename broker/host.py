@@ -6,11 +6,12 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import wasmtime
 
 from . import _native
+from . import gc as cycle_gc
 from .abi import DROP_EXPORT, Rights, parse_rights
 from .calls import HostCall
 from .errors import ConfigError, GuestTrap, ModuleError
@@ -18,7 +19,9 @@ from .limits import DEFAULT_LIMITS, Limits
 from .manifest import ExportDecl, Manifest, load_manifest, map_name_problem
 from .mapref import MapRef
 from .ownership import parse_kind
+from .refs import Snapshot
 from .runtime import LoadedModule, Runtime
+from .tracer import Tracer
 
 CallResult = Any  # None, an int or MapRef, or a tuple of them
 
@@ -36,6 +39,8 @@ class Broker:
         *,
         limits: Limits = DEFAULT_LIMITS,
         strict_borrows: bool = False,
+        gc_threshold: int = cycle_gc.DEFAULT_THRESHOLD,
+        trace: bool | str | Path | IO[str] = False,
     ) -> None:
         if store != "memory:":
             raise ConfigError(f"store {store!r}: only 'memory:' is available in this release")
@@ -44,19 +49,30 @@ class Broker:
         self.strict_borrows = strict_borrows
         self._native = _native.NativeBroker(limits)
         self._native.set_strict_borrows(strict_borrows)
+        self.gc = cycle_gc.Collector(self._native, gc_threshold)
         self._runtime = Runtime(self._native)
         self._modules: dict[str, LoadedModule] = {}
         self._by_id: dict[int, LoadedModule] = {}
+        self._names: dict[int, str] = {self._native.host.id: "host"}  # every module ever loaded
+        self.tracer = (
+            Tracer.open(self._native, trace, self._name_of, self._link_label) if trace else None
+        )
         self._lock = threading.RLock()
         self._delivering = False
         self.closed = False
 
     @classmethod
-    def from_manifest(cls, path: str | Path) -> Broker:
+    def from_manifest(
+        cls, path: str | Path, *, trace: bool | str | Path | IO[str] = False
+    ) -> Broker:
         """A broker with every module of an app manifest loaded, in file order."""
         manifest = load_manifest(path)
         broker = cls(
-            manifest.store_url, limits=manifest.limits, strict_borrows=manifest.strict_borrows
+            manifest.store_url,
+            limits=manifest.limits,
+            strict_borrows=manifest.strict_borrows,
+            gc_threshold=manifest.gc_threshold,
+            trace=trace,
         )
         try:
             broker._load_manifest(manifest)
@@ -109,6 +125,7 @@ class Broker:
             granted = {g: self._grant_rights(name, g, r) for g, r in (grants or {}).items()}
             compiled, label = self._runtime.compile(name, module)
             native = self._native.new_module(module_limits, name)
+            self._names[native.id] = name
             for gname, rights in granted.items():
                 native.grant(gname, int(rights))
             loaded = self._runtime.instantiate(
@@ -129,6 +146,8 @@ class Broker:
             except BaseException:
                 self._remove(name)
                 raise
+            finally:
+                self._drain()
 
     @staticmethod
     def _grant_rights(module: str, name: str, rights: str | int) -> Rights:
@@ -179,6 +198,7 @@ class Broker:
             self._module(name, allow_torn_down=True)
             self._remove(name)
             trap = self._deliver_notices()
+            self._drain()
         if trap is not None:
             raise trap
 
@@ -215,9 +235,12 @@ class Broker:
             raise ConfigError(f"call target {target!r}: expected MODULE.EXPORT")
         with self._lock:
             loaded = self._module(module)
-            trap, values = self._host_call(loaded, export).invoke(args)
-            error = self._trapped(module, export, trap) if trap is not None else None
-            drop_trap = self._deliver_notices()
+            try:
+                trap, values = self._host_call(loaded, export).invoke(args)
+                error = self._trapped(module, export, trap) if trap is not None else None
+                drop_trap = self._deliver_notices()
+            finally:
+                self._drain()
         if error or drop_trap:
             raise error or drop_trap  # type: ignore[misc]
         if not values:
@@ -288,6 +311,21 @@ class Broker:
         if trap is not None:
             raise trap
 
+    # --- the cycle collector --------------------------------------------------
+
+    def collect(self) -> int:
+        """Run the cycle collector now; the number of maps reclaimed.
+
+        Their drop notices are delivered before it returns."""
+        with self._lock:
+            self._check_open()
+            freed = self.gc.collect()
+            trap = self._deliver_notices()
+            self._drain()
+        if trap is not None:
+            raise trap
+        return freed
+
     # --- host-owned maps -----------------------------------------------------
 
     def new_map(self) -> MapRef:
@@ -314,6 +352,49 @@ class Broker:
             "handles": {name: m.native.handle_count() for name, m in self._modules.items()},
         }
 
+    def leaks(self) -> dict[str, Any]:
+        """The leak report of `wasi-map leaks --json` (see broker/leaks.py).
+
+        Every live map that is not a named map, with its holders (and, for
+        the host, the Python objects keeping the MapRef alive) and, when
+        tracing, its history; every borrow the broker had to end itself.
+        """
+        from . import leaks
+
+        with self._lock:
+            self._check_open()
+            self._drain()
+            snapshot = self.snapshot()
+            host = {h.handle for h in snapshot.handles if h.module == "host"}
+            owners = leaks.mapref_owners(host) if host else {}
+            return leaks.report(snapshot, self.tracer, self._native.stats(), owners)
+
+    def graph(self, path: str | Path | None = None) -> Any:
+        """The ownership graph (a graphviz.Digraph); written to `path` if given."""
+        from . import graph
+
+        with self._lock:
+            self._check_open()
+            g = graph.build(self.snapshot(), list(self._modules))
+        if path is not None:
+            graph.write(g, path)
+        return g
+
+    def snapshot(self) -> Snapshot:
+        """Who holds which map, right now (broker/refs.py)."""
+        self._check_open()
+        return Snapshot.take(self._native, self._name_of)
+
+    def _name_of(self, module_id: int) -> str:
+        return self._names.get(module_id, f"module#{module_id}")
+
+    def _link_label(self, link_id: int) -> str:
+        return self._native.link_labels.get(link_id, f"link#{link_id}")
+
+    def _drain(self) -> None:
+        if self.tracer is not None and not self.closed:
+            self.tracer.drain()
+
     def native_module(self, name: str) -> _native.NativeModule:
         """The C side of a loaded module (for tests and tools)."""
         return self._module(name, allow_torn_down=True).native
@@ -335,6 +416,8 @@ class Broker:
         if self.closed:
             return
         with self._lock:
+            if self.tracer is not None:
+                self.tracer.close()
             self.closed = True
             self._modules.clear()
             self._by_id.clear()

@@ -113,7 +113,11 @@ class Links:
             name,
             signature(ty),
             NativeLink(
-                native, f"{importer} -> {imp.module}.{name}", len(ty.params), len(ty.results)
+                native,
+                f"{importer} -> {imp.module}.{name}",
+                len(ty.params),
+                len(ty.results),
+                f"{imp.module}.{name}",
             ),
         )
         peer.link.define(linker, imp.module, name, ty)

@@ -61,6 +61,7 @@ class Manifest:
     store_url: str = "memory:"
     limits: Limits = DEFAULT_LIMITS
     strict_borrows: bool = False
+    gc_threshold: int = 10_000
     modules: dict[str, ModuleSpec] = field(default_factory=dict)
 
 
@@ -146,10 +147,13 @@ def load_manifest(path: str | Path) -> Manifest:
     reader = _Reader(path)
     reader.only(data, "", ("store", "broker", "limits", "modules"))
     options = reader.table(data.get("broker", {}), "broker")
-    reader.only(options, "broker", ("strict_borrows",))
+    reader.only(options, "broker", ("strict_borrows", "gc_threshold"))
     strict = options.get("strict_borrows", False)
     if not isinstance(strict, bool):
         raise reader.fail("broker.strict_borrows", f"must be true or false, not {strict!r}")
+    threshold = options.get("gc_threshold", 10_000)
+    if type(threshold) is not int or threshold < 0:
+        raise reader.fail("broker.gc_threshold", f"must be an integer >= 0, not {threshold!r}")
     store = reader.table(data.get("store", {}), "store")
     reader.only(store, "store", ("url",))
     url = store.get("url", "memory:")
@@ -162,4 +166,4 @@ def load_manifest(path: str | Path) -> Manifest:
     if not modules_table:
         raise reader.fail("modules", "an app needs at least one [modules.NAME] table")
     modules = {name: reader.module(name, value, limits) for name, value in modules_table.items()}
-    return Manifest(path, url, limits, strict, modules)
+    return Manifest(path, url, limits, strict, threshold, modules)

@@ -130,6 +130,7 @@ void wm_broker_free(wm_broker *b)
         return;
     clear_state(b);
     wm_links_free(b);
+    free(b->events);
     for (uint32_t i = 0; i < b->modules_len; i++)
         free_module(b->modules[i]);
     free(b->modules);
@@ -146,6 +147,9 @@ void wm_broker_stats(wm_broker *b, wm_stats *out)
     out->maps = b->live_anon;
     out->named = b->live_named;
     out->unreleased_borrows = b->unreleased_borrows;
+    out->cycles_reclaimed = b->cycles_reclaimed;
+    out->reclaimed = b->reclaimed;
+    out->collections = b->collections;
     out->entries = 0;
     for (uint32_t i = 0; i < b->maps_len; i++)
         if (b->maps[i].id)
@@ -272,12 +276,16 @@ void wm_module_teardown(wm_module *m)
     wm_broker *b = m->broker;
     wm_lock(b);
     m->dead = true;
+    WM_TRACE(b, .kind = WM_EV_TEARDOWN, .module = m->id);
     for (uint32_t i = 0; i < m->handles.len; i++) {
         wm_handle *slot = &m->handles.slots[i];
         if (slot->state == WM_H_FREE)
             continue;
         uint32_t map = slot->map;
         bool owning = slot->state == WM_H_OWN;
+        WM_TRACE(b, .kind = WM_EV_CLOSE, .module = m->id,
+                 .handle = (slot->gen << WM_HANDLE_INDEX_BITS) | i, .map = WM_MAP_ID(b, map),
+                 .flags = WM_EVF_TEARDOWN | (owning ? 0 : WM_EVF_BORROWED));
         wm_handles_release(&m->handles, slot);
         if (owning)
             wm_maps_release(b, map);

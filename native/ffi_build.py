@@ -14,12 +14,15 @@ HERE = Path(__file__).resolve().parent
 SOURCES = [
     "abi.c",
     "broker.c",
+    "gc.c",
     "handles.c",
     "link.c",
     "mapstore.c",
     "ops.c",
     "ownership.c",
     "refcount.c",
+    "snapshot.c",
+    "trace.c",
 ]
 
 

@@ -75,6 +75,7 @@ wm_link *wm_link_new(wm_module *caller, const char *label, uint32_t nparams, uin
     l->nparams = nparams;
     l->nresults = nresults;
     wm_lock(b);
+    l->id = ++b->next_link_id;
     l->next = b->links;
     b->links = l;
     wm_unlock(b);
@@ -92,6 +93,8 @@ void wm_link_resolve(wm_link *l, wm_module *target, const void *func, const uint
         l->has_handles |= (how[i] & WM_PASS_KIND) != WM_PASS_PLAIN;
     wm_unlock(l->b);
 }
+
+uint32_t wm_link_id(wm_link *l) { return l->id; }
 
 void wm_link_unresolve(wm_link *l)
 {
@@ -154,7 +157,8 @@ static int pass_all(wm_link *l, wt_val_raw *vals, const uint8_t *how, uint32_t c
     for (uint32_t j = 0; j < k; j++) {
         uint32_t i = which[j];
         uint32_t from_h = (uint32_t)vals[i].i32;
-        uint32_t out = wm_pass_apply(from, slots[j], how[i], masks ? masks[i] : WM_RIGHTS_ALL, to);
+        uint32_t out =
+            wm_pass_apply(from, from_h, slots[j], how[i], masks ? masks[i] : WM_RIGHTS_ALL, to);
         vals[i].i32 = (int32_t)out;
         if ((how[i] & WM_PASS_KIND) == WM_PASS_BORROW)
             lends[(*nlends)++] = (lent){from_h, out};
@@ -170,6 +174,14 @@ static inline uint32_t slots_of(const wm_link *l)
 /* A link without handle kinds: no table to touch, so no lock.  The link
  * and its target change only between host calls, under the Broker's lock,
  * never while a guest runs. */
+static void trace_call(wm_link *l, uint32_t kind, uint32_t flags)
+{
+    wm_lock(l->b);
+    WM_TRACE(l->b, .kind = kind, .module = l->caller->id,
+             .other_module = l->target ? l->target->id : 0, .link = l->id, .flags = flags);
+    wm_unlock(l->b);
+}
+
 static void plain_call(wm_link *l, wt_context *cx, wt_val_raw *args, wt_trap **trap)
 {
     wm_broker *b = l->b;
@@ -182,6 +194,8 @@ static void plain_call(wm_link *l, wt_context *cx, wt_val_raw *args, wt_trap **t
                         target ? "torn down" : "not loaded");
         return;
     }
+    if (b->tracing)
+        trace_call(l, WM_EV_CALL, 0);
     wt_error *error = b->api.func_call_unchecked(cx, &l->func, args, slots_of(l), trap);
     if (error)
         *trap = error_to_trap(b, error);
@@ -190,6 +204,8 @@ static void plain_call(wm_link *l, wt_context *cx, wt_val_raw *args, wt_trap **t
         mark_origin(b, target);
         wm_unlock(b);
     }
+    if (b->tracing)
+        trace_call(l, WM_EV_RETURN, *trap ? WM_EVF_TRAPPED : 0);
 }
 
 /* The body of a call through a link; the lock is not held on entry.
@@ -218,8 +234,13 @@ static int link_call(wm_link *l, wt_context *cx, wt_val_raw *args, const uint8_t
                         target ? "torn down" : "not loaded");
         return WM_OK;
     }
+    WM_TRACE(b, .kind = WM_EV_CALL, .module = caller->id, .other_module = target->id,
+             .link = l->id);
     int err = pass_all(l, args, l->how, l->nparams, masks, caller, target, lends, &nlends, bad,
                        blame_callee);
+    if (err)
+        WM_TRACE(b, .kind = WM_EV_RETURN, .module = caller->id, .other_module = target->id,
+                 .link = l->id, .flags = WM_EVF_TRAPPED);
     wm_unlock(b);
     if (err)
         return err;
@@ -254,6 +275,8 @@ static int link_call(wm_link *l, wt_context *cx, wt_val_raw *args, const uint8_t
         *trap = wm_trap(b, "wasi_map: %s: returned with %u borrow(s) still open (strict borrows)",
                         l->label, left_open);
     }
+    WM_TRACE(b, .kind = WM_EV_RETURN, .module = caller->id, .other_module = target->id,
+             .link = l->id, .flags = *trap ? WM_EVF_TRAPPED : 0);
     wm_unlock(b);
     return WM_OK;
 }

@@ -51,12 +51,19 @@ static bool over_quota(const wm_module *m, const wm_entry *e, uint64_t new_size)
     return bytes + new_size > m->limits.bytes || entries + 1 > m->limits.entries;
 }
 
-/* Clear an entry's value (credit + map reference) so that it can be
- * rewritten; returns the map slot to release + 1, or 0. */
-static uint32_t clear_value(wm_broker *b, wm_entry *e)
+/* Clear an entry of map `parent` (credit its account, forget a map
+ * reference) so that it can be rewritten or removed; returns the map slot
+ * to release + 1, or 0.  The caller releases it once the entry is done. */
+static uint32_t clear_value(wm_module *m, uint32_t parent, wm_entry *e)
 {
+    wm_broker *b = m->broker;
     wm_account_credit(b, e);
-    return e->kind == WM_VAL_MAP ? e->child + 1 : 0;
+    if (e->kind != WM_VAL_MAP)
+        return 0;
+    WM_TRACE(b, .kind = WM_EV_UNSET_MAP, .module = m->id, .map = WM_MAP_ID(b, parent),
+             .other_map = WM_MAP_ID(b, e->child));
+    wm_ref_forget(b, parent, e->child);
+    return e->child + 1;
 }
 
 static void finish_write(wm_module *m, wm_entry *e, uint8_t kind)
@@ -67,7 +74,7 @@ static void finish_write(wm_module *m, wm_entry *e, uint8_t kind)
 }
 
 /* Write bytes `val` under `key` (the shared body of set, set_if). */
-static int write_bytes(wm_module *m, wm_map *map, const uint8_t *key, uint32_t key_len,
+static int write_bytes(wm_module *m, uint32_t parent, wm_map *map, const uint8_t *key, uint32_t key_len,
                        uint64_t hash, wm_entry *e, const uint8_t *val, uint32_t val_len)
 {
     wm_broker *b = m->broker;
@@ -86,7 +93,7 @@ static int write_bytes(wm_module *m, wm_map *map, const uint8_t *key, uint32_t k
     memcpy(data + key_len, val, val_len);
     uint32_t release = 0;
     if (e) {
-        release = clear_value(b, e);
+        release = clear_value(m, parent, e);
         free(e->data);
         e->data = data;
     } else {
@@ -201,6 +208,7 @@ int wm_op_open(wm_module *m, const uint8_t *name, uint32_t name_len, uint32_t ri
                                 out_h)))
         goto out;
     wm_maps_incref(b, slot);
+    WM_TRACE(b, .kind = WM_EV_OPEN, .module = m->id, .handle = *out_h, .map = WM_MAP_ID(b, slot));
 out:
     wm_unlock(b);
     return err;
@@ -219,6 +227,9 @@ int wm_op_new(wm_module *m, uint32_t *out_h)
                                out_h);
         if (err)
             wm_maps_release(b, slot);
+        else
+            WM_TRACE(b, .kind = WM_EV_NEW, .module = m->id, .handle = *out_h,
+                     .map = WM_MAP_ID(b, slot));
     }
     wm_unlock(b);
     return err;
@@ -235,6 +246,8 @@ int wm_op_close(wm_module *m, uint32_t h)
     if (!err) {
         uint32_t map = hs->map;
         bool owning = hs->state == WM_H_OWN;
+        WM_TRACE(b, .kind = WM_EV_CLOSE, .module = m->id, .handle = h, .map = WM_MAP_ID(b, map),
+                 .flags = owning ? 0 : WM_EVF_BORROWED);
         wm_handles_release(&m->handles, hs);
         if (owning)
             wm_maps_release(b, map);
@@ -256,8 +269,11 @@ int wm_op_clone(wm_module *m, uint32_t h, uint32_t rights, uint32_t *out_h)
         uint32_t map = hs->map;
         err = wm_handles_issue(&m->handles, m->limits.handles, WM_H_OWN, map, (uint8_t)rights,
                                out_h);
-        if (!err)
+        if (!err) {
             wm_maps_incref(b, map);
+            WM_TRACE(b, .kind = WM_EV_CLONE, .module = m->id, .handle = *out_h, .other_handle = h,
+                     .map = WM_MAP_ID(b, map));
+        }
     }
     wm_unlock(b);
     return err;
@@ -337,7 +353,7 @@ int wm_op_set(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, co
               uint32_t val_len)
 {
     KEY_OP(W, val_len, true);
-    err = write_bytes(m, map, key, key_len, hash, e, val, val_len);
+    err = write_bytes(m, hs->map, map, key, key_len, hash, e, val, val_len);
     wm_unlock(m->broker);
     return err;
 }
@@ -350,7 +366,7 @@ int wm_op_set_if(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len,
     if (current != (uint64_t)expected)
         err = WM_CONFLICT;
     else
-        err = write_bytes(m, map, key, key_len, hash, e, val, val_len);
+        err = write_bytes(m, hs->map, map, key, key_len, hash, e, val, val_len);
     wm_unlock(m->broker);
     return err;
 }
@@ -360,7 +376,7 @@ int wm_op_delete(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len)
     KEY_OP(W, 0, false);
     uint32_t release = 0;
     if (e) {
-        release = clear_value(m->broker, e);
+        release = clear_value(m, hs->map, e);
         wm_map_remove(map, e);
     }
     if (release)
@@ -404,7 +420,7 @@ int wm_op_incr(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, i
             finish_write(m, e, WM_VAL_BYTES);
         }
     } else {
-        err = write_bytes(m, map, key, key_len, hash, NULL, (const uint8_t *)&value, 8);
+        err = write_bytes(m, hs->map, map, key, key_len, hash, NULL, (const uint8_t *)&value, 8);
     }
     if (!err)
         *out = (int64_t)value;
@@ -430,9 +446,9 @@ int wm_op_set_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len
         err = WM_QUOTA;
     if (!err) {
         uint32_t release = 0;
-        wm_maps_incref(b, child->map); /* before the old value goes: it may be the same map */
+        wm_ref_add(b, hs->map, child->map); /* before the old value goes: it may be the same */
         if (e) {
-            release = clear_value(b, e); /* the key prefix of e->data stays valid */
+            release = clear_value(m, hs->map, e); /* the key prefix of e->data stays valid */
         } else {
             memcpy(data, key, key_len);
             e = wm_map_insert(map, hash, data, key_len);
@@ -440,6 +456,8 @@ int wm_op_set_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len
         e->child = child->map;
         e->val_len = 0;
         finish_write(m, e, WM_VAL_MAP);
+        WM_TRACE(b, .kind = WM_EV_SET_MAP, .module = m->id, .handle = h,
+                 .map = WM_MAP_ID(b, hs->map), .other_map = WM_MAP_ID(b, child->map));
         if (release)
             wm_maps_release(b, release - 1);
     }
@@ -459,8 +477,11 @@ int wm_op_get_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len
         uint32_t child = e->child;
         uint8_t rights = hs->rights; /* a read-only view stays read-only all the way down */
         err = wm_handles_issue(&m->handles, m->limits.handles, WM_H_OWN, child, rights, out_h);
-        if (!err)
+        if (!err) {
             wm_maps_incref(m->broker, child);
+            WM_TRACE(m->broker, .kind = WM_EV_GET_MAP, .module = m->id, .handle = *out_h,
+                     .map = WM_MAP_ID(m->broker, child), .other_map = WM_MAP_ID(m->broker, hs->map));
+        }
     }
     wm_unlock(m->broker);
     return err;
@@ -651,7 +672,7 @@ int wm_op_set_many(wm_module *m, uint32_t h, const uint8_t *items, uint32_t item
         wm_entry *e = wm_map_find(&ms->store, it->data, it->key_len, hash);
         uint32_t release = 0;
         if (e) {
-            release = clear_value(b, e);
+            release = clear_value(m, hs->map, e);
             free(e->data);
             e->data = it->data;
         } else {

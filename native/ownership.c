@@ -36,13 +36,15 @@ int wm_pass_check(wm_module *from, uint32_t h, uint32_t how, wm_handle **slot)
     return WM_OK;
 }
 
-uint32_t wm_pass_apply(wm_module *from, wm_handle *slot, uint32_t how, uint8_t mask,
-                       wm_module *to)
+uint32_t wm_pass_apply(wm_module *from, uint32_t from_h, wm_handle *slot, uint32_t how,
+                       uint8_t mask, wm_module *to)
 {
+    wm_broker *b = from->broker;
     uint8_t rights = slot->rights & mask;
     if (how & WM_PASS_READONLY)
         rights &= WM_RIGHT_READ;
     uint32_t map = slot->map, out = 0;
+    uint64_t map_id = WM_MAP_ID(b, map);
     switch (how & WM_PASS_KIND) {
     case WM_PASS_OWN:
         wm_handles_issue(&to->handles, UINT32_MAX, WM_H_OWN, map, rights, &out);
@@ -50,25 +52,40 @@ uint32_t wm_pass_apply(wm_module *from, wm_handle *slot, uint32_t how, uint8_t m
         break;
     case WM_PASS_SHARE:
         wm_handles_issue(&to->handles, UINT32_MAX, WM_H_OWN, map, rights, &out);
-        wm_maps_incref(from->broker, map);
+        wm_maps_incref(b, map);
         break;
     case WM_PASS_BORROW:
         wm_handles_issue(&to->handles, UINT32_MAX, WM_H_BORROW, map, rights, &out);
         slot->busy++;
         break;
     }
+    WM_TRACE(b, .kind = (uint32_t[]){0, WM_EV_MOVE, WM_EV_BORROW, WM_EV_SHARE}[how & WM_PASS_KIND],
+             .module = from->id, .handle = from_h,
+             .other_module = to->id, .other_handle = out, .map = map_id);
+    (void)map_id;
     return out;
 }
 
 bool wm_borrow_end(wm_module *lender, uint32_t lender_h, wm_module *callee, uint32_t callee_h)
 {
+    wm_broker *b = lender->broker;
     wm_handle *slot;
-    if (wm_handles_lookup(&lender->handles, lender_h, &slot) == WM_OK && slot->busy)
-        slot->busy--;
+    uint64_t map_id = 0;
+    bool left_open = false;
+    if (wm_handles_lookup(&lender->handles, lender_h, &slot) == WM_OK) {
+        map_id = WM_MAP_ID(b, slot->map);
+        if (slot->busy)
+            slot->busy--;
+    }
     if (wm_handles_lookup(&callee->handles, callee_h, &slot) == WM_OK &&
         slot->state == WM_H_BORROW) {
         wm_handles_release(&callee->handles, slot);
-        return true;
+        left_open = true;
     }
-    return false;
+    WM_TRACE(b, .kind = WM_EV_BORROW_END, .module = lender->id, .handle = lender_h,
+             .other_module = callee->id, .other_handle = callee_h, .map = map_id,
+             .flags = left_open ? WM_EVF_LEFT_OPEN : 0);
+    (void)b;
+    (void)map_id;
+    return left_open;
 }

@@ -49,21 +49,46 @@ int wm_maps_alloc(wm_broker *b, uint32_t flags, uint32_t *out_slot)
 
 void wm_maps_incref(wm_broker *b, uint32_t slot) { b->maps[slot].refcount++; }
 
-static void reclaim_one(wm_broker *b, uint32_t index, uint32_t *pending)
+void wm_ref_add(wm_broker *b, uint32_t parent, uint32_t child)
 {
-    wm_mapslot *slot = &b->maps[index];
-    wm_map *store = &slot->store;
+    b->maps[child].refcount++;
+    b->maps[child].refs_in++;
+    b->maps[parent].refs_out++;
+}
+
+void wm_ref_forget(wm_broker *b, uint32_t parent, uint32_t child)
+{
+    b->maps[parent].refs_out--;
+    b->maps[child].refs_in--;
+}
+
+void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending)
+{
+    wm_map *store = &b->maps[index].store;
     for (uint32_t i = 0; i < store->used; i++) {
         wm_entry *e = &store->entries[i];
         if (e->kind == WM_VAL_NONE)
             continue;
         wm_account_credit(b, e);
-        if (e->kind == WM_VAL_MAP && --b->maps[e->child].refcount == 0) {
-            b->maps[e->child].next = *pending;
+        if (e->kind != WM_VAL_MAP)
+            continue;
+        wm_mapslot *child = &b->maps[e->child];
+        if (child->flags & WM_MAP_DYING)
+            continue; /* freed with this one by the collector */
+        child->refs_in--;
+        if (--child->refcount == 0) {
+            child->next = *pending;
             *pending = e->child + 1;
         }
     }
     wm_map_free(store);
+}
+
+void wm_maps_free_slot(wm_broker *b, uint32_t index)
+{
+    wm_mapslot *slot = &b->maps[index];
+    WM_TRACE(b, .kind = (slot->flags & WM_MAP_DYING) ? WM_EV_CYCLE_RECLAIM : WM_EV_RECLAIM,
+             .map = slot->id);
     /* Queue its drop notices, oldest registration first (the list is
      * newest first: reverse it on the way). */
     wm_watch *head = NULL, *tail = NULL;
@@ -82,27 +107,42 @@ static void reclaim_one(wm_broker *b, uint32_t index, uint32_t *pending)
         b->notices_tail = tail;
     }
     slot->watches = NULL;
+    b->reclaimed++;
     if (slot->flags & WM_MAP_NAMED)
         b->live_named--;
     else
         b->live_anon--;
     slot->id = 0;
     slot->flags = 0;
+    slot->refs_in = slot->refs_out = 0;
     slot->next = b->maps_free;
     b->maps_free = index + 1;
 }
 
-void wm_maps_release(wm_broker *b, uint32_t slot)
+/* Reclaim every map on the pending list, and what they alone kept alive. */
+static void reclaim_pending(wm_broker *b, uint32_t pending)
 {
-    if (--b->maps[slot].refcount)
-        return;
-    uint32_t pending = slot + 1;
-    b->maps[slot].next = 0;
     while (pending) {
         uint32_t index = pending - 1;
         pending = b->maps[index].next;
-        reclaim_one(b, index, &pending);
+        wm_maps_drop_entries(b, index, &pending);
+        wm_maps_free_slot(b, index);
     }
+}
+
+void wm_maps_release(wm_broker *b, uint32_t slot)
+{
+    wm_mapslot *s = &b->maps[slot];
+    if (--s->refcount == 0) {
+        s->next = 0;
+        reclaim_pending(b, slot + 1);
+        return;
+    }
+    /* Still alive but referenced from maps: it may now be part of a cycle
+     * nothing else reaches.  Enough of those and the collector runs. */
+    if (s->refs_in && ++b->gc_pending >= b->gc_threshold && b->gc_threshold &&
+        !b->collecting)
+        wm_collect_locked(b);
 }
 
 void wm_maps_free_all(wm_broker *b)
@@ -113,4 +153,49 @@ void wm_maps_free_all(wm_broker *b)
     free(b->maps);
     b->maps = NULL;
     b->maps_len = b->maps_cap = b->maps_free = 0;
+}
+
+uint64_t wm_broker_check(wm_broker *b)
+{
+    wm_lock(b);
+    uint32_t n = b->maps_len;
+    uint64_t *count = calloc((size_t)n + 1, sizeof *count);
+    uint64_t *in = calloc((size_t)n + 1, sizeof *in);
+    uint64_t *out = calloc((size_t)n + 1, sizeof *out);
+    uint64_t bad = 0;
+    if (!count || !in || !out) {
+        bad = UINT64_MAX;
+        goto done;
+    }
+    for (uint32_t m = 0; m < b->modules_len; m++) {
+        const wm_handle_table *t = &b->modules[m]->handles;
+        for (uint32_t i = 0; i < t->len; i++)
+            if (t->slots[i].state == WM_H_OWN)
+                count[t->slots[i].map]++;
+    }
+    for (uint32_t i = 0; i < b->names_len; i++)
+        count[b->names[i].map]++;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!b->maps[i].id)
+            continue;
+        const wm_map *store = &b->maps[i].store;
+        for (uint32_t k = 0; k < store->used; k++) {
+            if (store->entries[k].kind == WM_VAL_MAP) {
+                count[store->entries[k].child]++;
+                in[store->entries[k].child]++;
+                out[i]++;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const wm_mapslot *s = &b->maps[i];
+        if (s->id && (s->refcount != count[i] || s->refs_in != in[i] || s->refs_out != out[i]))
+            bad++;
+    }
+done:
+    free(count);
+    free(in);
+    free(out);
+    wm_unlock(b);
+    return bad;
 }

@@ -50,7 +50,76 @@ typedef struct wm_stats {
     uint64_t named;              /* named maps */
     uint64_t entries;            /* entries in all live maps */
     uint64_t unreleased_borrows; /* borrows the broker had to end itself */
+    uint64_t reclaimed;          /* maps reclaimed, by counting or by the collector */
+    uint64_t cycles_reclaimed;   /* maps the cycle collector reclaimed */
+    uint64_t collections;        /* cycle collections run */
 } wm_stats;
+
+/* One ownership event, recorded while tracing (trace.c). */
+typedef struct wm_event {
+    uint64_t seq;          /* 1, 2, ... per broker */
+    uint64_t map;          /* the map's id (0: none) */
+    uint64_t other_map;    /* set_map, unset_map, get_map: the other map's id */
+    uint32_t kind;         /* WM_EV_* */
+    uint32_t module;       /* the acting module's id (0: the host) */
+    uint32_t handle;
+    uint32_t other_module; /* move/borrow/share/borrow_end: the receiver; call: the callee */
+    uint32_t other_handle;
+    uint32_t link;         /* call/return: the link's id */
+    uint32_t flags;        /* WM_EVF_* */
+    uint32_t unused;
+} wm_event;
+
+enum {
+    WM_EV_NEW = 1,
+    WM_EV_OPEN = 2,
+    WM_EV_CLONE = 3,
+    WM_EV_GET_MAP = 4,
+    WM_EV_CLOSE = 5,
+    WM_EV_MOVE = 6,
+    WM_EV_BORROW = 7,
+    WM_EV_BORROW_END = 8,
+    WM_EV_SHARE = 9,
+    WM_EV_SET_MAP = 10,
+    WM_EV_UNSET_MAP = 11,
+    WM_EV_RECLAIM = 12,
+    WM_EV_CYCLE_RECLAIM = 13,
+    WM_EV_TEARDOWN = 14,
+    WM_EV_CALL = 15,
+    WM_EV_RETURN = 16,
+    WM_EVF_LEFT_OPEN = 1, /* borrow_end: the callee had not closed it */
+    WM_EVF_TRAPPED = 2,   /* return: the call trapped */
+    WM_EVF_TEARDOWN = 4,  /* close: done by a teardown */
+    WM_EVF_BORROWED = 8   /* close: of a borrowed handle */
+};
+
+/* A snapshot of who holds what (snapshot.c), for leak reports and graphs. */
+typedef struct wm_handle_info {
+    uint64_t map; /* the map's id */
+    uint32_t module;
+    uint32_t handle;
+    uint32_t busy;
+    uint8_t state; /* 1 own, 2 borrow */
+    uint8_t rights;
+    uint8_t unused[2];
+} wm_handle_info;
+
+typedef struct wm_map_info {
+    uint64_t id;
+    uint64_t refcount;
+    uint64_t entries;
+    uint64_t bytes;        /* keys and values */
+    const uint8_t *name;   /* a named map's name (valid until the broker closes), or NULL */
+    uint32_t name_len;
+    uint32_t unused;
+} wm_map_info;
+
+typedef struct wm_edge_info {
+    uint64_t parent; /* map ids: parent holds a reference to child under key */
+    uint64_t child;
+    uint32_t key_len; /* the whole key's length; key[] holds its first 48 bytes */
+    uint8_t key[48];
+} wm_edge_info;
 
 /* How a declared parameter or result passes a handle (spec section 2):
  * a kind, optionally with WM_PASS_READONLY (the ":r" suffix). */
@@ -80,6 +149,26 @@ void wm_broker_close(wm_broker *b);
 wm_module *wm_broker_host(wm_broker *b);
 void wm_broker_stats(wm_broker *b, wm_stats *out);
 uint64_t wm_broker_map_id(wm_broker *b, wm_module *m, uint32_t h);
+/* The cycle collector: collect now (the number of maps reclaimed), and
+ * collect by itself after `threshold` releases that left a map referenced
+ * by other maps alive (0: only on demand). */
+uint64_t wm_broker_collect(wm_broker *b);
+void wm_broker_set_gc_threshold(wm_broker *b, uint64_t threshold);
+/* Recount every reference from scratch and compare with the refcount
+ * table: 0 when consistent, else the number of rows that disagree. */
+uint64_t wm_broker_check(wm_broker *b);
+/* Snapshots: each fills up to `cap` records and returns how many there
+ * are in all (call again with a bigger buffer when that is more). */
+size_t wm_snapshot_handles(wm_broker *b, wm_handle_info *out, size_t cap);
+size_t wm_snapshot_maps(wm_broker *b, wm_map_info *out, size_t cap);
+size_t wm_snapshot_edges(wm_broker *b, wm_edge_info *out, size_t cap);
+/* The ownership tracer: record up to `limit` events between takes (0:
+ * off); take them, oldest first; how many were lost to the limit. */
+int wm_broker_trace(wm_broker *b, uint32_t limit);
+size_t wm_broker_take_events(wm_broker *b, wm_event *out, size_t cap);
+uint64_t wm_broker_events_dropped(wm_broker *b);
+/* Whether this build records events at all (not with -DWM_NO_TRACE). */
+uint32_t wm_trace_compiled(void);
 /* Strict borrows: a callee that returns with a borrow still open traps. */
 void wm_broker_set_strict_borrows(wm_broker *b, uint32_t strict);
 /* The module (id + 1) where the last trap of a call happened, then 0. */
@@ -115,6 +204,7 @@ void *wm_define_abi(wm_module *m, void *linker, void **functypes);
  * declared handle parameters and results (own/borrow/share) and calls the
  * export with wasmtime_func_call_unchecked. */
 wm_link *wm_link_new(wm_module *caller, const char *label, uint32_t nparams, uint32_t nresults);
+uint32_t wm_link_id(wm_link *l);
 /* Point the link at `func` (a wasmtime_func_t) of `target`; `how` holds
  * nparams then nresults WM_PASS_* codes. */
 void wm_link_resolve(wm_link *l, wm_module *target, const void *func, const uint8_t *how);

@@ -22,7 +22,7 @@
 #define WM_MAX_NAME_LEN 1024u   /* longer map names are INVAL */
 #define WM_HOST_ID 0u
 
-enum { WM_MAP_NAMED = 1 };
+enum { WM_MAP_NAMED = 1, WM_MAP_DYING = 2 /* in a garbage cycle being freed */ };
 
 /* A watch_drop registration; queued as a notice when its map is reclaimed. */
 typedef struct wm_watch {
@@ -37,6 +37,8 @@ typedef struct wm_mapslot {
     uint64_t id;       /* unique within the broker, never reused; 0 = free slot */
     uint32_t next;     /* free list / reclaim list link (index + 1) */
     uint32_t flags;
+    uint64_t refs_in;  /* references to it stored in maps (part of refcount) */
+    uint64_t refs_out; /* map references among its own entries */
     wm_watch *watches; /* newest first */
     wm_map store;
 } wm_mapslot;
@@ -88,6 +90,19 @@ struct wm_broker {
     uint32_t trap_origin;                  /* module id + 1 where a trap began */
     bool strict_borrows;
     uint64_t unreleased_borrows;
+    /* The cycle collector (gc.c). */
+    uint64_t gc_threshold;     /* collect when gc_pending reaches it; 0: never by itself */
+    uint64_t gc_pending;       /* releases that left a referenced map alive */
+    uint64_t cycles_reclaimed; /* maps the collector has reclaimed */
+    uint64_t reclaimed;        /* all maps reclaimed */
+    uint64_t collections;
+    bool collecting;
+    /* The tracer (trace.c). */
+    bool tracing;
+    wm_event *events;
+    uint32_t events_len, events_cap, events_limit;
+    uint64_t events_seq, events_dropped;
+    uint32_t next_link_id;
 };
 
 /* A caller's way to one export (see wm.h and link.c). */
@@ -100,6 +115,7 @@ struct wm_link {
     uint8_t *how; /* nparams + nresults WM_PASS_* codes */
     bool has_handles; /* any code not PLAIN: else the fast path, no lock */
     char *label;  /* "caller -> target.export", for messages */
+    uint32_t id;  /* for the tracer's call events */
     wm_link *next;
 };
 
@@ -110,17 +126,43 @@ static inline void wm_unlock(wm_broker *b) { pthread_mutex_unlock(&b->lock); }
 int wm_maps_alloc(wm_broker *b, uint32_t flags, uint32_t *out_slot);
 void wm_maps_incref(wm_broker *b, uint32_t slot);
 /* One reference less; at zero the map is reclaimed, cascading through the
- * map references it held. */
+ * map references it held.  May run the cycle collector (gc_threshold). */
 void wm_maps_release(wm_broker *b, uint32_t slot);
+/* A map reference stored in `parent` (set_map): the child's count + 1. */
+void wm_ref_add(wm_broker *b, uint32_t parent, uint32_t child);
+/* A map reference leaving `parent`; the caller then releases the child. */
+void wm_ref_forget(wm_broker *b, uint32_t parent, uint32_t child);
+/* Reclaim helpers shared with the collector: credit and drop a map's
+ * entries (references to DYING maps are not released: they go together),
+ * queueing children that reach zero on *pending; then free its row. */
+void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending);
+void wm_maps_free_slot(wm_broker *b, uint32_t index);
+/* gc.c: collect unreachable cycles now; the number of maps reclaimed. */
+uint64_t wm_collect_locked(wm_broker *b);
 void wm_maps_free_all(wm_broker *b);
 
 /* ownership.c: how a handle passes between modules.  Lock held. */
 int wm_pass_check(wm_module *from, uint32_t h, uint32_t how, wm_handle **slot);
 /* Apply a checked pass into `to` (which has room reserved); the new handle. */
-uint32_t wm_pass_apply(wm_module *from, wm_handle *slot, uint32_t how, uint8_t mask,
-                       wm_module *to);
+uint32_t wm_pass_apply(wm_module *from, uint32_t from_h, wm_handle *slot, uint32_t how,
+                       uint8_t mask, wm_module *to);
 /* End a borrow; true when the callee had not closed its borrowed handle. */
 bool wm_borrow_end(wm_module *lender, uint32_t lender_h, wm_module *callee, uint32_t callee_h);
+
+/* trace.c: record an event if tracing (lock held).  WM_TRACE costs one
+ * predictable branch when the tracer is off, nothing in a -DWM_NO_TRACE
+ * build (the benchmark's baseline). */
+void wm_trace_emit(wm_broker *b, const wm_event *e);
+#ifdef WM_NO_TRACE
+#define WM_TRACE(b, ...) ((void)0)
+#else
+#define WM_TRACE(b, ...)                                                                          \
+    do {                                                                                          \
+        if (__builtin_expect((b)->tracing, 0))                                                    \
+            wm_trace_emit((b), &(wm_event){__VA_ARGS__});                                         \
+    } while (0)
+#endif
+#define WM_MAP_ID(b, slot) ((b)->maps[slot].id)
 
 /* link.c */
 void wm_links_free(wm_broker *b);

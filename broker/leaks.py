@@ -1,0 +1,170 @@
+"""The leak report: maps still alive that no name explains, and who holds them.
+
+`report()` builds what `wasi-map leaks --json` prints (spec section 4) from
+a snapshot of the refcount table (broker/refs.py) and the tracer's events:
+
+    {"leaks": [{"map": ID, "holders": [{"module": NAME, "handle": H}],
+                "referenced_by": [...], "entries": N, "events": [...]}],
+     "unreleased_borrows": [...], "reclaimed": N, "cycles_reclaimed": N}
+
+A holder that is the host names the Python objects keeping its `MapRef`
+alive (objgraph back-references), so a host-side leak points at code.
+"""
+
+from __future__ import annotations
+
+import gc as python_gc
+import types
+from typing import Any
+
+from .refs import Snapshot
+from .tracer import Event, Tracer
+
+HOST = "host"
+
+
+def report(
+    snapshot: Snapshot,
+    tracer: Tracer | None,
+    stats: dict[str, int],
+    mapref_owners: dict[int, list[str]] | None = None,
+) -> dict[str, Any]:
+    """The leak report as JSON-ready data."""
+    leaks = []
+    for row in snapshot.anonymous():
+        holders: list[dict[str, Any]] = []
+        for h in snapshot.holders(row.id):
+            holder: dict[str, Any] = {"module": h.module, "handle": h.handle}
+            if h.kind != "own":
+                holder["kind"] = h.kind
+            if h.module == HOST and mapref_owners:
+                holder["python"] = mapref_owners.get(h.handle, [])
+            holders.append(holder)
+        leaks.append(
+            {
+                "map": row.id,
+                "holders": holders,
+                "referenced_by": [
+                    {"map": e.parent, "key": e.key_text} for e in snapshot.referrers(row.id)
+                ],
+                "entries": row.entries,
+                "events": [e.as_dict() for e in tracer.history(row.id)] if tracer else [],
+            }
+        )
+    borrows = []
+    if tracer is not None:
+        for e in tracer.events:
+            if e.kind == "borrow_end" and "left_open" in e.flags:
+                borrows.append(
+                    {
+                        "map": e.map,
+                        "lender": e.module,
+                        "handle": e.handle,
+                        "borrower": e.to_module,
+                        "borrowed_handle": e.to_handle,
+                        "export": e.export,
+                        "path": list(e.path),
+                        "seq": e.seq,
+                    }
+                )
+    return {
+        "leaks": leaks,
+        "unreleased_borrows": borrows,
+        "reclaimed": stats["reclaimed"] - stats["cycles_reclaimed"],
+        "cycles_reclaimed": stats["cycles_reclaimed"],
+    }
+
+
+def mapref_owners(handles: set[int]) -> dict[int, list[str]]:
+    """For each host handle, who in Python keeps its MapRef alive (best effort)."""
+    from .mapref import MapRef
+
+    try:
+        import objgraph
+    except ImportError:  # pragma: no cover - a declared dependency
+        return {}
+    owners: dict[int, list[str]] = {}
+    for ref in objgraph.by_type("MapRef"):
+        if not isinstance(ref, MapRef) or ref._h not in handles:
+            continue
+        chain = objgraph.find_backref_chain(ref, objgraph.is_proper_module, max_depth=12)
+        owners.setdefault(ref._h, []).append(
+            _describe_chain(chain) if len(chain) > 1 else _describe_referrers(ref)
+        )
+    return owners
+
+
+def _describe_chain(chain: list[Any]) -> str:
+    """module → … → MapRef as a dotted path, e.g. 'app.cache["users"]'."""
+    parts: list[str] = []
+    for here, there in zip(chain, chain[1:], strict=False):
+        if isinstance(here, types.ModuleType):
+            parts.append(here.__name__)
+        elif isinstance(here, dict):
+            key = next((k for k, v in here.items() if v is there), None)
+            if key is not None and not (parts and parts[-1].endswith("__dict__")):
+                parts.append(
+                    f".{key}" if isinstance(key, str) and key.isidentifier() else f"[{key!r}]"
+                )
+        elif isinstance(here, (list, tuple)):
+            idx = next((i for i, v in enumerate(here) if v is there), None)
+            parts.append(f"[{idx}]")
+        elif hasattr(here, "__dict__") and here.__dict__ is there:
+            continue
+        else:
+            parts.append(f"<{type(here).__name__}>")
+    return "".join(parts) or "<unknown>"
+
+
+def _describe_referrers(ref: Any) -> str:
+    kinds = sorted({type(r).__name__ for r in python_gc.get_referrers(ref)} - {"list", "frame"})
+    return "referenced by " + (", ".join(kinds) if kinds else "a local variable")
+
+
+def format_text(data: dict[str, Any]) -> str:
+    """The report for people."""
+    leaks, borrows = data["leaks"], data["unreleased_borrows"]
+    lines = [
+        f"{len(leaks)} map(s) still alive that are not named maps; "
+        f"{len(borrows)} borrow(s) not released; "
+        f"{data['reclaimed']} map(s) reclaimed, {data['cycles_reclaimed']} by the cycle collector"
+    ]
+    for leak in leaks:
+        lines.append("")
+        lines.append(f"map {leak['map']} ({leak['entries']} entries)")
+        for h in leak["holders"]:
+            kind = f" ({h['kind']})" if "kind" in h else ""
+            python = f", kept alive by {', '.join(h['python'])}" if h.get("python") else ""
+            lines.append(f"  held by {h['module']} handle {h['handle']}{kind}{python}")
+        for r in leak["referenced_by"]:
+            lines.append(f"  referenced by map {r['map']} under key {r['key']!r}")
+        if not leak["holders"] and not leak["referenced_by"]:
+            lines.append("  held by nothing (a cycle the collector has not reached yet)")
+        if leak["events"]:
+            lines.append("  history:")
+            lines += [f"    {describe(e)}" for e in leak["events"]]
+    for b in borrows:
+        lines.append("")
+        lines.append(
+            f"borrow not released: map {b['map']} lent by {b['lender']} handle "
+            f"{b['handle']} to {b['borrower']} (handle {b['borrowed_handle']}) in "
+            f"{b['export']}; the broker ended it"
+        )
+    return "\n".join(lines)
+
+
+def describe(event: dict[str, Any] | Event) -> str:
+    """One line for an event: '#12 move producer h3 -> consumer h5 in producer.main'."""
+    e = event.as_dict() if isinstance(event, Event) else event
+    who = f"{e.get('module', '')} h{e['handle']}" if "handle" in e else e.get("module", "")
+    text = f"#{e['seq']} {e['event']:<13} {who}".rstrip()
+    if "to_module" in e:
+        text += f" -> {e['to_module']}" + (f" h{e['to_handle']}" if "to_handle" in e else "")
+    if e["event"] in ("set_map", "unset_map") and "other_map" in e:
+        text += f" map {e['map']} -> map {e['other_map']}"
+    flags = [f for f in ("left_open", "trapped", "teardown", "borrowed") if e.get(f)]
+    if flags:
+        text += f" ({', '.join(flags)})"
+    if e.get("path"):
+        text += "   in " + " > ".join(e["path"])
+    return text

@@ -1,0 +1,76 @@
+/* trace.c: the ownership tracer's recorder.
+ *
+ * While tracing, every ownership event (WM_EV_* in wm.h) is appended to a
+ * buffer in the broker, under the broker lock, by the WM_TRACE sites in
+ * ops.c, ownership.c, link.c, refcount.c, gc.c and broker.c.  The host
+ * takes the events after each operation (broker/tracer.py) and turns them
+ * into structlog events.  The buffer grows up to `events_limit` events
+ * between takes; beyond that, events are counted as dropped, not stored.
+ * With the tracer off an event site costs one predictable branch.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "wm_core.h"
+
+uint32_t wm_trace_compiled(void)
+{
+#ifdef WM_NO_TRACE
+    return 0;
+#else
+    return 1;
+#endif
+}
+
+void wm_trace_emit(wm_broker *b, const wm_event *e)
+{
+    if (b->events_len == b->events_cap) {
+        uint32_t cap = b->events_cap ? b->events_cap * 2 : 4096;
+        if (cap > b->events_limit)
+            cap = b->events_limit;
+        wm_event *grown = cap > b->events_cap ? realloc(b->events, (size_t)cap * sizeof *grown)
+                                              : NULL;
+        if (!grown) {
+            b->events_dropped++;
+            return;
+        }
+        b->events = grown;
+        b->events_cap = cap;
+    }
+    wm_event *slot = &b->events[b->events_len++];
+    *slot = *e;
+    slot->seq = ++b->events_seq;
+}
+
+int wm_broker_trace(wm_broker *b, uint32_t limit)
+{
+    wm_lock(b);
+    b->events_limit = limit;
+    b->tracing = limit > 0 && wm_trace_compiled();
+    if (!b->tracing) {
+        free(b->events);
+        b->events = NULL;
+        b->events_len = b->events_cap = 0;
+    }
+    wm_unlock(b);
+    return WM_OK;
+}
+
+size_t wm_broker_take_events(wm_broker *b, wm_event *out, size_t cap)
+{
+    wm_lock(b);
+    size_t n = b->events_len < cap ? b->events_len : cap;
+    memcpy(out, b->events, n * sizeof *out);
+    memmove(b->events, b->events + n, (b->events_len - n) * sizeof *out);
+    b->events_len -= (uint32_t)n;
+    wm_unlock(b);
+    return n;
+}
+
+uint64_t wm_broker_events_dropped(wm_broker *b)
+{
+    wm_lock(b);
+    uint64_t dropped = b->events_dropped;
+    wm_unlock(b);
+    return dropped;
+}
