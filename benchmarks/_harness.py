@@ -21,14 +21,23 @@ class Sample:
     reps: int
 
 
-def measure(run: Callable[[int], object], n: int, reps: int, warmup: int = 1) -> Sample:
-    """Time `run(n)` (which performs n operations) `reps` times; ns per operation.
+def repeat(
+    run: Callable[[int], object],
+    n: int,
+    reps: int,
+    warmup: int = 1,
+    between: Callable[[], object] | None = None,
+) -> list[float]:
+    """Time `run(n)` (which performs n operations) `reps` times; ns per operation, each run.
 
     The collector is off while timing, as in `timeit`, so a pause it takes
-    does not land in one repetition.
+    does not land in one repetition.  `between()`, if given, runs untimed
+    after every run (the warm-up included): to reset state that would grow.
     """
     for _ in range(warmup):
         run(n)
+        if between is not None:
+            between()
     times = []
     was_enabled = gc.isenabled()
     gc.disable()
@@ -37,10 +46,22 @@ def measure(run: Callable[[int], object], n: int, reps: int, warmup: int = 1) ->
             start = time.perf_counter_ns()
             run(n)
             times.append((time.perf_counter_ns() - start) / n)
+            if between is not None:
+                between()
     finally:
         if was_enabled:
             gc.enable()
-    return Sample(statistics.median(times), min(times), n, reps)
+    return times
+
+
+def summarize(times: Sequence[float], n: int) -> Sample:
+    """Median and minimum of per-run figures (from `repeat`, possibly pooled)."""
+    return Sample(statistics.median(times), min(times), n, len(times))
+
+
+def measure(run: Callable[[int], object], n: int, reps: int, warmup: int = 1) -> Sample:
+    """`repeat` summarized: median and minimum ns per operation."""
+    return summarize(repeat(run, n, reps, warmup), n)
 
 
 def fmt_ns(ns: float) -> str:

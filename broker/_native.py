@@ -188,12 +188,22 @@ class NativeBroker:
         self.closed = False
         self.host = NativeModule(self, lib.wm_broker_host(ptr))
         self.link_labels: dict[int, str] = {}  # link id -> "module.export" it calls
+        # Host handles whose MapRef was garbage-collected: closed at the next
+        # operation, never from a finalizer (which may run after the C
+        # broker itself has been freed, in the same collection).
+        self.released: list[int] = []
+        self._events: Any = None  # the buffer take_events reuses
 
     @property
     def ptr(self) -> Native:
         if self.closed:
             raise ConfigError("the broker is closed")
         return self._ptr
+
+    def close_released(self) -> None:
+        """Close the host handles of garbage-collected MapRefs."""
+        while self.released and not self.closed:
+            lib.wm_op_close(self.host._ptr, self.released.pop())  # STALE if moved: fine
 
     def close(self) -> None:
         """Free every map and handle now; later use raises ConfigError.
@@ -240,7 +250,9 @@ class NativeBroker:
         lib.wm_broker_trace(self.ptr, limit)
 
     def take_events(self, cap: int) -> list[RawEvent]:
-        out = ffi.new("wm_event[]", cap)
+        out = self._events
+        if out is None or len(out) < cap:
+            out = self._events = ffi.new("wm_event[]", cap)
         n = lib.wm_broker_take_events(self.ptr, out, cap)
         return [
             RawEvent(

@@ -128,7 +128,8 @@ def cmd_graph(ns: argparse.Namespace) -> int:
         raise UsageError("graph needs -o FILE (.dot, .svg or .png)")
     broker, failure = _traced_run(ns)
     with broker:
-        path = broker.graph(ns.output) and ns.output
+        broker.graph(ns.output, title=f"{ns.app} --call {' '.join(ns.call)}")
+        path = ns.output
     if failure is not None:
         print(f"wasi-map: {failure}", file=sys.stderr)
     print(f"wrote {path}")

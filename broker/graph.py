@@ -20,6 +20,13 @@ from .refs import Snapshot
 
 FORMATS = (".dot", ".svg", ".png")
 CYCLE = "#c0392b"
+# One colour per module for its handle edges and their labels, so a label
+# can be told from its neighbour's where several edges fan out.
+MODULE_COLOURS = ("#1f4e79", "#2e7d32", "#6a1b9a", "#b45309", "#00695c", "#37474f", "#ad1457")
+LEGEND = (
+    "solid arrow: owning handle (number, rights) · dashed: borrowed · "
+    "grey arrow: map reference (key) · red: on a cycle · folder: named map"
+)
 
 
 def build(snapshot: Snapshot, modules: list[str], title: str = "") -> graphviz.Digraph:
@@ -32,8 +39,8 @@ def build(snapshot: Snapshot, modules: list[str], title: str = "") -> graphviz.D
             "fontsize": "12",
             "nodesep": "0.25",
             "ranksep": "1.1",
-            "label": title,
-            "labelloc": "t",
+            "label": f"{title}\n{LEGEND}" if title else LEGEND,
+            "labelloc": "b",
         },
         node_attr={"fontname": "Helvetica", "fontsize": "10"},
         edge_attr={"fontname": "Helvetica", "fontsize": "9"},
@@ -53,7 +60,8 @@ def build(snapshot: Snapshot, modules: list[str], title: str = "") -> graphviz.D
                 fillcolor="#dfe9f5" if name != "host" else "#eeeeee",
             )
     for row in snapshot.maps.values():
-        label = f"map {row.id}\\n{row.entries} entries, count {row.refcount}"
+        entries = f"{row.entries} {'entry' if row.entries == 1 else 'entries'}"
+        label = f"map {row.id}\\n{entries}, count {row.refcount}"
         attrs = {"shape": "ellipse"}
         if row.name is not None:
             label = f"{row.name}\\n{label}"
@@ -61,12 +69,15 @@ def build(snapshot: Snapshot, modules: list[str], title: str = "") -> graphviz.D
         if row.id in on_cycle:
             attrs.update(color=CYCLE, fontcolor=CYCLE, penwidth="2")
         g.node(f"map {row.id}", label, **attrs)
+    colour = {name: MODULE_COLOURS[i % len(MODULE_COLOURS)] for i, name in enumerate(names)}
     for h in snapshot.handles:
         g.edge(
             f"module {h.module}",
             f"map {h.map}",
             f"h{h.handle} {h.kind} {h.rights_text}",
             style="dashed" if h.kind == "borrow" else "solid",
+            color=colour[h.module],
+            fontcolor=colour[h.module],
         )
     for e in snapshot.edges:
         red = e.parent in on_cycle and e.child in on_cycle

@@ -271,6 +271,7 @@ class Broker:
     def deliver_notices(self) -> None:
         """Deliver queued drop notices now (calls deliver them on their own)."""
         with self._lock:
+            self._check_open()
             trap = self._deliver_notices()
         if trap is not None:
             raise trap
@@ -300,12 +301,15 @@ class Broker:
         return first
 
     def _after_host_op(self) -> None:
-        """After a host write that may have reclaimed maps: deliver their notices,
-        unless a call is running (it delivers them when it returns)."""
-        if not self._native.has_notices() or not self._lock.acquire(blocking=False):
+        """After a host operation: take its trace events and deliver the notices
+        of maps it reclaimed, unless a call is running (it does both when it
+        returns)."""
+        wanted = self.tracer is not None or self._native.has_notices()
+        if not wanted or not self._lock.acquire(blocking=False):
             return
         try:
             trap = self._deliver_notices()
+            self._drain()
         finally:
             self._lock.release()
         if trap is not None:
@@ -330,7 +334,9 @@ class Broker:
 
     def new_map(self) -> MapRef:
         """A new anonymous map, owned by the host."""
-        return MapRef(self, self.host.op_new())
+        ref = MapRef(self, self.host.op_new())
+        self._after_host_op()
+        return ref
 
     def open(self, name: str, rights: str | int = "rw") -> MapRef:
         """A host handle to the named map `name` (created on first open)."""
@@ -338,7 +344,9 @@ class Broker:
         problem = map_name_problem(name)
         if problem:
             raise ConfigError(f"map name {name!r}: {problem}")
-        return MapRef(self, self.host.op_open(name.encode(), int(mask)))
+        ref = MapRef(self, self.host.op_open(name.encode(), int(mask)))
+        self._after_host_op()
+        return ref
 
     # --- inspection --------------------------------------------------------
 
@@ -369,13 +377,13 @@ class Broker:
             owners = leaks.mapref_owners(host) if host else {}
             return leaks.report(snapshot, self.tracer, self._native.stats(), owners)
 
-    def graph(self, path: str | Path | None = None) -> Any:
+    def graph(self, path: str | Path | None = None, title: str = "") -> Any:
         """The ownership graph (a graphviz.Digraph); written to `path` if given."""
         from . import graph
 
         with self._lock:
             self._check_open()
-            g = graph.build(self.snapshot(), list(self._modules))
+            g = graph.build(self.snapshot(), list(self._modules), title)
         if path is not None:
             graph.write(g, path)
         return g
@@ -410,6 +418,8 @@ class Broker:
     def _check_open(self) -> None:
         if self.closed:
             raise ConfigError("the broker is closed")
+        if self._native.released:
+            self._native.close_released()
 
     def close(self) -> None:
         """Drop every module and map; the broker cannot be used afterwards."""

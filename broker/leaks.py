@@ -95,7 +95,7 @@ def mapref_owners(handles: set[int]) -> dict[int, list[str]]:
 
 
 def _describe_chain(chain: list[Any]) -> str:
-    """module → … → MapRef as a dotted path, e.g. 'app.cache["users"]'."""
+    """module → … → MapRef as a path, e.g. 'app.cache.users' or 'app.SESSION.ref'."""
     parts: list[str] = []
     for here, there in zip(chain, chain[1:], strict=False):
         if isinstance(here, types.ModuleType):
@@ -111,6 +111,9 @@ def _describe_chain(chain: list[Any]) -> str:
             parts.append(f"[{idx}]")
         elif hasattr(here, "__dict__") and here.__dict__ is there:
             continue
+        elif hasattr(here, "__dict__"):  # 3.11+: instance attributes have no dict object here
+            name = next((k for k, v in vars(here).items() if v is there), None)
+            parts.append(f".{name}" if name else f"<{type(here).__name__}>")
         else:
             parts.append(f"<{type(here).__name__}>")
     return "".join(parts) or "<unknown>"
@@ -131,15 +134,14 @@ def format_text(data: dict[str, Any]) -> str:
     ]
     for leak in leaks:
         lines.append("")
-        lines.append(f"map {leak['map']} ({leak['entries']} entries)")
+        n = leak["entries"]
+        lines.append(f"map {leak['map']} ({n} {'entry' if n == 1 else 'entries'})")
         for h in leak["holders"]:
             kind = f" ({h['kind']})" if "kind" in h else ""
             python = f", kept alive by {', '.join(h['python'])}" if h.get("python") else ""
             lines.append(f"  held by {h['module']} handle {h['handle']}{kind}{python}")
         for r in leak["referenced_by"]:
             lines.append(f"  referenced by map {r['map']} under key {r['key']!r}")
-        if not leak["holders"] and not leak["referenced_by"]:
-            lines.append("  held by nothing (a cycle the collector has not reached yet)")
         if leak["events"]:
             lines.append("  history:")
             lines += [f"    {describe(e)}" for e in leak["events"]]

@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .abi import parse_rights
-from .errors import AccessError, ConfigError, StaleHandleError
+from .errors import AccessError, StaleHandleError
 
 if TYPE_CHECKING:
     from ._native import NativeModule
@@ -117,12 +117,16 @@ class MapRef(MutableMapping[bytes, bytes]):
 
     def get_map(self, key: bytes) -> MapRef:
         """A new MapRef to the map referenced under `key` (this one's rights)."""
-        return MapRef(self._broker, self._host.op_get_map(self.handle, _key(key)))
+        ref = MapRef(self._broker, self._host.op_get_map(self.handle, _key(key)))
+        self._broker._after_host_op()
+        return ref
 
     def clone(self, rights: str | int = "rw") -> MapRef:
         """A second reference, with `rights` a subset of this one's."""
         mask = parse_rights(rights) if isinstance(rights, str) else rights
-        return MapRef(self._broker, self._host.op_clone(self.handle, int(mask)))
+        ref = MapRef(self._broker, self._host.op_clone(self.handle, int(mask)))
+        self._broker._after_host_op()
+        return ref
 
     # --- lifetime ------------------------------------------------------
 
@@ -152,19 +156,12 @@ class MapRef(MutableMapping[bytes, bytes]):
         self.close()
 
     def __del__(self) -> None:
-        # A safety net only: release the reference, deliver nothing (drop
-        # notices wait for the broker's next operation, never run in a
-        # finalizer).
+        # A safety net only, and never a call into C: a finalizer may run in
+        # the same collection that frees the broker's C state.  The handle
+        # is queued and closed at the broker's next operation.
         h, self._h = getattr(self, "_h", None), None
-        if h is None:
-            return
-        try:
-            if not self._broker.closed:
-                self._broker.host.op_close(h)
-        except (StaleHandleError, ConfigError):
-            pass
-        except Exception:  # pragma: no cover - nothing may escape a finalizer
-            pass
+        if h is not None:
+            self._broker._native.released.append(h)
 
     # MutableMapping's mixins compare by content; a handle is an identity.
     __hash__ = object.__hash__

@@ -22,7 +22,7 @@ import structlog
 from ._native import EVENT_FLAGS, EVENT_KINDS, NativeBroker, RawEvent
 
 DEFAULT_LIMIT = 1 << 22  # events between two takes (native/trace.c)
-TAKE_BATCH = 65536
+TAKE_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,8 @@ class Tracer:
         self.events.append(event)
         for map_id in event.maps():
             self.by_map[map_id].append(event)
+        if self._log is None and self._file_log is None:
+            return
         fields = event.as_dict()
         name = fields.pop("event")
         if self._log is not None:

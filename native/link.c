@@ -250,7 +250,22 @@ static int link_call(wm_link *l, wt_context *cx, wt_val_raw *args, const uint8_t
         *trap = error_to_trap(b, error);
 
     wm_lock(b);
-    /* Results first: a callee may return a handle it was lent as `share`. */
+    /* Strict borrows: a callee that left a borrow open traps before any
+     * result passes (a result the caller's code never sees would leak). */
+    if (!*trap && b->strict_borrows) {
+        uint32_t open = 0;
+        wm_handle *slot;
+        for (uint32_t i = 0; i < nlends; i++)
+            open += wm_handles_lookup(&target->handles, lends[i].callee_h, &slot) == WM_OK &&
+                    slot->state == WM_H_BORROW;
+        if (open) {
+            mark_origin(b, target);
+            *trap = wm_trap(b, "wasi_map: %s: returned with %u borrow(s) still open (strict borrows)",
+                            l->label, open);
+        }
+    }
+    /* Results before the borrows end: a callee may return a handle it was
+     * lent as `share`. */
     if (!*trap) {
         uint32_t result, none = 0;
         bool caller_full;
@@ -268,13 +283,8 @@ static int link_call(wm_link *l, wt_context *cx, wt_val_raw *args, const uint8_t
     for (uint32_t i = 0; i < nlends; i++)
         left_open += wm_borrow_end(caller, lends[i].lender_h, target, lends[i].callee_h);
     b->unreleased_borrows += left_open;
-    if (*trap) {
+    if (*trap)
         mark_origin(b, target);
-    } else if (left_open && b->strict_borrows) {
-        mark_origin(b, target);
-        *trap = wm_trap(b, "wasi_map: %s: returned with %u borrow(s) still open (strict borrows)",
-                        l->label, left_open);
-    }
     WM_TRACE(b, .kind = WM_EV_RETURN, .module = caller->id, .other_module = target->id,
              .link = l->id, .flags = *trap ? WM_EVF_TRAPPED : 0);
     wm_unlock(b);

@@ -44,7 +44,6 @@ uint32_t wm_pass_apply(wm_module *from, uint32_t from_h, wm_handle *slot, uint32
     if (how & WM_PASS_READONLY)
         rights &= WM_RIGHT_READ;
     uint32_t map = slot->map, out = 0;
-    uint64_t map_id = WM_MAP_ID(b, map);
     switch (how & WM_PASS_KIND) {
     case WM_PASS_OWN:
         wm_handles_issue(&to->handles, UINT32_MAX, WM_H_OWN, map, rights, &out);
@@ -61,8 +60,8 @@ uint32_t wm_pass_apply(wm_module *from, uint32_t from_h, wm_handle *slot, uint32
     }
     WM_TRACE(b, .kind = (uint32_t[]){0, WM_EV_MOVE, WM_EV_BORROW, WM_EV_SHARE}[how & WM_PASS_KIND],
              .module = from->id, .handle = from_h,
-             .other_module = to->id, .other_handle = out, .map = map_id);
-    (void)map_id;
+             .other_module = to->id, .other_handle = out, .map = WM_MAP_ID(b, map));
+    (void)b;
     return out;
 }
 
@@ -70,10 +69,10 @@ bool wm_borrow_end(wm_module *lender, uint32_t lender_h, wm_module *callee, uint
 {
     wm_broker *b = lender->broker;
     wm_handle *slot;
-    uint64_t map_id = 0;
+    uint32_t map = UINT32_MAX; /* the lent map's row, for the tracer */
     bool left_open = false;
     if (wm_handles_lookup(&lender->handles, lender_h, &slot) == WM_OK) {
-        map_id = WM_MAP_ID(b, slot->map);
+        map = slot->map;
         if (slot->busy)
             slot->busy--;
     }
@@ -83,9 +82,10 @@ bool wm_borrow_end(wm_module *lender, uint32_t lender_h, wm_module *callee, uint
         left_open = true;
     }
     WM_TRACE(b, .kind = WM_EV_BORROW_END, .module = lender->id, .handle = lender_h,
-             .other_module = callee->id, .other_handle = callee_h, .map = map_id,
+             .other_module = callee->id, .other_handle = callee_h,
+             .map = map == UINT32_MAX ? 0 : WM_MAP_ID(b, map),
              .flags = left_open ? WM_EVF_LEFT_OPEN : 0);
     (void)b;
-    (void)map_id;
+    (void)map;
     return left_open;
 }

@@ -79,6 +79,8 @@ void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending)
         if (--child->refcount == 0) {
             child->next = *pending;
             *pending = e->child + 1;
+        } else if (child->refs_in) {
+            b->gc_pending++; /* it may now be a cycle nothing else reaches */
         }
     }
     wm_map_free(store);
@@ -130,19 +132,25 @@ static void reclaim_pending(wm_broker *b, uint32_t pending)
     }
 }
 
+/* Enough releases that may have cut a cycle loose: run the collector. */
+static void maybe_collect(wm_broker *b)
+{
+    if (b->gc_threshold && b->gc_pending >= b->gc_threshold && !b->collecting)
+        wm_collect_locked(b);
+}
+
 void wm_maps_release(wm_broker *b, uint32_t slot)
 {
     wm_mapslot *s = &b->maps[slot];
     if (--s->refcount == 0) {
         s->next = 0;
-        reclaim_pending(b, slot + 1);
-        return;
+        reclaim_pending(b, slot + 1); /* counts the survivors it leaves referenced */
+    } else if (s->refs_in) {
+        /* Still alive but referenced from maps: it may now be part of a
+         * cycle nothing else reaches. */
+        b->gc_pending++;
     }
-    /* Still alive but referenced from maps: it may now be part of a cycle
-     * nothing else reaches.  Enough of those and the collector runs. */
-    if (s->refs_in && ++b->gc_pending >= b->gc_threshold && b->gc_threshold &&
-        !b->collecting)
-        wm_collect_locked(b);
+    maybe_collect(b);
 }
 
 void wm_maps_free_all(wm_broker *b)

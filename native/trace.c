@@ -60,9 +60,11 @@ size_t wm_broker_take_events(wm_broker *b, wm_event *out, size_t cap)
 {
     wm_lock(b);
     size_t n = b->events_len < cap ? b->events_len : cap;
-    memcpy(out, b->events, n * sizeof *out);
-    memmove(b->events, b->events + n, (b->events_len - n) * sizeof *out);
-    b->events_len -= (uint32_t)n;
+    if (n) {
+        memcpy(out, b->events, n * sizeof *out);
+        memmove(b->events, b->events + n, (b->events_len - n) * sizeof *out);
+        b->events_len -= (uint32_t)n;
+    }
     wm_unlock(b);
     return n;
 }

@@ -188,7 +188,9 @@ uint32_t wm_module_handle_count(wm_module *m);
 uint64_t wm_module_bytes_used(wm_module *m);
 uint64_t wm_module_entries_used(wm_module *m);
 /* Teardown: close every handle of the module as if by `close`; calls into
- * it trap from now on. */
+ * it trap from now on.  Only between calls: a module must not be torn down
+ * while a call it lent a handle in is still running (the broker only tears
+ * down after the top-level call has returned). */
 void wm_module_teardown(wm_module *m);
 
 /* Wasmtime glue: the ABI functions and the fast export-call path. */

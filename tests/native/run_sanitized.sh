@@ -11,8 +11,9 @@
 #
 # Usage: tests/native/run_sanitized.sh [--c-only | --python-only] [--no-tsan]
 #                                      [-- pytest arguments (default: tests)]
-# Env:   CC (gcc), PYTHON (python3), WM_TEST_SEED / WM_TEST_OPS (the random
-#        section of test_core), WM_SANITIZE_KEEP=1 keeps the work directory.
+# Env:   CC (gcc), PYTHON (python3), WM_TEST_SEED / WM_TEST_OPS / WM_TEST_XOPS
+#        (the random sections of test_core), WM_SANITIZE_KEEP=1 keeps the work
+#        directory.
 # Needs: gcc with libasan/libubsan/libtsan (Debian: gcc), and for step 3 the
 #        package's dependencies installed (`pip install .` or `-e .`) plus
 #        pytest and hypothesis.
@@ -52,7 +53,7 @@ while [ $# -gt 0 ]; do
     --python-only) DO_C=0 DO_TSAN=0 ;;
     --no-tsan) DO_TSAN=0 ;;
     --) shift; PYTEST_ARGS=("$@"); break ;;
-    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "run_sanitized.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
