@@ -9,19 +9,15 @@ Prints figures and ratios; never asserts on time.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import importlib.util
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-import cffi
 import wasmtime
+from _cfloor import compile_cffi, define_unchecked
 from _harness import Sample, fmt_ns, fmt_sample, machine, measure, print_table, verdict
-from wasmtime import _ffi as wt
 
 GUEST = Path(__file__).parent / "guests" / "abi_loop.wat"
 OPS = ("get", "set")
@@ -181,58 +177,17 @@ uintptr_t noop_address(void) { return (uintptr_t)noop; }
 
 def noop_address() -> int:
     """Compile the no-op callback (cffi API mode, in a temp dir); its address."""
-    ffi = cffi.FFI()
-    ffi.cdef("uintptr_t noop_address(void);")
-    ffi.set_source("_bench_abi_noop", NOOP_SOURCE)
-    with tempfile.TemporaryDirectory(prefix="bench-abi-") as tmp:
-        path = ffi.compile(tmpdir=tmp, verbose=False)
-        spec = importlib.util.spec_from_file_location("_bench_abi_noop", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)  # loaded: the file may go with the temp dir
-    return int(module.lib.noop_address())
-
-
-_DEFINE_UNCHECKED = ctypes.CFUNCTYPE(
-    ctypes.c_void_p,  # wasmtime_error_t *
-    ctypes.c_void_p,
-    ctypes.c_char_p,
-    ctypes.c_size_t,
-    ctypes.c_char_p,
-    ctypes.c_size_t,
-    ctypes.c_void_p,  # const wasm_functype_t *
-    ctypes.c_void_p,
-    ctypes.c_void_p,
-    ctypes.c_void_p,  # callback, env, finalizer
-)
+    _, lib = compile_cffi("_bench_abi_noop", "uintptr_t noop_address(void);", NOOP_SOURCE)
+    return int(lib.noop_address())
 
 
 def noop_c_host() -> Host:
     """Every import is the no-op callback, registered like wasi-map's (unchecked API)."""
-    # Our own prototype over the symbol's address: wasmtime-py's bindings share
-    # the dll's function object, whose argtypes we must not change.
-    symbol = ctypes.cast(wt.dll.wasmtime_linker_define_func_unchecked, ctypes.c_void_p).value
-    define = _DEFINE_UNCHECKED(symbol)
     callback = noop_address()
     engine = wasmtime.Engine()
     linker = wasmtime.Linker(engine)
-    types = functypes()
-    for name, ty in types.items():
-        err = define(
-            ctypes.cast(linker.ptr(), ctypes.c_void_p),
-            b"wasi_map",
-            8,
-            name.encode(),
-            len(name),
-            ctypes.cast(ty.ptr(), ctypes.c_void_p),
-            callback,
-            None,
-            None,
-        )
-        if err:
-            raise wasmtime.WasmtimeError._from_ptr(
-                ctypes.cast(err, ctypes.POINTER(wt.wasmtime_error_t))
-            )
+    for name, ty in functypes().items():
+        define_unchecked(linker, "wasi_map", name, ty, callback)
     call = instantiate(engine, linker)
     return Host("no-op C floor", call, writes_values=False)
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import importlib.util
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from typing import Any
 
 import cffi
 import wasmtime
+from _cfloor import compile_cffi, define_unchecked, symbol
 from _harness import Sample, fmt_ns, fmt_sample, machine, measure, print_table, verdict
 from wasmtime import _ffi as wt
 
@@ -299,92 +298,44 @@ uintptr_t noop_address(void);
 
 def compile_floor() -> tuple[cffi.FFI, Any]:
     """Compile the bare trampoline (cffi API mode, in a temp dir); (ffi, lib)."""
-    ffi = cffi.FFI()
-    ffi.cdef(FLOOR_CDEF)
-    ffi.set_source("_bench_xmod_floor", FLOOR_SOURCE)
-    with tempfile.TemporaryDirectory(prefix="bench-xmod-") as tmp:
-        path = ffi.compile(tmpdir=tmp, verbose=False)
-        spec = importlib.util.spec_from_file_location("_bench_xmod_floor", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)  # loaded: the file may go with the temp dir
-    return module.ffi, module.lib
-
-
-_DEFINE_UNCHECKED = ctypes.CFUNCTYPE(
-    ctypes.c_void_p,  # wasmtime_error_t *
-    ctypes.c_void_p,
-    ctypes.c_char_p,
-    ctypes.c_size_t,
-    ctypes.c_char_p,
-    ctypes.c_size_t,
-    ctypes.c_void_p,  # const wasm_functype_t *
-    ctypes.c_void_p,
-    ctypes.c_void_p,
-    ctypes.c_void_p,  # callback, env, finalizer
-)
-
-
-def _symbol(name: str) -> int:
-    address = ctypes.cast(getattr(wt.dll, name), ctypes.c_void_p).value
-    assert address is not None, name
-    return address
+    return compile_cffi("_bench_xmod_floor", FLOOR_CDEF, FLOOR_SOURCE)
 
 
 def bare_c_world() -> World:
     """A's `callee.*` imports are a 10-line C callback that only forwards through
     `wasmtime_func_call_unchecked`; `wasi_map.*` are no-ops.  Own Engine and Store."""
     ffi, lib = compile_floor()
-    # Our own prototype over the symbol's address: wasmtime-py's bindings share
-    # the dll's function object, whose argtypes we must not change.
-    define = _DEFINE_UNCHECKED(_symbol("wasmtime_linker_define_func_unchecked"))
     engine = wasmtime.Engine()
     store = wasmtime.Store(engine)
     keep: list[Any] = [engine, store]
 
-    def define_unchecked(
-        linker: wasmtime.Linker, module: str, name: str, ty: wasmtime.FuncType, cb: int, env: Any
-    ) -> None:
-        err = define(
-            ctypes.cast(linker.ptr(), ctypes.c_void_p),
-            module.encode(),
-            len(module),
-            name.encode(),
-            len(name),
-            ctypes.cast(ty.ptr(), ctypes.c_void_p),
-            cb,
-            int(ffi.cast("uintptr_t", env)) if env is not None else None,
-            None,
-        )
-        if err:
-            raise wasmtime.WasmtimeError._from_ptr(
-                ctypes.cast(err, ctypes.POINTER(wt.wasmtime_error_t))
-            )
-
     types = {n: i32_functype(k) for n, k in (("new", 1), ("len", 2), ("xmod", 1))}
     keep.append(types)
     linker_b = wasmtime.Linker(engine)
-    define_unchecked(linker_b, "wasi_map", "len", types["len"], lib.noop_address(), None)
+    define_unchecked(linker_b, "wasi_map", "len", types["len"], lib.noop_address())
     inst_b = linker_b.instantiate(store, wasmtime.Module.from_file(engine, str(CALLEE)))
     b_exports = inst_b.exports(store)
 
     linker_a = wasmtime.Linker(engine)
     for name in ("new", "len"):
-        define_unchecked(linker_a, "wasi_map", name, types[name], lib.noop_address(), None)
+        define_unchecked(linker_a, "wasi_map", name, types[name], lib.noop_address())
     assert ffi.sizeof("fwd_env") == lib.fwd_env_size()
     assert ctypes.sizeof(wt.wasmtime_func_t) == ffi.sizeof("wt_func")
     for name in ("take", "peek", "peek_len", "plain"):
         func = b_exports[name]
         assert isinstance(func, wasmtime.Func)
         env = ffi.new("fwd_env *")
-        env.call = ffi.cast("void *", _symbol("wasmtime_func_call_unchecked"))
-        env.context = ffi.cast("void *", _symbol("wasmtime_caller_context"))
-        env.trap_new = ffi.cast("void *", _symbol("wasmtime_trap_new"))
+        env.call = ffi.cast("void *", symbol("wasmtime_func_call_unchecked"))
+        env.context = ffi.cast("void *", symbol("wasmtime_caller_context"))
+        env.trap_new = ffi.cast("void *", symbol("wasmtime_trap_new"))
         raw = ctypes.string_at(ctypes.addressof(func._func), ctypes.sizeof(func._func))
         ffi.memmove(ffi.addressof(env, "func"), raw, len(raw))
         env.slots = 1
         keep.append(env)
-        define_unchecked(linker_a, CALLEE_NAME, name, types["xmod"], lib.forward_address(), env)
+        env_address = int(ffi.cast("uintptr_t", env))
+        define_unchecked(
+            linker_a, CALLEE_NAME, name, types["xmod"], lib.forward_address(), env_address
+        )
     inst_a = linker_a.instantiate(store, wasmtime.Module.from_file(engine, str(CALLER)))
     keep += [inst_a, inst_b, linker_a, linker_b, lib]
     a_exports = inst_a.exports(store)
