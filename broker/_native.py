@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import importlib.metadata
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,8 @@ from .errors import BufferTooSmallError, ConfigError, WasmtimeMismatchError, err
 from .limits import Limits
 
 try:
-    from ._wm import ffi, lib
+    from ._wm import ffi as ffi  # re-exported for _store_calls
+    from ._wm import lib as lib
 except ImportError as exc:  # pragma: no cover - a broken install
     raise ImportError(
         f"wasi-map's C core (broker._wm) is not built: {exc}. Reinstall with `pip install .`."
@@ -160,8 +162,14 @@ def _c_limits(limits: Limits) -> Native:
     return c
 
 
+# Why this thread's last store call answered IO (set by _store_calls).
+store_failure = threading.local()
+
+
 def _check(err: int, what: str) -> None:
     if err:
+        if err == abi.Errno.IO:
+            what = f"{what}: {getattr(store_failure, 'message', 'the store failed')}"
         raise error_for(err, what)
 
 

@@ -10,7 +10,7 @@ from typing import IO, Any
 
 import wasmtime
 
-from . import _native
+from . import _native, _store_calls, stores
 from . import gc as cycle_gc
 from .abi import DROP_EXPORT, Rights, parse_rights
 from .calls import HostCall
@@ -42,12 +42,13 @@ class Broker:
         gc_threshold: int = cycle_gc.DEFAULT_THRESHOLD,
         trace: bool | str | Path | IO[str] = False,
     ) -> None:
-        if store != "memory:":
-            raise ConfigError(f"store {store!r}: only 'memory:' is available in this release")
         self.store_url = store
+        self.store = stores.open_store(store)  # None: named maps stay in the C data plane
         self.limits = limits
         self.strict_borrows = strict_borrows
         self._native = _native.NativeBroker(limits)
+        if self.store is not None:
+            self._store_door = _store_calls.attach(self._native, self.store)
         self._native.set_strict_borrows(strict_borrows)
         self.gc = cycle_gc.Collector(self._native, gc_threshold)
         self._runtime = Runtime(self._native)
@@ -433,6 +434,8 @@ class Broker:
             self._by_id.clear()
             self._runtime.close()  # no guest can run any more: the C state can go
             self._native.close()
+            if self.store is not None:
+                self.store.close()
 
     def __enter__(self) -> Broker:
         return self

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import stores
 from .abi import Rights, parse_rights
 from .errors import ManifestError
 from .limits import DEFAULT_LIMITS, Limits
 from .ownership import Pass, parse_kind, parse_pass
 
-STORE_SCHEMES = ("memory:", "sqlite:", "redis://")
 MAX_NAME_LEN = 1024  # bytes of UTF-8, as native/wm_core.h
 
 
@@ -157,10 +157,12 @@ def load_manifest(path: str | Path) -> Manifest:
     store = reader.table(data.get("store", {}), "store")
     reader.only(store, "store", ("url",))
     url = store.get("url", "memory:")
-    if not isinstance(url, str) or not url.startswith(STORE_SCHEMES):
-        raise reader.fail(
-            "store.url", f"must start with one of {', '.join(STORE_SCHEMES)}, not {url!r}"
-        )
+    if not isinstance(url, str):
+        raise reader.fail("store.url", f"must be a string, not {url!r}")
+    problem = stores.url_problem(url)
+    if problem:
+        raise reader.fail("store.url", f"{problem}, not {url!r}")
+    url = stores.resolve_url(url, path.parent)
     limits = reader.limits(data.get("limits", {}), "limits", DEFAULT_LIMITS)
     modules_table = reader.table(data.get("modules", {}), "modules")
     if not modules_table:

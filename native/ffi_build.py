@@ -22,6 +22,7 @@ SOURCES = [
     "ownership.c",
     "refcount.c",
     "snapshot.c",
+    "store.c",
     "trace.c",
 ]
 
@@ -36,6 +37,9 @@ def make_ffi(module: str = "broker._wm", extra_args: "list[str] | None" = None) 
     """The FFI builder; benchmarks and the sanitizer build reuse it."""
     ffi = FFI()
     ffi.cdef(cdef_text())
+    # The store function the broker calls for named maps in sqlite or Redis
+    # (broker/_native.py defines it): one Python call per operation.
+    ffi.cdef('extern "Python" int wm_py_store(void *, wm_store_req *);')
     # Relative paths: setuptools refuses absolute ones in sources.
     rel = os.path.relpath(HERE, os.getcwd())
     flags = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"]

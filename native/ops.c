@@ -170,12 +170,13 @@ static int named_map(wm_broker *b, const uint8_t *name, uint32_t len, uint32_t *
     if (!copy)
         return WM_QUOTA;
     uint32_t slot;
-    int err = wm_maps_alloc(b, WM_MAP_NAMED, &slot);
+    int err = wm_maps_alloc(b, WM_MAP_NAMED | (b->store_fn ? WM_MAP_STORE : 0), &slot);
     if (err) {
         free(copy);
         return err;
     }
     memcpy(copy, name, len);
+    b->maps[slot].name = b->names_len;
     b->names[b->names_len++] = (wm_named){copy, len, slot};
     *out = slot;
     return WM_OK;
@@ -286,8 +287,8 @@ int wm_op_clone(wm_module *m, uint32_t h, uint32_t rights, uint32_t *out_h)
  * set_map's second handle, checked in the same steps (handles, then rights). */
 static int begin_key_op(wm_module *m, uint32_t h, uint32_t needs, const uint8_t *key,
                         uint32_t key_len, uint32_t val_len, bool reserve, const uint32_t *child_h,
-                        wm_handle **child, wm_handle **hs, wm_map **map, uint64_t *hash,
-                        wm_entry **e)
+                        wm_handle **child, wm_handle **hs, wm_mapslot **slot, wm_map **map,
+                        uint64_t *hash, wm_entry **e)
 {
     wm_lock(m->broker);
     int err = wm_handles_lookup(&m->handles, h, hs);
@@ -302,30 +303,48 @@ static int begin_key_op(wm_module *m, uint32_t h, uint32_t needs, const uint8_t 
     if (!err && (key_len > m->limits.key_size || val_len > m->limits.value_size))
         err = WM_TOOBIG;
     wm_mapslot *ms = err ? NULL : &m->broker->maps[(*hs)->map];
-    if (!err && reserve && wm_map_reserve(&ms->store, 1) != 0)
+    if (!err && reserve && !wm_is_store(ms) && wm_map_reserve(&ms->store, 1) != 0)
         err = WM_QUOTA;
     if (err) {
         wm_unlock(m->broker);
         return err;
     }
+    *slot = ms;
     *map = &ms->store;
-    *hash = key_hash(m, key, key_len);
-    *e = wm_map_find(*map, key, key_len, *hash);
+    *hash = 0;
+    *e = NULL;
+    if (!wm_is_store(ms)) {
+        *hash = key_hash(m, key, key_len);
+        *e = wm_map_find(*map, key, key_len, *hash);
+    }
     return WM_OK;
 }
 
-#define KEY_OP(needs, val_len, reserve)                                                                  \
+/* Check and lock for a one-key operation.  A map in the backing store is
+ * answered there (lock released) by a request with the key and the
+ * fields given last; `store_out` then copies its outputs (OK, or RANGE
+ * with the needed size). */
+#define KEY_OP(needs, val_len, reserve, store_out, ...)                                     \
     wm_handle *hs;                                                                                \
+    wm_mapslot *ms;                                                                               \
     wm_map *map;                                                                                  \
     wm_entry *e;                                                                                  \
     uint64_t hash;                                                                                \
     int err = begin_key_op(m, h, (needs), key, key_len, (val_len), (reserve), NULL, NULL, &hs,    \
-                           &map, &hash, &e);      \
+                           &ms, &map, &hash, &e);                                                 \
     if (err)                                                                                      \
         return err;                                                                               \
+    if (wm_is_store(ms)) {                                                                        \
+        wm_store_req req = {.key = key, .key_len = key_len, __VA_ARGS__};                         \
+        err = wm_store_call(m, ms, &req);                                                         \
+        if (err == WM_OK || err == WM_RANGE)                                                      \
+            store_out;                                                                            \
+        return err;                                                                               \
+    }                                                                                             \
     (void)hs;                                                                                     \
     (void)map;                                                                                    \
     (void)hash
+#define NO_OUTPUT ((void)0)
 
 #define R WM_RIGHT_READ
 #define W WM_RIGHT_WRITE
@@ -333,7 +352,7 @@ static int begin_key_op(wm_module *m, uint32_t h, uint32_t needs, const uint8_t 
 int wm_op_get(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, uint8_t *buf,
               uint32_t buf_cap, uint32_t *out_len)
 {
-    KEY_OP(R, 0, false);
+    KEY_OP(R, 0, false, *out_len = (uint32_t)req.out, .op = WM_SOP_GET, .buf = buf, .buf_cap = buf_cap);
     if (!e) {
         err = WM_NOENT;
     } else if (e->kind != WM_VAL_BYTES) {
@@ -352,7 +371,7 @@ int wm_op_get(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, ui
 int wm_op_set(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, const uint8_t *val,
               uint32_t val_len)
 {
-    KEY_OP(W, val_len, true);
+    KEY_OP(W, val_len, true, NO_OUTPUT, .op = WM_SOP_SET, .val = val, .val_len = val_len);
     err = write_bytes(m, hs->map, map, key, key_len, hash, e, val, val_len);
     wm_unlock(m->broker);
     return err;
@@ -361,7 +380,8 @@ int wm_op_set(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, co
 int wm_op_set_if(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len,
                  const uint8_t *val, uint32_t val_len, int64_t expected)
 {
-    KEY_OP(R | W, val_len, true);
+    KEY_OP(R | W, val_len, true, NO_OUTPUT, .op = WM_SOP_SET_IF, .val = val, .val_len = val_len,
+           .num = expected);
     uint64_t current = e ? e->version : 0;
     if (current != (uint64_t)expected)
         err = WM_CONFLICT;
@@ -373,7 +393,7 @@ int wm_op_set_if(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len,
 
 int wm_op_delete(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len)
 {
-    KEY_OP(W, 0, false);
+    KEY_OP(W, 0, false, NO_OUTPUT, .op = WM_SOP_DELETE);
     uint32_t release = 0;
     if (e) {
         release = clear_value(m, hs->map, e);
@@ -387,7 +407,7 @@ int wm_op_delete(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len)
 
 int wm_op_exists(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, uint32_t *out)
 {
-    KEY_OP(R, 0, false);
+    KEY_OP(R, 0, false, *out = (uint32_t)req.out, .op = WM_SOP_EXISTS);
     *out = e != NULL;
     wm_unlock(m->broker);
     return err;
@@ -395,7 +415,7 @@ int wm_op_exists(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len,
 
 int wm_op_version(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, uint64_t *out)
 {
-    KEY_OP(R, 0, false);
+    KEY_OP(R, 0, false, *out = req.out, .op = WM_SOP_VERSION);
     *out = e ? e->version : 0;
     wm_unlock(m->broker);
     return err;
@@ -404,7 +424,7 @@ int wm_op_version(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len
 int wm_op_incr(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, int64_t delta,
                int64_t *out)
 {
-    KEY_OP(R | W, 8, true);
+    KEY_OP(R | W, 8, true, *out = (int64_t)req.out, .op = WM_SOP_INCR, .num = delta);
     uint64_t value = (uint64_t)delta; /* absent key starts at 0 */
     if (e && (e->kind != WM_VAL_BYTES || e->val_len != 8)) {
         err = WM_TYPE;
@@ -436,9 +456,15 @@ int wm_op_set_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len
     wm_map *map;
     wm_entry *e;
     uint64_t hash;
-    int err = begin_key_op(m, h, W, key, key_len, 0, true, &child_h, &child, &hs, &map, &hash, &e);
+    wm_mapslot *ms;
+    int err =
+        begin_key_op(m, h, W, key, key_len, 0, true, &child_h, &child, &hs, &ms, &map, &hash, &e);
     if (err)
         return err;
+    if (wm_is_store(ms)) { /* the backing store holds bytes only */
+        wm_unlock(b);
+        return WM_TYPE;
+    }
     if (over_quota(m, e, (uint64_t)key_len + 8))
         err = WM_QUOTA;
     uint8_t *data = NULL;
@@ -468,7 +494,8 @@ int wm_op_set_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len
 int wm_op_get_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len,
                   uint32_t *out_h)
 {
-    KEY_OP(R, 0, false);
+    /* A map in the backing store holds bytes only: a present key is TYPE. */
+    KEY_OP(R, 0, false, err = req.out ? WM_TYPE : WM_NOENT, .op = WM_SOP_EXISTS);
     if (!e) {
         err = WM_NOENT;
     } else if (e->kind != WM_VAL_MAP) {
@@ -495,6 +522,12 @@ int wm_op_len(wm_module *m, uint32_t h, uint32_t *out)
     wm_mapslot *ms;
     wm_lock(m->broker);
     int err = resolve(m, h, R, &hs, &ms);
+    if (!err && wm_is_store(ms)) {
+        wm_store_req req = {.op = WM_SOP_LEN};
+        if ((err = wm_store_call(m, ms, &req)) == WM_OK)
+            *out = req.out > UINT32_MAX ? UINT32_MAX : (uint32_t)req.out;
+        return err;
+    }
     if (!err)
         *out = ms->store.live;
     wm_unlock(m->broker);
@@ -508,6 +541,17 @@ int wm_op_keys(wm_module *m, uint32_t h, uint64_t *cursor, uint8_t *buf, uint32_
     wm_mapslot *ms;
     wm_lock(m->broker);
     int err = resolve(m, h, R, &hs, &ms);
+    if (!err && wm_is_store(ms)) {
+        wm_store_req req = {.op = WM_SOP_KEYS, .cursor = *cursor, .buf = buf, .buf_cap = buf_cap};
+        err = wm_store_call(m, ms, &req);
+        if (err == WM_OK || err == WM_RANGE)
+            *out_used = (uint32_t)req.out;
+        if (err == WM_OK) {
+            *cursor = req.cursor;
+            *out_count = req.count;
+        }
+        return err;
+    }
     if (err)
         goto out;
     const wm_map *map = &ms->store;
@@ -585,6 +629,14 @@ int wm_op_get_many(wm_module *m, uint32_t h, const uint8_t *keys, uint32_t keys_
         err = WM_TOOBIG;
     if (err)
         goto out;
+    if (wm_is_store(ms)) {
+        wm_store_req req = {.op = WM_SOP_GET_MANY, .val = keys, .val_len = keys_len, .buf = buf,
+                            .buf_cap = buf_cap, .count = (uint32_t)n};
+        err = wm_store_call(m, ms, &req);
+        if (err == WM_OK || err == WM_RANGE)
+            *out_used = req.out > UINT32_MAX ? UINT32_MAX : (uint32_t)req.out;
+        return err;
+    }
     /* Pass 1: the size of the answer; pass 2: write it. */
     uint64_t need = 0;
     for (int pass = 0; pass < 2; pass++) {
@@ -638,6 +690,11 @@ int wm_op_set_many(wm_module *m, uint32_t h, const uint8_t *items, uint32_t item
     int err = resolve(m, h, W, &hs, &ms);
     if (!err && (max_len[0] > m->limits.key_size || max_len[1] > m->limits.value_size))
         err = WM_TOOBIG;
+    if (!err && wm_is_store(ms)) { /* all or nothing is the store's to keep */
+        wm_store_req req = {.op = WM_SOP_SET_MANY, .val = items, .val_len = items_len,
+                            .count = (uint32_t)n};
+        return wm_store_call(m, ms, &req);
+    }
     /* All or nothing: every check and every allocation happens before the
      * first change, and the items are copied out of guest memory once.
      * The quota check counts every item as a new entry (documented). */

@@ -132,6 +132,49 @@ enum {
     WM_PASS_READONLY = 4
 };
 
+/* Named maps in a backing store (sqlite, Redis).  With a store set, a
+ * named map's entries live there: an operation on it is checked here as
+ * on any map (FAULT, INVAL, handle, rights, TOOBIG), then answered by one
+ * call of the store function, made without the broker lock held.  The
+ * function returns an errno and fills the outputs; `buf` is the caller's
+ * output buffer (guest memory for a guest). */
+enum {
+    WM_SOP_GET = 1,      /* key -> buf; out: the value's size (also on RANGE) */
+    WM_SOP_SET = 2,      /* key, val */
+    WM_SOP_DELETE = 3,   /* key */
+    WM_SOP_EXISTS = 4,   /* key; out: 1 or 0 */
+    WM_SOP_LEN = 5,      /* out: number of entries */
+    WM_SOP_KEYS = 6,     /* cursor in/out -> buf; out: bytes used (needed on RANGE), count */
+    WM_SOP_INCR = 7,     /* key, num = delta; out: the new value */
+    WM_SOP_VERSION = 8,  /* key; out: the version */
+    WM_SOP_SET_IF = 9,   /* key, val, num = expected */
+    WM_SOP_GET_MANY = 10, /* val = the key list -> buf; out: bytes used (needed on RANGE) */
+    WM_SOP_SET_MANY = 11  /* val = the items (already checked well-formed) */
+};
+
+typedef struct wm_store_req {
+    uint32_t op;           /* WM_SOP_* */
+    uint32_t map;          /* the map's name number: 0, 1, ... in order of first open */
+    const uint8_t *name;   /* its name (UTF-8) */
+    uint32_t name_len;
+    uint32_t module;       /* the calling module's id (0: the host) */
+    const uint8_t *key;
+    uint32_t key_len;
+    uint32_t val_len;
+    const uint8_t *val;
+    uint8_t *buf;
+    uint32_t buf_cap;
+    uint32_t count;        /* get_many, set_many: records given; keys: keys written (out) */
+    int64_t num;
+    uint64_t cursor;       /* in and out */
+    uint64_t out;          /* out */
+} wm_store_req;
+
+typedef int (*wm_store_fn)(void *ctx, wm_store_req *req);
+
+/* Back named maps opened from now on by `fn` (NULL: the C data plane). */
+void wm_broker_set_store(wm_broker *b, wm_store_fn fn, void *ctx);
+
 /* Layout sizes the C code was compiled against (checked against the
  * installed wasmtime's ctypes structs at import). */
 size_t wm_sizeof_wasmtime_memory(void);

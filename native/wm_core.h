@@ -22,7 +22,11 @@
 #define WM_MAX_NAME_LEN 1024u   /* longer map names are INVAL */
 #define WM_HOST_ID 0u
 
-enum { WM_MAP_NAMED = 1, WM_MAP_DYING = 2 /* in a garbage cycle being freed */ };
+enum {
+    WM_MAP_NAMED = 1,
+    WM_MAP_DYING = 2, /* in a garbage cycle being freed */
+    WM_MAP_STORE = 4  /* named, entries in the backing store (store.c) */
+};
 
 /* A watch_drop registration; queued as a notice when its map is reclaimed. */
 typedef struct wm_watch {
@@ -37,6 +41,7 @@ typedef struct wm_mapslot {
     uint64_t id;       /* unique within the broker, never reused; 0 = free slot */
     uint32_t next;     /* free list / reclaim list link (index + 1) */
     uint32_t flags;
+    uint32_t name;     /* WM_MAP_NAMED: its index in broker->names */
     uint64_t refs_in;  /* references to it stored in maps (part of refcount) */
     uint64_t refs_out; /* map references among its own entries */
     wm_watch *watches; /* newest first */
@@ -89,6 +94,8 @@ struct wm_broker {
     wm_link *links;                        /* every link, freed with the broker */
     uint32_t trap_origin;                  /* module id + 1 where a trap began */
     bool strict_borrows;
+    wm_store_fn store_fn; /* the backing store of named maps, or NULL */
+    void *store_ctx;
     uint64_t unreleased_borrows;
     /* The cycle collector (gc.c). */
     uint64_t gc_threshold;     /* collect when gc_pending reaches it; 0: never by itself */
@@ -137,6 +144,11 @@ void wm_ref_forget(wm_broker *b, uint32_t parent, uint32_t child);
  * queueing children that reach zero on *pending; then free its row. */
 void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending);
 void wm_maps_free_slot(wm_broker *b, uint32_t index);
+/* store.c: answer `req` for store-backed map `ms` through the store
+ * function.  Called with the lock held; releases it first. */
+int wm_store_call(wm_module *m, const wm_mapslot *ms, wm_store_req *req);
+static inline bool wm_is_store(const wm_mapslot *ms) { return ms->flags & WM_MAP_STORE; }
+
 /* gc.c: collect unreachable cycles now; the number of maps reclaimed. */
 uint64_t wm_collect_locked(wm_broker *b);
 void wm_maps_free_all(wm_broker *b);

@@ -1,0 +1,176 @@
+"""The store function: how the C core answers for named maps in sqlite or Redis.
+
+native/store.c calls `wm_py_store` once per operation on such a map, after
+every check the C core makes (FAULT, INVAL, handle, rights, TOOBIG) and
+without its lock held.  Here the request becomes one call of the `Store`,
+and the answer goes back into the caller's buffer (guest memory for a
+guest).  A `StoreError` becomes IO; its message is kept per thread, so the
+host API raises it with the cause (see `_native._check`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from . import abi
+from ._native import Native, ffi, lib, store_failure
+from .errors import StoreError
+from .stores.base import Store
+
+Errno = abi.Errno
+log = logging.getLogger("wasi_map.store")
+KEYS_PER_READ = 1024  # the most keys one `keys` page asks the store for
+
+
+class StoreDoor:
+    """A Store, as the C core's store function sees it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._names: dict[int, str] = {}  # the C core's map number -> name
+        self.handle = ffi.new_handle(self)  # the C core's ctx: keep alive with the door
+
+    def name(self, req: Native) -> str:
+        name = self._names.get(req.map)
+        if name is None:
+            name = self._names[req.map] = ffi.buffer(req.name, req.name_len)[:].decode()
+        return name
+
+
+def _key(req: Native) -> bytes:
+    return ffi.buffer(req.key, req.key_len)[:] if req.key_len else b""
+
+
+def _val(req: Native) -> bytes:
+    return ffi.buffer(req.val, req.val_len)[:] if req.val_len else b""
+
+
+def _answer(req: Native, data: bytes) -> int:
+    """Write `data` into the caller's buffer, or RANGE with the size needed."""
+    req.out = len(data)
+    if len(data) > req.buf_cap:
+        return Errno.RANGE
+    ffi.memmove(req.buf, data, len(data))
+    return Errno.OK
+
+
+def _get(door: StoreDoor, req: Native) -> int:
+    value = door.store.get(door.name(req), _key(req))
+    return Errno.NOENT if value is None else _answer(req, value)
+
+
+def _set(door: StoreDoor, req: Native) -> int:
+    door.store.set(door.name(req), _key(req), _val(req))
+    return Errno.OK
+
+
+def _delete(door: StoreDoor, req: Native) -> int:
+    door.store.delete(door.name(req), _key(req))
+    return Errno.OK
+
+
+def _exists(door: StoreDoor, req: Native) -> int:
+    req.out = 1 if door.store.exists(door.name(req), _key(req)) else 0
+    return Errno.OK
+
+
+def _len(door: StoreDoor, req: Native) -> int:
+    req.out = door.store.len(door.name(req))
+    return Errno.OK
+
+
+def _keys(door: StoreDoor, req: Native) -> int:
+    """One page: as many keys from the cursor on as fit; the cursor is the
+    sequence number of the first key left out (0: none left)."""
+    cap = req.buf_cap
+    limit = min(KEYS_PER_READ, cap // 4 + 1)
+    rows = door.store.keys(door.name(req), req.cursor, limit)
+    parts: list[bytes] = []
+    used, after = 0, 0
+    for seq, key in rows:
+        need = 4 + len(key)
+        if used + need > cap:
+            if not parts:  # not even one key fits
+                req.out = need
+                return Errno.RANGE
+            after = seq
+            break
+        parts.append(len(key).to_bytes(4, "little") + key)
+        used += need
+    else:
+        after = rows[-1][0] + 1 if len(rows) == limit else 0
+    data = b"".join(parts)
+    ffi.memmove(req.buf, data, len(data))
+    req.out, req.count, req.cursor = len(data), len(parts), after
+    return Errno.OK
+
+
+def _incr(door: StoreDoor, req: Native) -> int:
+    value = door.store.incr(door.name(req), _key(req), req.num)
+    if value is None:
+        return Errno.TYPE
+    req.out = value & 0xFFFF_FFFF_FFFF_FFFF
+    return Errno.OK
+
+
+def _version(door: StoreDoor, req: Native) -> int:
+    req.out = door.store.version(door.name(req), _key(req))
+    return Errno.OK
+
+
+def _set_if(door: StoreDoor, req: Native) -> int:
+    done = door.store.set_if(door.name(req), _key(req), _val(req), req.num)
+    return Errno.OK if done else Errno.CONFLICT
+
+
+def _get_many(door: StoreDoor, req: Native) -> int:
+    keys = abi.unpack_records(_val(req), req.count)
+    values = door.store.get_many(door.name(req), keys)  # type: ignore[arg-type]
+    return _answer(req, abi.pack_values(values))
+
+
+def _set_many(door: StoreDoor, req: Native) -> int:
+    flat = abi.unpack_records(_val(req), 2 * req.count)
+    door.store.set_many(door.name(req), list(zip(flat[0::2], flat[1::2], strict=True)))  # type: ignore[arg-type]
+    return Errno.OK
+
+
+OPS: dict[int, Callable[[StoreDoor, Native], int]] = {
+    lib.WM_SOP_GET: _get,
+    lib.WM_SOP_SET: _set,
+    lib.WM_SOP_DELETE: _delete,
+    lib.WM_SOP_EXISTS: _exists,
+    lib.WM_SOP_LEN: _len,
+    lib.WM_SOP_KEYS: _keys,
+    lib.WM_SOP_INCR: _incr,
+    lib.WM_SOP_VERSION: _version,
+    lib.WM_SOP_SET_IF: _set_if,
+    lib.WM_SOP_GET_MANY: _get_many,
+    lib.WM_SOP_SET_MANY: _set_many,
+}
+
+
+def _crashed(exc_type: Any, exc: BaseException, tb: Any) -> int:
+    """A bug below (not a StoreError): IO to the caller, and a log line."""
+    store_failure.message = f"internal error in the store: {exc!r}"
+    log.error("store call failed", exc_info=(exc_type, exc, tb))
+    return int(Errno.IO)
+
+
+@ffi.def_extern(onerror=_crashed)  # type: ignore[untyped-decorator]
+def wm_py_store(ctx: Native, req: Native) -> int:
+    door: StoreDoor = ffi.from_handle(ctx)
+    try:
+        return int(OPS[req.op](door, req))
+    except StoreError as exc:
+        store_failure.message = str(exc).removeprefix("IO: ")
+        return int(Errno.IO)
+
+
+def attach(native_broker: Any, store: Store) -> StoreDoor:
+    """Back `native_broker`'s named maps by `store` from now on."""
+    door = StoreDoor(store)
+    lib.wm_broker_set_store(native_broker.ptr, lib.wm_py_store, door.handle)
+    return door

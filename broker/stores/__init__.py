@@ -1,0 +1,50 @@
+"""Backing stores for named maps: `open_store(url)`.
+
+`memory:` keeps named maps in the C data plane (no Store object);
+`sqlite:PATH` and `redis://HOST:PORT/DB` keep them in a `Store`.
+Anonymous maps always stay in the C data plane.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigError
+from .base import Store
+
+SCHEMES = ("memory:", "sqlite:", "redis://")
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` is not a store URL, or None."""
+    if not url.startswith(SCHEMES):
+        return f"must start with one of {', '.join(SCHEMES)}"
+    if url.startswith("memory:") and url != "memory:":
+        return "the memory store takes no argument: write 'memory:'"
+    if url.startswith("sqlite:") and not url.removeprefix("sqlite:"):
+        return "names no file: write sqlite:PATH"
+    return None
+
+
+def resolve_url(url: str, base: Path) -> str:
+    """A store URL with a relative sqlite path made relative to `base`."""
+    if url.startswith("sqlite:"):
+        path = Path(url.removeprefix("sqlite:")).expanduser()
+        return f"sqlite:{path if path.is_absolute() else base / path}"
+    return url
+
+
+def open_store(url: str) -> Store | None:
+    """The Store behind `url` (None for memory:); ConfigError if unusable."""
+    problem = url_problem(url)
+    if problem:
+        raise ConfigError(f"store {url!r}: {problem}")
+    if url == "memory:":
+        return None
+    if url.startswith("sqlite:"):
+        from .sqlite_store import SqliteStore
+
+        return SqliteStore(url.removeprefix("sqlite:"))
+    from .redis_store import RedisStore
+
+    return RedisStore(url)

@@ -1,0 +1,225 @@
+"""Named maps in Redis (redis-py with hiredis): the distributed store.
+
+Per map NAME four keys, all with the hash tag {NAME} so that a cluster
+keeps a map on one node:
+
+    wasi-map:v:{NAME}      hash   key -> value
+    wasi-map:ver:{NAME}    hash   key -> version
+    wasi-map:seq:{NAME}    zset   key, scored by its insertion sequence number
+    wasi-map:clock:{NAME}  string the map's clock (versions, sequence numbers)
+
+Reads are one plain command (HGET, HMGET, ...).  Every write is one Lua
+script, so it is atomic and one round trip.  A command that meets a broken
+connection (say, a server restarted since the connection was made) is
+sent once more on a new one; `incr` and `set_if` carry a request id that
+the script remembers for a minute, so a resent one never counts twice.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
+
+from ..errors import ConfigError, StoreError
+from .base import Store, i64_bytes
+
+try:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+except ImportError:  # pragma: no cover - the extra is not installed
+    redis = None  # type: ignore[assignment]
+
+T = TypeVar("T")
+CONNECT_TIMEOUT_S = 2.0
+REPLY_TIMEOUT_S = 10.0
+DEDUP_MS = 60_000  # how long a script remembers a request id
+
+# Shared by every write script: KEYS = values, versions, order, clock[, done].
+WRITE = """
+local function write(key, value, clock)
+  if redis.call('HSET', KEYS[1], key, value) == 1 then
+    redis.call('ZADD', KEYS[3], clock, key)
+  end
+  redis.call('HSET', KEYS[2], key, clock)
+end
+"""
+
+SET = (
+    WRITE
+    + """
+write(ARGV[1], ARGV[2], redis.call('INCR', KEYS[4]))
+return 1
+"""
+)
+
+DELETE = """
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+end
+return 1
+"""
+
+# ARGV: key, delta (8 bytes, little-endian).  The 64-bit sum is done byte
+# by byte: Lua's numbers are doubles and would round above 2^53.
+INCR = (
+    WRITE
+    + """
+local done = redis.call('GET', KEYS[5])
+if done then return done end
+local old = redis.call('HGET', KEYS[1], ARGV[1]) or string.rep('\\0', 8)
+if #old ~= 8 then return false end
+local out, carry = {}, 0
+for i = 1, 8 do
+  local sum = string.byte(old, i) + string.byte(ARGV[2], i) + carry
+  out[i] = sum % 256
+  carry = (sum - out[i]) / 256
+end
+local value = string.char(unpack(out))
+write(ARGV[1], value, redis.call('INCR', KEYS[4]))
+redis.call('SET', KEYS[5], value, 'PX', ARGV[3])
+return value
+"""
+)
+
+# ARGV: key, value, expected version (decimal), dedup ms.
+SET_IF = (
+    WRITE
+    + """
+if redis.call('GET', KEYS[5]) then return 1 end
+if (redis.call('HGET', KEYS[2], ARGV[1]) or '0') ~= ARGV[3] then return 0 end
+write(ARGV[1], ARGV[2], redis.call('INCR', KEYS[4]))
+redis.call('SET', KEYS[5], '1', 'PX', ARGV[4])
+return 1
+"""
+)
+
+# ARGV: key1, value1, key2, value2, ...
+SET_MANY = (
+    WRITE
+    + """
+local n = #ARGV / 2
+local clock = redis.call('INCRBY', KEYS[4], n) - n
+for i = 1, n do
+  write(ARGV[2 * i - 1], ARGV[2 * i], clock + i)
+end
+return n
+"""
+)
+
+
+class RedisStore(Store):
+    def __init__(self, url: str) -> None:
+        if redis is None:
+            raise ConfigError(
+                f"store {url!r}: the Redis store needs redis-py: pip install 'wasi-map[redis]'"
+            )
+        self.url = url
+        try:
+            self._r = redis.Redis.from_url(
+                url,
+                socket_connect_timeout=CONNECT_TIMEOUT_S,
+                socket_timeout=REPLY_TIMEOUT_S,
+                retry=Retry(NoBackoff(), 0),  # resending is decided here, per operation
+            )
+        except ValueError as exc:
+            raise ConfigError(f"store {url!r}: {exc}") from None
+        self._set = self._r.register_script(SET)
+        self._delete = self._r.register_script(DELETE)
+        self._incr = self._r.register_script(INCR)
+        self._set_if = self._r.register_script(SET_IF)
+        self._set_many = self._r.register_script(SET_MANY)
+        self._keys_of: dict[str, list[bytes]] = {}
+        self._keys_lock = threading.Lock()
+
+    # --- plumbing ----------------------------------------------------------
+
+    def _keys(self, name: str) -> list[bytes]:
+        keys = self._keys_of.get(name)
+        if keys is None:
+            tag = "{" + name + "}"
+            keys = [f"wasi-map:{part}:{tag}".encode() for part in ("v", "ver", "seq", "clock")]
+            with self._keys_lock:
+                self._keys_of[name] = keys
+        return keys
+
+    @staticmethod
+    def _done_key(name: str) -> bytes:
+        return f"wasi-map:done:{{{name}}}:{os.urandom(12).hex()}".encode()
+
+    def _run(self, command: Callable[[], T]) -> T:
+        """Run once; on a broken connection once more, on a new one."""
+        try:
+            try:
+                return command()
+            except redis.ConnectionError:
+                return command()
+        except redis.RedisError as exc:
+            raise StoreError(f"{self.url}: {exc}") from None
+
+    # --- the operations ----------------------------------------------------
+
+    def get(self, name: str, key: bytes) -> bytes | None:
+        v = self._keys(name)[0]
+        value: Any = self._run(lambda: self._r.hget(v, key))
+        return cast("bytes | None", value)
+
+    def set(self, name: str, key: bytes, value: bytes) -> None:
+        keys = self._keys(name)
+        self._run(lambda: self._set(keys, [key, value]))
+
+    def delete(self, name: str, key: bytes) -> None:
+        keys = self._keys(name)
+        self._run(lambda: self._delete(keys[:3], [key]))
+
+    def exists(self, name: str, key: bytes) -> bool:
+        v = self._keys(name)[0]
+        return bool(self._run(lambda: self._r.hexists(v, key)))
+
+    def len(self, name: str) -> int:
+        v = self._keys(name)[0]
+        return int(self._run(lambda: self._r.hlen(v)))
+
+    def keys(self, name: str, cursor: int, limit: int) -> list[tuple[int, bytes]]:
+        order = self._keys(name)[2]
+        rows: list[Any] = self._run(
+            lambda: self._r.zrangebyscore(
+                order, cursor, "+inf", start=0, num=limit, withscores=True
+            )
+        )
+        return [(int(score), key) for key, score in rows]
+
+    def incr(self, name: str, key: bytes, delta: int) -> int | None:
+        keys = [*self._keys(name), self._done_key(name)]
+        value = self._run(lambda: self._incr(keys, [key, i64_bytes(delta), DEDUP_MS]))
+        return None if value is None else int.from_bytes(value, "little", signed=True)
+
+    def version(self, name: str, key: bytes) -> int:
+        ver = self._keys(name)[1]
+        value = self._run(lambda: self._r.hget(ver, key))
+        return int(value) if value is not None else 0
+
+    def set_if(self, name: str, key: bytes, value: bytes, expected: int) -> bool:
+        keys = [*self._keys(name), self._done_key(name)]
+        args: list[Any] = [key, value, str(expected), DEDUP_MS]
+        return bool(self._run(lambda: self._set_if(keys, args)))
+
+    def get_many(self, name: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        if not keys:
+            return []
+        v = self._keys(name)[0]
+        values: Any = self._run(lambda: self._r.hmget(v, keys))
+        return cast("list[bytes | None]", values)
+
+    def set_many(self, name: str, items: Sequence[tuple[bytes, bytes]]) -> None:
+        if not items:
+            return
+        keys = self._keys(name)
+        args = [part for item in items for part in item]
+        self._run(lambda: self._set_many(keys, args))
+
+    def close(self) -> None:
+        self._r.close()

@@ -1,0 +1,209 @@
+"""Named maps in an sqlite file (stdlib sqlite3): the embedded persistent store.
+
+One table of entries keyed by (map name, key), with the value, its version
+and its insertion sequence number; one row per map holds the map's clock,
+from which versions and sequence numbers are drawn.  WAL mode, full sync:
+a write is on disk before it is acknowledged.  Writes that read first
+(`incr`, `set_if`) and `set_many` run in `BEGIN IMMEDIATE` transactions,
+so they are atomic also against other processes using the same file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import ConfigError, StoreError
+from .base import Store, i64_bytes, wrap_i64
+
+T = TypeVar("T")
+BUSY_TIMEOUT_S = 5.0  # wait this long for another process's write lock, then IO
+IN_CHUNK = 500  # keys per `IN (...)` list in get_many
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS wm_entries (
+    map TEXT NOT NULL,
+    key BLOB NOT NULL,
+    value BLOB NOT NULL,
+    version INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (map, key)
+);
+CREATE INDEX IF NOT EXISTS wm_entries_by_seq ON wm_entries (map, seq);
+CREATE TABLE IF NOT EXISTS wm_clocks (
+    map TEXT PRIMARY KEY,
+    clock INTEGER NOT NULL
+);
+"""
+
+UPSERT = (
+    "INSERT INTO wm_entries (map, key, value, version, seq) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (map, key) DO UPDATE SET value = excluded.value, version = excluded.version"
+)
+
+
+class SqliteStore(Store):
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:{self.path}"
+        try:
+            db = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+            db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"{self.path}: cannot use it as an sqlite store: {exc}") from None
+        self._db = db
+        self._lock = threading.Lock()  # one connection, shared by the broker's threads
+
+    # --- plumbing ----------------------------------------------------------
+
+    def _run(self, what: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            try:
+                return what(self._db)
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.url}: {exc}") from None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that holds the file's write lock from the start."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    @staticmethod
+    def _tick(db: sqlite3.Connection, name: str, n: int = 1) -> int:
+        """Advance the map's clock by n; the last of the n values taken."""
+        row = db.execute(
+            "INSERT INTO wm_clocks (map, clock) VALUES (?, ?) "
+            "ON CONFLICT (map) DO UPDATE SET clock = clock + excluded.clock RETURNING clock",
+            (name, n),
+        ).fetchone()
+        return int(row[0])
+
+    def _put(self, db: sqlite3.Connection, name: str, key: bytes, value: bytes) -> None:
+        clock = self._tick(db, name)
+        db.execute(UPSERT, (name, key, value, clock, clock))
+
+    def _one(self, sql: str, *args: object) -> Any:
+        """The first row of a query (a tuple), or None."""
+        return self._run(lambda db: db.execute(sql, args).fetchone())
+
+    # --- the operations ----------------------------------------------------
+
+    def get(self, name: str, key: bytes) -> bytes | None:
+        row = self._one("SELECT value FROM wm_entries WHERE map = ? AND key = ?", name, key)
+        return bytes(row[0]) if row else None
+
+    def set(self, name: str, key: bytes, value: bytes) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            with self._write():
+                self._put(db, name, key, value)
+
+        self._run(run)
+
+    def delete(self, name: str, key: bytes) -> None:
+        self._run(
+            lambda db: db.execute("DELETE FROM wm_entries WHERE map = ? AND key = ?", (name, key))
+        )
+
+    def exists(self, name: str, key: bytes) -> bool:
+        return (
+            self._one("SELECT 1 FROM wm_entries WHERE map = ? AND key = ?", name, key) is not None
+        )
+
+    def len(self, name: str) -> int:
+        row = self._one("SELECT count(*) FROM wm_entries WHERE map = ?", name)
+        return int(row[0]) if row else 0
+
+    def keys(self, name: str, cursor: int, limit: int) -> list[tuple[int, bytes]]:
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT seq, key FROM wm_entries WHERE map = ? AND seq >= ? ORDER BY seq LIMIT ?",
+                (name, cursor, limit),
+            ).fetchall()
+        )
+        return [(int(seq), bytes(key)) for seq, key in rows]
+
+    def incr(self, name: str, key: bytes, delta: int) -> int | None:
+        def run(db: sqlite3.Connection) -> int | None:
+            with self._write():
+                row = db.execute(
+                    "SELECT value FROM wm_entries WHERE map = ? AND key = ?", (name, key)
+                ).fetchone()
+                old = bytes(row[0]) if row else bytes(8)
+                if len(old) != 8:
+                    return None
+                value = wrap_i64(int.from_bytes(old, "little", signed=True) + delta)
+                self._put(db, name, key, i64_bytes(value))
+                return value
+
+        return self._run(run)
+
+    def version(self, name: str, key: bytes) -> int:
+        row = self._one("SELECT version FROM wm_entries WHERE map = ? AND key = ?", name, key)
+        return int(row[0]) if row else 0
+
+    def set_if(self, name: str, key: bytes, value: bytes, expected: int) -> bool:
+        def run(db: sqlite3.Connection) -> bool:
+            with self._write():
+                row = db.execute(
+                    "SELECT version FROM wm_entries WHERE map = ? AND key = ?", (name, key)
+                ).fetchone()
+                if (int(row[0]) if row else 0) != expected:
+                    return False
+                self._put(db, name, key, value)
+                return True
+
+        return self._run(run)
+
+    def get_many(self, name: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        def run(db: sqlite3.Connection) -> dict[bytes, bytes]:
+            found: dict[bytes, bytes] = {}
+            db.execute("BEGIN")  # one snapshot for every chunk
+            try:
+                for at in range(0, len(keys), IN_CHUNK):
+                    chunk = keys[at : at + IN_CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    for key, value in db.execute(
+                        f"SELECT key, value FROM wm_entries WHERE map = ? AND key IN ({marks})",
+                        (name, *chunk),
+                    ):
+                        found[bytes(key)] = bytes(value)
+            finally:
+                db.execute("COMMIT")
+            return found
+
+        found = self._run(run) if keys else {}
+        return [found.get(k) for k in keys]
+
+    def set_many(self, name: str, items: Sequence[tuple[bytes, bytes]]) -> None:
+        if not items:
+            return
+
+        def run(db: sqlite3.Connection) -> None:
+            with self._write():
+                last = self._tick(db, name, len(items))
+                first = last - len(items) + 1
+                db.executemany(
+                    UPSERT, ((name, k, v, first + i, first + i) for i, (k, v) in enumerate(items))
+                )
+
+        self._run(run)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,72 @@
+/* store.c: named maps whose entries live in a backing store.
+ *
+ * ops.c checks an operation on such a map exactly as on any other (the
+ * errno order is the same), then hands it here.  The store function runs
+ * without the broker lock -- it may wait on a disk or a network -- and is
+ * trusted no further than its errno: an answer that is not one the
+ * operation can give, or outputs that do not fit the caller's buffer,
+ * become IO.
+ */
+#include "wm_core.h"
+
+void wm_broker_set_store(wm_broker *b, wm_store_fn fn, void *ctx)
+{
+    wm_lock(b);
+    b->store_fn = fn;
+    b->store_ctx = ctx;
+    wm_unlock(b);
+}
+
+/* The errnos each store operation may answer besides OK and IO. */
+static bool allowed(uint32_t op, int err)
+{
+    switch (err) {
+    case WM_OK:
+    case WM_IO:
+        return true;
+    case WM_NOENT:
+        return op == WM_SOP_GET;
+    case WM_RANGE:
+        return op == WM_SOP_GET || op == WM_SOP_KEYS || op == WM_SOP_GET_MANY;
+    case WM_TYPE:
+        return op == WM_SOP_INCR;
+    case WM_CONFLICT:
+        return op == WM_SOP_SET_IF;
+    default:
+        return false;
+    }
+}
+
+/* Outputs that claim more than the caller's buffer holds are a fault of
+ * the store, never a reason to read or write past it. */
+static bool sane(const wm_store_req *req, int err)
+{
+    switch (req->op) {
+    case WM_SOP_GET:
+    case WM_SOP_GET_MANY:
+    case WM_SOP_KEYS:
+        return err != WM_OK || req->out <= req->buf_cap;
+    case WM_SOP_EXISTS:
+        return err != WM_OK || req->out <= 1;
+    default:
+        return true;
+    }
+}
+
+int wm_store_call(wm_module *m, const wm_mapslot *ms, wm_store_req *req)
+{
+    wm_broker *b = m->broker;
+    const wm_named *named = &b->names[ms->name];
+    wm_store_fn fn = b->store_fn;
+    void *ctx = b->store_ctx;
+    req->map = ms->name;
+    req->name = named->name; /* names live until the broker closes */
+    req->name_len = named->len;
+    req->module = m->id;
+    req->out = 0;
+    wm_unlock(b);
+    int err = fn(ctx, req);
+    if (err < 0 || !allowed(req->op, err) || !sane(req, err))
+        return WM_IO;
+    return err;
+}
