@@ -47,6 +47,15 @@ def _val(req: Native) -> bytes:
     return ffi.buffer(req.val, req.val_len)[:] if req.val_len else b""
 
 
+def _records(req: Native, count: int) -> list[bytes]:
+    """The `count` records of the (checked) batch at req.val, as bytes."""
+    raw = ffi.buffer(req.val, req.val_len)[:]
+    pairs = ffi.new("uint32_t[]", 2 * count)
+    lib.wm_records_split(req.val, count, pairs)
+    at = iter(ffi.unpack(pairs, 2 * count))
+    return [raw[offset : offset + length] for offset, length in zip(at, at, strict=True)]
+
+
 def _answer(req: Native, data: bytes) -> int:
     """Write `data` into the caller's buffer, or RANGE with the size needed."""
     req.out = len(data)
@@ -126,14 +135,19 @@ def _set_if(door: StoreDoor, req: Native) -> int:
 
 
 def _get_many(door: StoreDoor, req: Native) -> int:
-    keys = abi.unpack_records(_val(req), req.count)
-    values = door.store.get_many(door.name(req), keys)  # type: ignore[arg-type]
-    return _answer(req, abi.pack_values(values))
+    count = req.count
+    values = door.store.get_many(door.name(req), _records(req, count))
+    if len(values) != count:
+        raise StoreError(f"{door.store.url}: {len(values)} values for {count} keys")
+    lens = [abi.ABSENT if v is None else len(v) for v in values]
+    # Empty and absent values add no bytes: filter(None) drops both.
+    req.out = lib.wm_records_pack(req.buf, req.buf_cap, lens, count, b"".join(filter(None, values)))
+    return Errno.OK if req.out <= req.buf_cap else Errno.RANGE
 
 
 def _set_many(door: StoreDoor, req: Native) -> int:
-    flat = abi.unpack_records(_val(req), 2 * req.count)
-    door.store.set_many(door.name(req), list(zip(flat[0::2], flat[1::2], strict=True)))  # type: ignore[arg-type]
+    flat = _records(req, 2 * req.count)
+    door.store.set_many(door.name(req), list(zip(flat[0::2], flat[1::2], strict=True)))
     return Errno.OK
 
 

@@ -168,12 +168,6 @@ def pack_items(items: Sequence[tuple[bytes, bytes]]) -> bytes:
     )
 
 
-def pack_values(values: Sequence[bytes | None]) -> bytes:
-    """get_many's answer: u32 length + bytes per value, ABSENT for None."""
-    absent = ABSENT.to_bytes(4, "little")
-    return b"".join(absent if v is None else len(v).to_bytes(4, "little") + v for v in values)
-
-
 def unpack_records(raw: bytes, count: int) -> list[bytes | None]:
     """`count` records of u32 length + bytes; length ABSENT reads as None."""
     out: list[bytes | None] = []

@@ -7,6 +7,8 @@
  * operation can give, or outputs that do not fit the caller's buffer,
  * become IO.
  */
+#include <string.h>
+
 #include "wm_core.h"
 
 void wm_broker_set_store(wm_broker *b, wm_store_fn fn, void *ctx)
@@ -69,4 +71,37 @@ int wm_store_call(wm_module *m, const wm_mapslot *ms, wm_store_req *req)
     if (err < 0 || !allowed(req->op, err) || !sane(req, err))
         return WM_IO;
     return err;
+}
+
+void wm_records_split(const uint8_t *p, uint32_t count, uint32_t *pairs)
+{
+    uint64_t at = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t n;
+        memcpy(&n, p + at, 4);
+        pairs[2 * i] = (uint32_t)(at + 4);
+        pairs[2 * i + 1] = n;
+        at += 4ull + n;
+    }
+}
+
+uint64_t wm_records_pack(uint8_t *buf, uint32_t cap, const uint32_t *lens, uint32_t count,
+                         const uint8_t *blob)
+{
+    uint64_t need = 0;
+    for (uint32_t i = 0; i < count; i++)
+        need += 4ull + (lens[i] == UINT32_MAX ? 0 : lens[i]);
+    if (need > cap)
+        return need;
+    uint64_t at = 0, from = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        memcpy(buf + at, &lens[i], 4);
+        at += 4;
+        if (lens[i] != UINT32_MAX) {
+            memcpy(buf + at, blob + from, lens[i]);
+            at += lens[i];
+            from += lens[i];
+        }
+    }
+    return need;
 }

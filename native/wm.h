@@ -175,6 +175,16 @@ typedef int (*wm_store_fn)(void *ctx, wm_store_req *req);
 /* Back named maps opened from now on by `fn` (NULL: the C data plane). */
 void wm_broker_set_store(wm_broker *b, wm_store_fn fn, void *ctx);
 
+/* Batch records (u32 length + bytes each) for a store function, without a
+ * loop in Python.  Split: the (offset, length) of each of `count` records
+ * of an already-checked batch into pairs[2 * count].  Pack: write `count`
+ * records with lengths `lens` (0xFFFFFFFF: absent, no bytes) and bytes
+ * taken in turn from `blob` into `buf`; the size needed, written only if
+ * it is <= cap. */
+void wm_records_split(const uint8_t *p, uint32_t count, uint32_t *pairs);
+uint64_t wm_records_pack(uint8_t *buf, uint32_t cap, const uint32_t *lens, uint32_t count,
+                         const uint8_t *blob);
+
 /* Layout sizes the C code was compiled against (checked against the
  * installed wasmtime's ctypes structs at import). */
 size_t wm_sizeof_wasmtime_memory(void);

@@ -13,6 +13,13 @@ from ..errors import ConfigError
 from .base import Store
 
 SCHEMES = ("memory:", "sqlite:", "redis://")
+SQLITE_SYNC = ("full", "normal")  # sqlite:PATH?sync=normal trades durability for speed
+
+
+def _sqlite_parts(url: str) -> tuple[str, str | None]:
+    """sqlite:PATH[?sync=MODE] -> (PATH, the query or None)."""
+    path, _, query = url.removeprefix("sqlite:").partition("?")
+    return path, (query or None)
 
 
 def url_problem(url: str) -> str | None:
@@ -21,16 +28,22 @@ def url_problem(url: str) -> str | None:
         return f"must start with one of {', '.join(SCHEMES)}"
     if url.startswith("memory:") and url != "memory:":
         return "the memory store takes no argument: write 'memory:'"
-    if url.startswith("sqlite:") and not url.removeprefix("sqlite:"):
-        return "names no file: write sqlite:PATH"
+    if url.startswith("sqlite:"):
+        path, query = _sqlite_parts(url)
+        if not path:
+            return "names no file: write sqlite:PATH"
+        if query is not None and query.removeprefix("sync=") not in SQLITE_SYNC:
+            return f"the only option is sync={'|'.join(SQLITE_SYNC)}"
     return None
 
 
 def resolve_url(url: str, base: Path) -> str:
     """A store URL with a relative sqlite path made relative to `base`."""
     if url.startswith("sqlite:"):
-        path = Path(url.removeprefix("sqlite:")).expanduser()
-        return f"sqlite:{path if path.is_absolute() else base / path}"
+        name, query = _sqlite_parts(url)
+        path = Path(name).expanduser()
+        path = path if path.is_absolute() else base / path
+        return f"sqlite:{path}" + (f"?{query}" if query else "")
     return url
 
 
@@ -44,7 +57,8 @@ def open_store(url: str) -> Store | None:
     if url.startswith("sqlite:"):
         from .sqlite_store import SqliteStore
 
-        return SqliteStore(url.removeprefix("sqlite:"))
+        path, query = _sqlite_parts(url)
+        return SqliteStore(path, sync=query.removeprefix("sync=") if query else "full")
     from .redis_store import RedisStore
 
     return RedisStore(url)

@@ -17,6 +17,7 @@ the script remembers for a minute, so a resent one never counts twice.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -111,6 +112,22 @@ return n
 )
 
 
+class _Script:
+    """A Lua script run by EVALSHA, loaded again when the server lost it
+    (NOSCRIPT: a restarted server; the script did not run)."""
+
+    def __init__(self, client: Any, source: str) -> None:
+        self.client, self.source = client, source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def __call__(self, keys: Sequence[bytes], args: Sequence[Any]) -> Any:
+        try:
+            return self.client.evalsha(self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            self.client.script_load(self.source)
+            return self.client.evalsha(self.sha, len(keys), *keys, *args)
+
+
 class RedisStore(Store):
     def __init__(self, url: str) -> None:
         if redis is None:
@@ -127,11 +144,11 @@ class RedisStore(Store):
             )
         except ValueError as exc:
             raise ConfigError(f"store {url!r}: {exc}") from None
-        self._set = self._r.register_script(SET)
-        self._delete = self._r.register_script(DELETE)
-        self._incr = self._r.register_script(INCR)
-        self._set_if = self._r.register_script(SET_IF)
-        self._set_many = self._r.register_script(SET_MANY)
+        self._set = _Script(self._r, SET)
+        self._delete = _Script(self._r, DELETE)
+        self._incr = _Script(self._r, INCR)
+        self._set_if = _Script(self._r, SET_IF)
+        self._set_many = _Script(self._r, SET_MANY)
         self._keys_of: dict[str, list[bytes]] = {}
         self._keys_lock = threading.Lock()
 

@@ -2,16 +2,20 @@
 
 One table of entries keyed by (map name, key), with the value, its version
 and its insertion sequence number; one row per map holds the map's clock,
-from which versions and sequence numbers are drawn.  WAL mode, full sync:
-a write is on disk before it is acknowledged.  Writes that read first
-(`incr`, `set_if`) and `set_many` run in `BEGIN IMMEDIATE` transactions,
-so they are atomic also against other processes using the same file.
+from which versions and sequence numbers are drawn.  WAL mode, full sync by
+default: a write is on disk before it is acknowledged (`?sync=normal`: it
+survives a crash of the process, not of the machine, and costs no fsync).
+Every write runs in a `BEGIN IMMEDIATE` transaction, so a read-then-write
+(`incr`, `set_if`) or a batch is atomic also against other processes using
+the same file.
 """
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +26,8 @@ from .base import Store, i64_bytes, wrap_i64
 
 T = TypeVar("T")
 BUSY_TIMEOUT_S = 5.0  # wait this long for another process's write lock, then IO
+BUSY_SLEEP_S = 0.001  # the longest sleep between two tries for the lock
+BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 IN_CHUNK = 500  # keys per `IN (...)` list in get_many
 
 SCHEMA = """
@@ -47,16 +53,19 @@ UPSERT = (
 
 
 class SqliteStore(Store):
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, sync: str = "full") -> None:
+        """`sync`: "full" (a write is on disk before it returns) or "normal"
+        (a write survives a crash of the process, not of the machine)."""
         self.path = Path(path)
-        self.url = f"sqlite:{self.path}"
+        self.url = f"sqlite:{self.path}" + ("" if sync == "full" else f"?sync={sync}")
         try:
             db = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
             db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = FULL")
+            db.execute(f"PRAGMA synchronous = {'NORMAL' if sync == 'normal' else 'FULL'}")
             db.executescript(SCHEMA)
+            db.execute("PRAGMA busy_timeout = 0")  # from now on, _run waits for locks
         except sqlite3.Error as exc:
             raise ConfigError(f"{self.path}: cannot use it as an sqlite store: {exc}") from None
         self._db = db
@@ -65,11 +74,23 @@ class SqliteStore(Store):
     # --- plumbing ----------------------------------------------------------
 
     def _run(self, what: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `what` (which leaves no transaction open when it fails); while
+        another process holds the lock, try again after a short random sleep,
+        for up to BUSY_TIMEOUT_S.  (sqlite's own busy handler sleeps ever
+        longer, up to 100 ms, so under steady contention a waiter can miss
+        every moment the lock is free and time out.)"""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
         with self._lock:
-            try:
-                return what(self._db)
-            except sqlite3.Error as exc:
-                raise StoreError(f"{self.url}: {exc}") from None
+            while True:
+                try:
+                    return what(self._db)
+                except sqlite3.OperationalError as exc:
+                    busy = exc.sqlite_errorcode & 0xFF in BUSY_CODES
+                    if not busy or time.monotonic() > deadline:
+                        raise StoreError(f"{self.url}: {exc}") from None
+                except sqlite3.Error as exc:
+                    raise StoreError(f"{self.url}: {exc}") from None
+                time.sleep(random.uniform(BUSY_SLEEP_S / 4, BUSY_SLEEP_S))
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -1,0 +1,305 @@
+"""Guest `get`/`set`/`get_many` on a named map in each store, beside redis-py on the same server.
+
+Run `python benchmarks/bench_store.py` (add `--quick` for a smoke run).  It
+starts its own redis-server (127.0.0.1, a free port, no persistence) and
+uses a temporary sqlite file.  Every broker runs the same guest,
+benchmarks/guests/store_loop.wat, whose exports loop over the import n
+times, so one export call is spread over n operations.  Prints figures and
+ratios; never asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import redis
+import redis.connection
+from _harness import fmt_ns, fmt_sample, machine, print_table, repeat, summarize
+from _redis_server import redis_server
+
+from broker import Broker
+from broker.stores.redis_store import SET as STORE_SET_SCRIPT
+
+GUEST = Path(__file__).parent / "guests" / "store_loop.wat"
+MAP = "bench"  # the named map the guest opens
+OK = 0
+KEY = b"bench-key-single"  # the guest's key for get and set (16 bytes)
+VALUE = b"0123456789abcdef" * 6 + b"WXYZ"  # the guest's value for set (100 bytes)
+MANY = 1_000  # keys per get_many
+MANY_KEYS = [f"bench-key-{i:06d}".encode() for i in range(MANY)]  # as the guest builds them
+MANY_VALUES = [(f"{i:06d}" * 17)[:100].encode() for i in range(MANY)]
+OPS = ("get", "set", "get_many")
+OP_LABEL = {"get": "get", "set": "set", "get_many": f"get_many ({MANY:,} keys)"}
+DIRECT = {"get": "GET", "set": "SET", "get_many": "MGET"}  # redis-py, plain string keys
+SAME = {"get": "HGET", "set": "EVALSHA", "get_many": "HMGET"}  # what the Redis store sends
+TARGET_RATIO = 1.5  # Redis guest op / redis-py direct op, median
+
+Run = Callable[[int], None]
+Sizes = dict[str, dict[str, int]]  # operations per run, per column (store) and op
+COLUMNS = ("memory", "sqlite", "redis", "redis", "redis")  # guest x3, redis-py x2
+
+
+@dataclass
+class Contender:
+    """One column of a row: `run(n)` performs n operations."""
+
+    label: str
+    run: Run
+    n: int
+
+
+# --- the guest on a broker per store -----------------------------------------
+
+
+def guest_broker(url: str) -> Broker:
+    """A broker on store `url`, the guest loaded and set up, the get_many keys stored."""
+    broker = Broker(store=url)
+    broker.load("bench", GUEST, grants={MAP: "rw"})
+    if broker.call("bench.setup") != OK:
+        raise RuntimeError(f"{url}: guest setup (open {MAP!r}) failed")
+    with broker.open(MAP) as ref:
+        ref.set_many(list(zip(MANY_KEYS, MANY_VALUES, strict=True)))
+    return broker
+
+
+def guest_loop(broker: Broker, op: str) -> Run:
+    """run(n): n guest calls of `op` in one export call, checked to have all returned OK."""
+    export, extra = {
+        "get": ("bench.get_loop", ()),
+        "set": ("bench.set_loop", ()),
+        "get_many": ("bench.get_many_loop", (MANY,)),
+    }[op]
+
+    def run(n: int) -> None:
+        bad = broker.call(export, n, *extra)
+        if bad:
+            raise RuntimeError(f"{broker.store_url}: {bad} of {n} guest {op} calls were not OK")
+
+    return run
+
+
+def check_guest(broker: Broker) -> None:
+    """One set, get and get_many: the guest sees the bytes that were stored."""
+    url = broker.store_url
+    guest_loop(broker, "set")(1)
+    guest_loop(broker, "get")(1)
+    if broker.call("bench.value_ok") != 1:
+        raise RuntimeError(f"{url}: get did not return the value that was set")
+    guest_loop(broker, "get_many")(1)
+    used = broker.call("bench.out_len")
+    if used != MANY * (4 + len(VALUE)):
+        raise RuntimeError(f"{url}: get_many used {used} bytes")
+    last = (MANY - 1) * (4 + len(VALUE)) + 4  # the last value's first byte
+    if broker.call("bench.many_byte", last) != MANY_VALUES[-1][0]:
+        raise RuntimeError(f"{url}: get_many returned the wrong bytes")
+
+
+# --- redis-py on the same server -----------------------------------------------
+
+
+def calls(fn: Callable[..., object], *args: object) -> Run:
+    """run(n): n calls of fn(*args) from Python."""
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            fn(*args)
+
+    return run
+
+
+def direct_runs(client: redis.Redis) -> dict[str, tuple[Run, Run]]:
+    """Per op: (the plain command, the command the Redis store sends for it)."""
+    client.set(KEY, VALUE)
+    client.mset(dict(zip(MANY_KEYS, MANY_VALUES, strict=True)))
+    values = f"wasi-map:v:{{{MAP}}}"  # the store's hash for the guest's map (filled by then)
+    if client.get(KEY) != VALUE or client.mget(MANY_KEYS) != MANY_VALUES:
+        raise RuntimeError("redis-py: GET/MGET did not return what was set")
+    if client.hget(values, KEY) != VALUE or client.hmget(values, MANY_KEYS) != MANY_VALUES:
+        raise RuntimeError("redis-py: the store's hash does not hold what the guest wrote")
+    # The store's own set script, on a map of its own: EVALSHA with the same keys and args.
+    script = client.register_script(STORE_SET_SCRIPT)
+    other = [f"wasi-map:{part}:{{{MAP}-direct}}" for part in ("v", "ver", "seq", "clock")]
+    return {
+        "get": (calls(client.get, KEY), calls(client.hget, values, KEY)),
+        "set": (calls(client.set, KEY, VALUE), calls(script, other, [KEY, VALUE])),
+        "get_many": (calls(client.mget, MANY_KEYS), calls(client.hmget, values, MANY_KEYS)),
+    }
+
+
+# --- measuring and reporting ---------------------------------------------------
+
+
+def side_by_side(contenders: list[Contender], rounds: int) -> list[list[float]]:
+    """One warm-up each, then `rounds` rounds taking turns; ns per op, per contender per round.
+
+    Every column of a round runs within a few hundred ms of the others, so
+    a burst of load elsewhere on the machine lands on one round of all of
+    them rather than on every run of one column.
+    """
+    for c in contenders:
+        c.run(c.n)
+    times: list[list[float]] = [[] for _ in contenders]
+    for _ in range(rounds):
+        for c, t in zip(contenders, times, strict=True):
+            t += repeat(c.run, c.n, 1, warmup=0)
+    return times
+
+
+def paired(a: list[float], b: list[float]) -> float:
+    """The median over rounds of a's figure / b's figure in the same round."""
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+
+@contextmanager
+def brokers(port: int) -> Iterator[dict[str, Broker]]:
+    """A broker per store: memory, a temporary sqlite file, the benchmark's redis-server."""
+    with tempfile.TemporaryDirectory(prefix="wm-bench-sqlite-") as directory:
+        urls = {
+            "memory": "memory:",
+            "sqlite": f"sqlite:{Path(directory) / 'bench.db'}",
+            "redis": f"redis://127.0.0.1:{port}/0",
+        }
+        opened: dict[str, Broker] = {}
+        try:
+            for store, url in urls.items():
+                opened[store] = guest_broker(url)
+            yield opened
+        finally:
+            for broker in opened.values():
+                broker.close()
+
+
+def sizes(quick: bool) -> Sizes:
+    """Operations per run, per column and op: a run takes about 10-100 ms in full."""
+    full = {
+        "memory": {"get": 200_000, "set": 200_000, "get_many": 2_000},
+        "sqlite": {"get": 10_000, "set": 300, "get_many": 30},
+        "redis": {"get": 1_000, "set": 1_000, "get_many": 50},
+    }
+    if not quick:
+        return full
+    return {col: {op: max(2, n // 50) for op, n in ops.items()} for col, ops in full.items()}
+
+
+def pass_miss(ratio: float) -> str:
+    return "PASS" if ratio <= TARGET_RATIO else "MISS"
+
+
+def measure_all(port: int, n: Sizes, rounds: int) -> dict[str, list[list[float]]]:
+    """Per op, the per-round figures of its five columns (COLUMNS)."""
+    results: dict[str, list[list[float]]] = {}
+    with brokers(port) as by_store:
+        for broker in by_store.values():
+            check_guest(broker)
+        client = redis.Redis(host="127.0.0.1", port=port)
+        try:
+            direct = direct_runs(client)
+            for op in OPS:
+                plain, same = direct[op]
+                contenders = [
+                    Contender(store, guest_loop(broker, op), n[store][op])
+                    for store, broker in by_store.items()
+                ]
+                contenders.append(Contender(DIRECT[op], plain, n["redis"][op]))
+                contenders.append(Contender(SAME[op], same, n["redis"][op]))
+                results[op] = side_by_side(contenders, rounds)
+        finally:
+            client.close()
+    return results
+
+
+def server_version(port: int) -> str:
+    client = redis.Redis(host="127.0.0.1", port=port)
+    try:
+        return str(client.info("server")["redis_version"])
+    finally:
+        client.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny N: a smoke run, rough figures")
+    args = parser.parse_args(argv)
+    rounds = 3 if args.quick else 21
+    n = sizes(args.quick)
+    with redis_server() as port:
+        redis_version = server_version(port)
+        results = measure_all(port, n, rounds)
+
+    print(
+        f"wasi-map stores: ns per operation, median (min) of {rounds} rounds taking turns; "
+        f"16-byte keys, 100-byte values; {machine()}"
+    )
+    print(
+        f"wasmtime {version('wasmtime')}, redis-server {redis_version} on 127.0.0.1 "
+        f"(no persistence), redis-py {version('redis')} "
+        f"({redis.connection.DefaultParser.__name__}), sqlite file in a temporary directory"
+    )
+    print(
+        "ops per run: "
+        + "; ".join(
+            f"{op} {n['memory'][op]:,} memory, {n['sqlite'][op]:,} sqlite, {n['redis'][op]:,} redis"
+            for op in OPS
+        )
+        + ("  [--quick: rough figures]" if args.quick else "")
+    )
+    print()
+    headers = [
+        "operation",
+        "memory ns",
+        "sqlite ns",
+        "redis guest ns",
+        "redis-py GET/SET/MGET ns",
+        "redis-py HGET/EVALSHA/HMGET ns",
+        "guest/direct",
+        "guest/same cmd",
+    ]
+    rows = []
+    for op in OPS:
+        figures = [summarize(t, n[col][op]) for t, col in zip(results[op], COLUMNS, strict=True)]
+        _, _, guest, plain, same = results[op]
+        rows.append(
+            [
+                OP_LABEL[op],
+                *(fmt_sample(f) for f in figures),
+                f"{paired(guest, plain):.2f}x",
+                f"{paired(guest, same):.2f}x",
+            ]
+        )
+    print_table(headers, rows)
+    print()
+    med = {op: [statistics.median(t) for t in results[op]] for op in OPS}
+    print(
+        "the broker's cost on Redis (guest - redis-py sending the store's command): "
+        + ", ".join(f"{op} {med[op][2] - med[op][4]:+,.0f} ns" for op in OPS)
+    )
+    print(
+        "the store's choice of command alone (redis-py HGET/EVALSHA/HMGET / GET/SET/MGET): "
+        + ", ".join(f"{op} {paired(results[op][4], results[op][3]):.2f}x" for op in OPS)
+    )
+    print(
+        f"get_many per key: memory {fmt_ns(med['get_many'][0] / MANY)} ns, "
+        f"sqlite {fmt_ns(med['get_many'][1] / MANY)} ns, "
+        f"redis {fmt_ns(med['get_many'][2] / MANY)} ns"
+    )
+    print()
+    print(
+        "targets (issue): Redis guest op / redis-py direct op (median of the "
+        f"per-round ratios), at most {TARGET_RATIO}x"
+    )
+    for op in OPS:
+        _, _, guest, plain, _ = results[op]
+        ratio = paired(guest, plain)
+        print(f"  {OP_LABEL[op]} / {DIRECT[op]}: {ratio:.2f}x  {pass_miss(ratio)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
