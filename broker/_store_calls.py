@@ -91,28 +91,33 @@ def _len(door: StoreDoor, req: Native) -> int:
 
 
 def _keys(door: StoreDoor, req: Native) -> int:
-    """One page: as many keys from the cursor on as fit; the cursor is the
-    sequence number of the first key left out (0: none left)."""
-    cap = req.buf_cap
-    limit = min(KEYS_PER_READ, cap // 4 + 1)
-    rows = door.store.keys(door.name(req), req.cursor, limit)
+    """One page: as many keys from the cursor on as fit, read from the store
+    KEYS_PER_READ at a time; the cursor is the sequence number of the first
+    key left out (0: none left)."""
+    cap, cursor, name = req.buf_cap, req.cursor, door.name(req)
     parts: list[bytes] = []
-    used, after = 0, 0
-    for seq, key in rows:
-        need = 4 + len(key)
-        if used + need > cap:
-            if not parts:  # not even one key fits
-                req.out = need
-                return Errno.RANGE
-            after = seq
-            break
-        parts.append(len(key).to_bytes(4, "little") + key)
-        used += need
-    else:
-        after = rows[-1][0] + 1 if len(rows) == limit else 0
+    used = 0
+    while True:
+        limit = min(KEYS_PER_READ, (cap - used) // 4 + 1)
+        rows = door.store.keys(name, cursor, limit)
+        for seq, key in rows:
+            need = 4 + len(key)
+            if used + need > cap:
+                if not parts:  # not even one key fits
+                    req.out = need
+                    return Errno.RANGE
+                return _keys_page(req, parts, seq)
+            parts.append(len(key).to_bytes(4, "little") + key)
+            used += need
+        if len(rows) < limit:  # the store has no more
+            return _keys_page(req, parts, 0)
+        cursor = rows[-1][0] + 1
+
+
+def _keys_page(req: Native, parts: list[bytes], cursor: int) -> int:
     data = b"".join(parts)
     ffi.memmove(req.buf, data, len(data))
-    req.out, req.count, req.cursor = len(data), len(parts), after
+    req.out, req.count, req.cursor = len(data), len(parts), cursor
     return Errno.OK
 
 

@@ -1,4 +1,7 @@
-"""Shared fixtures: a fresh broker, and the directory of test guests."""
+"""Shared fixtures: a fresh broker, the directory of test guests, a real redis-server.
+
+The stores a test runs on (`store_url`, `@every_store`) are in stores_fixtures.py.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis_server import RedisServer
+from stores_fixtures import fresh_store, store_url
 
 from broker import Broker
 
-from redis_server import RedisServer
+__all__ = ["fresh_store", "store_url"]  # fixtures: every test module sees them
 
 GUESTS = Path(__file__).parent / "guests"
 
@@ -21,9 +26,9 @@ def guests() -> Path:
 
 
 @pytest.fixture
-def broker() -> Iterator[Broker]:
-    """A fresh in-memory broker, closed after the test."""
-    with Broker() as b:
+def broker(store_url: str) -> Iterator[Broker]:
+    """A fresh broker on the store under test (memory unless @every_store), closed after."""
+    with Broker(store_url) as b:
         yield b
 
 

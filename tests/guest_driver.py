@@ -6,6 +6,10 @@ function with exact raw arguments (the guest re-exports each one); `put`,
 convenience methods (`get`, `keys`, ...) use a fixed layout and check, on
 every call, the spec's rule that nothing is written to an out-pointer
 unless the call returns OK (RANGE: only the needed size).
+
+`map()` gives a fresh map of the broker's store (tests/stores_fixtures.py):
+anonymous on memory; on sqlite or Redis one of the named maps the driver
+was granted at load, so that the operations go through the store.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stores_fixtures import unique_name
 
 from broker import Broker
 from broker.abi import Errno, pack_items, pack_keys, unpack_records
@@ -50,12 +55,18 @@ VAL = 0x3000  # value or batch bytes (up to 20 KiB)
 BUF = 0x8000  # output buffers (up to 96 KiB)
 SENTINEL = 0xAA  # poison byte: memory the ABI must not touch still holds it
 MEM_END = 0x20000
+STORE_MAPS = 8  # named maps a driver on a backing store is granted for map()
 
 
 class Driver:
     """One loaded abi_driver guest: raw ABI calls and its linear memory."""
 
     def __init__(self, broker: Broker, name: str = "a", **load: Any) -> None:
+        self.store_maps: list[bytes] = []  # names for map(), on a backing store
+        if broker.store is not None:
+            self.store_maps = [unique_name(name).encode() for _ in range(STORE_MAPS)]
+            granted = {n.decode(): "rw" for n in self.store_maps}
+            load["grants"] = {**granted, **load.get("grants", {})}
         broker.load(name, DRIVER, **load)
         self.broker, self.name = broker, name
 
@@ -133,6 +144,15 @@ class Driver:
         """A new map's handle (the call must succeed)."""
         err, h = self._handle_out("new")
         assert err == OK and h is not None, f"new: {Errno(err).name}"
+        return h
+
+    def map(self) -> int:
+        """A fresh, empty map of the store under test: `new` on memory, else a named map."""
+        if self.broker.store is None:
+            return self.new()
+        assert self.store_maps, f"a test may take at most {STORE_MAPS} maps from map()"
+        err, h = self.open(self.store_maps.pop(0), RW)
+        assert err == OK and h is not None, f"open: {Errno(err).name}"
         return h
 
     def new_err(self) -> tuple[int, int | None]:

@@ -25,6 +25,7 @@ from guest_driver import (
     R,
     W,
 )
+from stores_fixtures import every_store
 
 from broker import Broker
 
@@ -95,6 +96,7 @@ class TestBadHandles:
         assert call_with_handle(s, fn, index, theirs) == BADF
 
 
+@every_store
 class TestOpenInval:
     @pytest.mark.parametrize("rights", [4, 5, 8, 0x100, 0x80000000, 0xFFFFFFFF])
     def test_unknown_rights_bits(self, broker: Broker, rights: int) -> None:
@@ -145,6 +147,7 @@ class TestOrderOfChecks:
         s = prepared(broker)
         assert s.d.call("clone", 0, 4, OUT) == INVAL
 
+    @every_store
     def test_stale_before_access(self, broker: Broker) -> None:
         """A closed read-only handle used for a write is STALE, not ACCES."""
         s = prepared(broker)
@@ -152,18 +155,21 @@ class TestOrderOfChecks:
         s.d.close(ro)
         assert s.d.set(ro, b"k", b"v") == STALE
 
+    @every_store
     def test_access_before_noent(self, broker: Broker) -> None:
         """get of an absent key through a write-only handle is ACCES."""
         s = prepared(broker)
         _, wo = s.d.clone(s.h, W)
         assert s.d.get(wo, b"absent") == (ACCES, None)
 
+    @every_store
     def test_access_before_type(self, broker: Broker) -> None:
         """get_map of a bytes entry through a write-only handle is ACCES."""
         s = prepared(broker)
         _, wo = s.d.clone(s.h, W)
         assert s.d.get_map(wo, b"k") == (ACCES, None)
 
+    @every_store
     def test_set_map_child_stale_before_parent_access(self, broker: Broker) -> None:
         """set_map on a read-only parent with a closed child is STALE (step 3 before 4)."""
         s = prepared(broker)
@@ -171,18 +177,21 @@ class TestOrderOfChecks:
         s.d.close(s.child)
         assert s.d.set_map(ro, b"m2", s.child) == STALE
 
+    @every_store
     def test_set_map_child_badf_before_parent_access(self, broker: Broker) -> None:
         """set_map on a read-only parent with child 0 is BADF (step 3 before 4)."""
         s = prepared(broker)
         _, ro = s.d.clone(s.h, R)
         assert s.d.set_map(ro, b"m2", 0) == BADF
 
+    @every_store
     def test_set_map_child_stale_before_toobig(self, broker: Broker) -> None:
         """set_map with an oversized key and a closed child is STALE (step 3 before 5)."""
         s = prepared(broker, limits={"key_size": 2})
         s.d.close(s.child)
         assert s.d.set_map(s.h, b"long key", s.child) == STALE
 
+    @every_store
     def test_set_map_child_access_before_toobig(self, broker: Broker) -> None:
         """set_map with an oversized key and a read-only child is ACCES (step 4 before 5)."""
         s = prepared(broker, limits={"key_size": 2})
@@ -215,6 +224,7 @@ class TestNothingWrittenUnlessOk:
         assert s.d.call(fn, *args) == errno
         assert outputs_untouched(s.d, cursor)
 
+    @every_store
     @pytest.mark.parametrize(
         "fn", ["get", "exists", "len", "keys", "version", "get_many", "get_map"]
     )
@@ -228,6 +238,7 @@ class TestNothingWrittenUnlessOk:
         assert s.d.call(fn, *args) == ACCES
         assert outputs_untouched(s.d, cursor)
 
+    @every_store
     @pytest.mark.parametrize("fn", ["get", "exists", "incr", "version", "get_map"])
     def test_toobig_writes_nothing(self, broker: Broker, fn: str) -> None:
         """TOOBIG (an oversized key on a read) leaves every output byte as it was."""
@@ -239,6 +250,7 @@ class TestNothingWrittenUnlessOk:
         assert s.d.call(fn, *args) == TOOBIG
         assert outputs_untouched(s.d, cursor)
 
+    @every_store
     def test_get_range_writes_only_out_len(self, broker: Broker) -> None:
         """get's RANGE writes the needed size to out_len and not one byte of the buffer."""
         s = prepared(broker)
@@ -247,6 +259,7 @@ class TestNothingWrittenUnlessOk:
         assert s.d.u32(OUT) == 8
         assert s.d.untouched(OUT + 4, 12) and s.d.untouched(BUF, 64)
 
+    @every_store
     def test_get_many_range_writes_only_out_used(self, broker: Broker) -> None:
         """get_many's RANGE writes the total needed to out_used and nothing to the buffer."""
         s = prepared(broker)
@@ -257,6 +270,7 @@ class TestNothingWrittenUnlessOk:
         assert s.d.u32(OUT) == 12
         assert s.d.untouched(OUT + 4, 12) and s.d.untouched(BUF, 64)
 
+    @every_store
     def test_keys_range_writes_only_out_used(self, broker: Broker) -> None:
         """keys' RANGE writes the first key's size to out_used; count and cursor untouched."""
         s = prepared(broker)
@@ -266,6 +280,7 @@ class TestNothingWrittenUnlessOk:
         assert s.d.untouched(OUT2, 4) and s.d.untouched(BUF, 64)
         assert s.d.read(CURSOR, 8) == cursor
 
+    @every_store
     def test_inval_writes_nothing(self, broker: Broker) -> None:
         """INVAL (a malformed get_many key list) leaves every output byte as it was."""
         s = prepared(broker)

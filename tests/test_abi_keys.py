@@ -16,6 +16,7 @@ from guest_driver import (
     W,
     driver_fixture,
 )
+from stores_fixtures import every_store
 
 d = driver_fixture()
 
@@ -30,21 +31,24 @@ def fill(d: Driver, h: int, keys: list[bytes]) -> None:
 
 
 class TestKeysPage:
+    @every_store
     @pytest.mark.parametrize("cap", [0, 64])
     def test_empty_map(self, d: Driver, cap: int) -> None:
         """An empty map: OK, no keys, cursor 0, whatever the capacity."""
-        assert d.keys(d.new(), 0, cap) == (OK, [], 0)
+        assert d.keys(d.map(), 0, cap) == (OK, [], 0)
 
+    @every_store
     def test_whole_map_in_one_page(self, d: Driver) -> None:
         """With room for all, one page lists every key in insertion order and ends with 0."""
-        h = d.new()
+        h = d.map()
         keys = [b"one", b"two", b"three", b"", b"\x00\xff"]
         fill(d, h, keys)
         assert d.keys(h, 0, 4096) == (OK, keys, 0)
 
+    @every_store
     def test_exact_page_layout(self, d: Driver) -> None:
         """out_used bytes hold out_count records of u32 length + bytes, back to back."""
-        h = d.new()
+        h = d.map()
         fill(d, h, [b"ab", b"c"])
         d.put_u64(CURSOR, 0)
         d.poison(BUF, 32)
@@ -52,39 +56,44 @@ class TestKeysPage:
         assert (d.u32(OUT), d.u32(OUT2), d.u64(CURSOR)) == (11, 2, 0)
         assert d.read(BUF, 12) == record(b"ab") + record(b"c") + b"\xaa"
 
+    @every_store
     def test_page_holds_whole_keys_only(self, d: Driver) -> None:
         """A page stops before the first key that does not fit whole."""
-        h = d.new()
+        h = d.map()
         fill(d, h, [b"aaaa", b"bbbb", b"cccc"])  # 8 bytes each as records
         err, page, cursor = d.keys(h, 0, 20)
         assert (err, page) == (OK, [b"aaaa", b"bbbb"])
         assert cursor != 0
         assert d.keys(h, cursor, 20) == (OK, [b"cccc"], 0)
 
+    @every_store
     def test_exact_fit_page(self, d: Driver) -> None:
         """A capacity exactly the size of the records is enough."""
-        h = d.new()
+        h = d.map()
         fill(d, h, [b"aaaa", b"bbbb"])
         assert d.keys(h, 0, 16) == (OK, [b"aaaa", b"bbbb"], 0)
 
+    @every_store
     def test_small_pages_list_everything_once(self, d: Driver) -> None:
         """Paging with a one-key buffer lists every key exactly once, in order."""
-        h = d.new()
+        h = d.map()
         keys = [b"k%03d" % i for i in range(40)]
         fill(d, h, keys)
         assert d.list_keys(h, cap=8) == keys
 
+    @every_store
     def test_first_key_too_big_is_range(self, d: Driver) -> None:
         """When not even the first key fits: RANGE, 4 + its length in out_used, cursor kept."""
-        h = d.new()
+        h = d.map()
         fill(d, h, [b"x" * 10, b"y"])
         assert d.keys(h, 0, 13) == (RANGE, 14, 0)
         assert d.keys(h, 0, 0) == (RANGE, 14, 0)
         assert d.keys(h, 0, 14)[:2] == (OK, [b"x" * 10])
 
+    @every_store
     def test_range_mid_listing_keeps_cursor(self, d: Driver) -> None:
         """A big key later in the listing: RANGE at its page, cursor unchanged, retry works."""
-        h = d.new()
+        h = d.map()
         fill(d, h, [b"a", b"b" * 100, b"c"])
         err, page, cursor = d.keys(h, 0, 10)
         assert (err, page) == (OK, [b"a"])
@@ -93,9 +102,10 @@ class TestKeysPage:
         assert (err, page) == (OK, [b"b" * 100]) and nxt != 0
         assert d.keys(h, nxt, 10) == (OK, [b"c"], 0)
 
+    @every_store
     def test_range_writes_only_out_used(self, d: Driver) -> None:
         """On RANGE the buffer, out_count and the cursor are untouched."""
-        h = d.new()
+        h = d.map()
         fill(d, h, [b"long key"])
         d.put_u64(CURSOR, 0)
         d.poison(OUT, 16)
@@ -105,10 +115,11 @@ class TestKeysPage:
         assert d.untouched(OUT + 4, 4) and d.untouched(OUT2, 4) and d.untouched(BUF, 8)
         assert d.u64(CURSOR) == 0
 
+    @every_store
     @pytest.mark.parametrize("cursor", [10**6, 2**63, 2**64 - 1])
     def test_cursor_past_the_end_is_done(self, d: Driver, cursor: int) -> None:
         """Any cursor value is accepted; one past the end lists nothing and is done."""
-        h = d.new()
+        h = d.map()
         fill(d, h, [b"a", b"b"])
         assert d.keys(h, cursor, 64) == (OK, [], 0)
 
@@ -119,39 +130,43 @@ class TestKeysPage:
         assert d.set_map(h, b"m", d.new()) == OK
         assert d.list_keys(h) == [b"a", b"m"]
 
+    @every_store
     def test_needs_read(self, d: Driver) -> None:
         """keys through a WRITE-only handle is ACCES."""
-        _, wo = d.clone(d.new(), W)
+        _, wo = d.clone(d.map(), W)
         assert d.keys(wo, 0, 64) == (ACCES, None, 0)
 
+    @every_store
     def test_stale_handle(self, d: Driver) -> None:
         """keys on a closed handle is STALE and writes nothing."""
-        h = d.new()
+        h = d.map()
         d.close(h)
         assert d.keys(h, 0, 64) == (STALE, None, 0)
 
 
+@every_store
 class TestKeysOrder:
     def test_overwrite_keeps_position(self, d: Driver) -> None:
         """Re-setting a key keeps its place in the listing."""
-        h = d.new()
+        h = d.map()
         fill(d, h, [b"a", b"b", b"c"])
         d.set(h, b"a", b"new")
         assert d.list_keys(h) == [b"a", b"b", b"c"]
 
     def test_delete_and_readd_moves_to_end(self, d: Driver) -> None:
         """A deleted and re-added key is a new insertion: it comes last."""
-        h = d.new()
+        h = d.map()
         fill(d, h, [b"a", b"b", b"c"])
         d.delete(h, b"a")
         d.set(h, b"a", b"again")
         assert d.list_keys(h) == [b"b", b"c", b"a"]
 
 
+@every_store
 class TestKeysDuringChanges:
     def test_inserts_during_listing(self, d: Driver) -> None:
         """Keys present throughout appear exactly once; keys added mid-listing come after."""
-        h = d.new()
+        h = d.map()
         original = [b"k%02d" % i for i in range(10)]
         fill(d, h, original)
         seen: list[bytes] = []
@@ -166,7 +181,7 @@ class TestKeysDuringChanges:
 
     def test_deletes_during_listing(self, d: Driver) -> None:
         """Deleting the next key and a listed one mid-listing: no repeats, no skipped survivors."""
-        h = d.new()
+        h = d.map()
         original = [b"k%02d" % i for i in range(10)]
         fill(d, h, original)
         err, page, cursor = d.keys(h, 0, 21)  # 3 keys a page
@@ -182,7 +197,7 @@ class TestKeysDuringChanges:
 
     def test_resize_during_listing(self, d: Driver) -> None:
         """Table growth and compaction between pages keep the cursor valid."""
-        h = d.new()
+        h = d.map()
         original = [b"o%03d" % i for i in range(20)]
         fill(d, h, original)
         seen: list[bytes] = []
@@ -205,7 +220,7 @@ class TestKeysDuringChanges:
 
     def test_each_key_once_under_overwrites(self, d: Driver) -> None:
         """Overwriting keys between pages never lists a key twice."""
-        h = d.new()
+        h = d.map()
         keys = [b"k%02d" % i for i in range(12)]
         fill(d, h, keys)
         seen: list[bytes] = []

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from abi_table import CALLS, POINTER_FUNCTIONS, Arg, State, prepared
 from guest_driver import BUF, FAULT, KEY, NOENT, OK, OUT, RW, Driver, driver_fixture
+from stores_fixtures import every_store
 
 from broker import Broker
 
@@ -51,6 +52,7 @@ def broken(s: State, fn: str, span: int, variant: str) -> list[int]:
 
 
 class TestFault:
+    @every_store
     @pytest.mark.parametrize("variant", ["end", "start", "wrap", "huge"])
     @pytest.mark.parametrize("case", SPAN_CASES, ids=case_id)
     def test_pair_outside_memory_is_fault(
@@ -70,8 +72,9 @@ class TestFault:
         assert s.d.untouched(size - TAIL, TAIL)
         # the same call with the pair put back succeeds: FAULT came from that pair alone
         s.d.put(size - TAIL, b"\0" * TAIL)
-        assert s.d.call(fn, *s.args(fn)) == OK
+        assert s.d.call(fn, *s.args(fn)) == s.answer(fn)
 
+    @every_store
     @pytest.mark.parametrize("fn", [fn for fn in POINTER_FUNCTIONS if CALLS[fn].handle_args])
     def test_fault_comes_before_bad_handle(self, broker: Broker, fn: str) -> None:
         """FAULT is checked first: with handle 0 as well, the answer is FAULT."""
@@ -81,6 +84,7 @@ class TestFault:
             args[i] = 0
         assert s.d.call(fn, *args) == FAULT
 
+    @every_store
     def test_fault_comes_before_inval(self, broker: Broker) -> None:
         """open with unknown rights bits and an out-pointer outside memory is FAULT."""
         s = prepared(broker)
@@ -89,6 +93,7 @@ class TestFault:
         args[3] = s.d.memsize()
         assert s.d.call("open", *args) == FAULT
 
+    @every_store
     def test_fault_before_malformed_batch(self, broker: Broker) -> None:
         """get_many with a malformed key list and out_used outside memory is FAULT."""
         s = prepared(broker)
@@ -101,6 +106,7 @@ class TestFault:
         assert broker.stats() == {"maps": 0, "named": 0, "handles": {"a": 0}}
         assert d.new() == (1 << 21)  # slot 0, generation 1: nothing was issued before
 
+    @every_store
     def test_fault_does_not_open_a_named_map(self, broker: Broker) -> None:
         """open with out_h outside memory creates no named map."""
         d = Driver(broker, "a", grants={"cfg": "rw"})
@@ -117,23 +123,24 @@ class TestFault:
         assert broker.stats()["handles"] == {"a": 2}
 
 
+@every_store
 class TestMemoryEdges:
     def test_empty_pair_at_the_end_is_fine(self, d: Driver) -> None:
         """A zero-length pair starting exactly at the end of memory is inside it."""
-        h = d.new()
+        h = d.map()
         assert d.call("get", h, d.memsize(), 0, BUF, 64, OUT) == NOENT
         assert d.call("set", h, d.memsize(), 0, d.memsize(), 0) == OK
         assert d.value(h, b"") == b""
 
     def test_empty_pair_past_the_end_is_fault(self, d: Driver) -> None:
         """A zero-length pair starting past the end of memory is FAULT."""
-        h = d.new()
+        h = d.map()
         assert d.call("set", h, d.memsize() + 1, 0, KEY, 0) == FAULT
         assert d.call("set", h, 0xFFFFFFFF, 0, KEY, 0) == FAULT
 
     def test_pair_ending_exactly_at_the_end(self, d: Driver) -> None:
         """A pair whose last byte is the last byte of memory is fine."""
-        h = d.new()
+        h = d.map()
         end = d.memsize()
         d.put(end - 3, b"key")
         assert d.call("set", h, end - 3, 3, end - 3, 3) == OK
@@ -143,7 +150,7 @@ class TestMemoryEdges:
 
     def test_memory_growth_is_seen(self, d: Driver) -> None:
         """After memory.grow, pointers into the new pages are valid."""
-        h = d.new()
+        h = d.map()
         old = d.memsize()
         assert d.call("len", h, old) == FAULT
         assert d.grow(1) == old // 65536

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 import wasmtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from stores_fixtures import every_store
 from strategies import i64_args, mostly, pointers, raw_handles, rights_args, spans
 
 from broker import Broker, abi
@@ -103,6 +105,9 @@ SINGLE_HANDLE = {
 POOL = ("rw", "scratch", "ro", "ro_child", "none", "stale", "other_a", "other_b")
 READ_ONLY = ("ro", "ro_child")
 
+#: Each example makes its own broker on an empty store (`fresh_store`).
+SLOW_AND_FRESH = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+
 SAFE_OUTS = (0, 8, 0x10, 0x20, 0x40, OUT_AREA, OUT_AREA + 0x800, MEM - 8)
 
 
@@ -134,7 +139,7 @@ class World:
     broker: Broker
     handles: dict[str, int]  # rc's handles by role
     config: int  # the host's handle to the named map rc may only read
-    child: int  # the host's handle to the map stored in config under b"child"
+    child: int  # the host's handle to the map stored in config under b"child" (memory only)
     other: NativeModule
     other_maps: tuple[int, int]
 
@@ -168,7 +173,8 @@ def make_world(broker: Broker) -> World:
     host.op_set(config, b"", b"the empty key")
     child = host.op_new()
     host.op_set(child, b"x", b"y")
-    host.op_set_map(config, b"child", child)
+    if broker.store is None:  # a map in a backing store holds bytes only
+        host.op_set_map(config, b"child", child)
     other = broker.native_module("other")
     a, b = other.op_new(), other.op_new()
     other.op_set(a, b"alpha", b"theirs")
@@ -181,7 +187,10 @@ def make_world(broker: Broker) -> World:
     h["rw"] = world.out_handle("new", OUT_AREA)
     h["scratch"] = world.out_handle("open", 0x130, 7, 3, OUT_AREA)
     h["ro"] = world.out_handle("open", 0x140, 6, 1, OUT_AREA)
-    h["ro_child"] = world.out_handle("get_map", h["ro"], 0x120, 5, OUT_AREA)
+    if broker.store is None:
+        h["ro_child"] = world.out_handle("get_map", h["ro"], 0x120, 5, OUT_AREA)
+    else:  # no map references in a store: a second read-only handle to config
+        h["ro_child"] = world.out_handle("open", 0x140, 6, 1, OUT_AREA)
     h["none"] = world.out_handle("clone", h["rw"], 0, OUT_AREA)
     h["stale"] = world.out_handle("new", OUT_AREA)
     assert world.call("close", h["stale"]) == Errno.OK
@@ -317,6 +326,7 @@ class TestRawCaller:
         assert w.call("delete", rw, 0x100, 5) == Errno.OK
         assert w.call("close", sub) == Errno.OK
 
+    @every_store
     def test_read_only_handle_refuses_writes(self, broker: Broker) -> None:
         """Writes through the handle opened with "r" are ACCES, and opening it "rw" is too."""
         w = make_world(broker)
@@ -327,14 +337,17 @@ class TestRawCaller:
         assert w.call("clone", ro, 3, OUT_AREA) == Errno.ACCES
 
 
+@every_store
 class TestRandomCalls:
     """Random raw calls never crash the host, break a rule, or touch what they may not."""
 
-    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=200, deadline=None, suppress_health_check=SLOW_AND_FRESH)
     @given(sequence=st.lists(calls, min_size=1, max_size=40))
-    def test_random_calls_are_contained(self, sequence: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def test_random_calls_are_contained(
+        self, fresh_store: Callable[[], str], sequence: list[tuple[str, tuple[Any, ...]]]
+    ) -> None:
         """Errnos stay in 0..13, FAULT is exact, errors write nothing, guarded maps never change."""
-        with Broker() as broker:
+        with Broker(fresh_store()) as broker:
             w = make_world(broker)
             host = broker.host
             before = (
@@ -359,6 +372,7 @@ class TestRandomCalls:
             host.op_close(host.op_new())  # the host still works
 
 
+@every_store
 class TestBatchBuffers:
     """Arbitrary bytes as batch buffers: malformed is INVAL, well-formed does what it says."""
 
@@ -390,11 +404,11 @@ class TestBatchBuffers:
         st.tuples(records, st.binary(min_size=1, max_size=6)).map(lambda t: t[0] + t[1]),
     )
 
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=150, deadline=None, suppress_health_check=SLOW_AND_FRESH)
     @given(data=buffers)
-    def test_set_many_is_all_or_nothing(self, data: bytes) -> None:
+    def test_set_many_is_all_or_nothing(self, fresh_store: Callable[[], str], data: bytes) -> None:
         """set_many of arbitrary bytes is INVAL (nothing changes) or OK with exactly its items."""
-        with Broker() as broker:
+        with Broker(fresh_store()) as broker:
             w = make_world(broker)
             at = OUT_AREA + 0x100
             w.poke(at, data)
@@ -413,25 +427,26 @@ class TestBatchBuffers:
                     expected[key] = value  # a repeated key: the later item wins
                 assert {k: host.op_get(view, k) for k in host.op_keys(view)} == expected
 
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=150, deadline=None, suppress_health_check=SLOW_AND_FRESH)
     @given(data=buffers)
-    def test_get_many_parses_exactly(self, data: bytes) -> None:
+    def test_get_many_parses_exactly(self, fresh_store: Callable[[], str], data: bytes) -> None:
         """get_many of arbitrary bytes is INVAL when malformed, else one value per key, in order."""
-        with Broker() as broker:
+        with Broker(fresh_store()) as broker:
             w = make_world(broker)
             at, out = OUT_AREA + 0x100, OUT_AREA + 0x400
             w.poke(at, data)
-            errno = w.call("get_many", w.handles["rw"], at, len(data), out, 0x800, OUT_AREA)
+            errno = w.call("get_many", w.handles["scratch"], at, len(data), out, 0x800, OUT_AREA)
             items = self.parse(data, 1)
             if items is None:
                 assert errno == Errno.INVAL
                 return
             assert errno == Errno.OK
-            assert w.peek(OUT_AREA, 4) == 4 * len(items)  # rw is empty: every key absent
+            assert w.peek(OUT_AREA, 4) == 4 * len(items)  # scratch is empty: every key absent
             for i in range(len(items)):
                 assert w.peek(out + 4 * i, 4) == 0xFFFFFFFF
 
 
+@every_store
 class TestWrapAround:
     """A pointer/length pair whose sum wraps around 2^32 is never taken for valid memory."""
 

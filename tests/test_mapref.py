@@ -6,6 +6,7 @@ import gc
 from collections.abc import MutableMapping
 
 import pytest
+from stores_fixtures import every_store, store_map
 from xmod import CALLEE
 
 from broker import AccessError, Broker, ConfigError, Errno, MapRef, StaleHandleError
@@ -19,10 +20,11 @@ from broker.errors import (
 
 @pytest.fixture
 def m(broker: Broker) -> MapRef:
-    """A new host-owned anonymous map."""
-    return broker.new_map()
+    """A new host-owned map of the store under test (anonymous on memory)."""
+    return store_map(broker)
 
 
+@every_store
 class TestMutableMapping:
     def test_is_a_mutable_mapping(self, m: MapRef) -> None:
         """A MapRef is a MutableMapping[bytes, bytes]."""
@@ -112,14 +114,14 @@ class TestMutableMapping:
         assert m != other and m == m
         assert len({m, other}) == 2
 
-    def test_size_limits(self, broker: Broker) -> None:
+    def test_size_limits(self, broker: Broker, m: MapRef) -> None:
         """A key over the broker's key_size limit is TooBigError."""
-        m = broker.new_map()
         with pytest.raises(TooBigError):
             m[b"k" * (broker.limits.key_size + 1)] = b"v"
 
 
 class TestAbiMethods:
+    @every_store
     def test_incr(self, m: MapRef) -> None:
         """incr adds to an 8-byte little-endian counter, starting from 0."""
         assert m.incr(b"n") == 1
@@ -127,12 +129,14 @@ class TestAbiMethods:
         assert m.incr(b"n", -50) == -8
         assert m[b"n"] == (-8).to_bytes(8, "little", signed=True)
 
+    @every_store
     def test_incr_of_a_non_counter_is_type(self, m: MapRef) -> None:
         """incr on a value that is not 8 bytes is ValueTypeError (TYPE)."""
         m[b"s"] = b"abc"
         with pytest.raises(ValueTypeError):
             m.incr(b"s")
 
+    @every_store
     def test_version(self, m: MapRef) -> None:
         """version is 0 when absent and grows on every write of the key."""
         assert m.version(b"k") == 0
@@ -142,6 +146,7 @@ class TestAbiMethods:
         v2 = m.version(b"k")
         assert 0 < v1 < v2
 
+    @every_store
     def test_set_if(self, m: MapRef) -> None:
         """set_if writes only when the version matches (0: absent), else ConflictError."""
         m.set_if(b"k", b"first", 0)
@@ -153,6 +158,7 @@ class TestAbiMethods:
         with pytest.raises(ConflictError):
             m.set_if(b"k", b"third", v)
 
+    @every_store
     def test_get_many_and_set_many(self, m: MapRef) -> None:
         """set_many writes every item; get_many reads in order, None for absent."""
         m.set_many([(b"a", b"1"), (b"b", b"2"), (b"a", b"3")])
@@ -182,6 +188,7 @@ class TestAbiMethods:
             child[b"k"] = b"v"
         assert len(child) == 0
 
+    @every_store
     def test_clone_with_rights(self, m: MapRef) -> None:
         """clone gives a second reference; "r" narrows to read-only, never widens."""
         m[b"k"] = b"v"
@@ -253,6 +260,7 @@ class TestBrokerMaps:
         assert broker.stats() == {"maps": 1, "named": 0, "handles": {}}
         assert m.map_id > 0
 
+    @every_store
     def test_open_creates_a_named_map(self, broker: Broker) -> None:
         """open creates a named map on first use; it outlives every MapRef."""
         with broker.open("cfg") as cfg:
@@ -261,6 +269,7 @@ class TestBrokerMaps:
         with broker.open("cfg") as again:
             assert again[b"k"] == b"v"
 
+    @every_store
     def test_open_twice_is_one_map(self, broker: Broker) -> None:
         """Two opens of one name reach the same map."""
         a, b = broker.open("cfg"), broker.open("cfg")
@@ -268,6 +277,7 @@ class TestBrokerMaps:
         a[b"k"] = b"v"
         assert b[b"k"] == b"v"
 
+    @every_store
     def test_open_read_only(self, broker: Broker) -> None:
         """open(name, rights="r") reads but a write is AccessError."""
         broker.open("cfg")[b"k"] = b"v"
@@ -279,6 +289,7 @@ class TestBrokerMaps:
             del ro[b"k"]
         assert ro[b"k"] == b"v"
 
+    @every_store
     def test_open_bad_name(self, broker: Broker) -> None:
         """An empty map name is a ConfigError."""
         with pytest.raises(ConfigError):

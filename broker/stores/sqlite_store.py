@@ -28,6 +28,7 @@ T = TypeVar("T")
 BUSY_TIMEOUT_S = 5.0  # wait this long for another process's write lock, then IO
 BUSY_SLEEP_S = 0.001  # the longest sleep between two tries for the lock
 BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+SQLITE_INT_MAX = (1 << 63) - 1
 IN_CHUNK = 500  # keys per `IN (...)` list in get_many
 
 SCHEMA = """
@@ -59,17 +60,25 @@ class SqliteStore(Store):
         self.path = Path(path)
         self.url = f"sqlite:{self.path}" + ("" if sync == "full" else f"?sync={sync}")
         try:
-            db = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            self._db = sqlite3.connect(
+                self.path, timeout=0, isolation_level=None, check_same_thread=False
             )
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute(f"PRAGMA synchronous = {'NORMAL' if sync == 'normal' else 'FULL'}")
-            db.executescript(SCHEMA)
-            db.execute("PRAGMA busy_timeout = 0")  # from now on, _run waits for locks
         except sqlite3.Error as exc:
             raise ConfigError(f"{self.path}: cannot use it as an sqlite store: {exc}") from None
-        self._db = db
         self._lock = threading.Lock()  # one connection, shared by the broker's threads
+        pragma = f"PRAGMA synchronous = {'NORMAL' if sync == 'normal' else 'FULL'}"
+
+        def prepare(db: sqlite3.Connection) -> None:
+            db.execute("PRAGMA journal_mode = WAL")  # a moment of exclusive lock
+            db.execute(pragma)
+            db.executescript(SCHEMA)
+
+        try:
+            self._run(prepare)  # waits like any write while others hold the file
+        except StoreError as exc:
+            self._db.close()
+            reason = str(exc).removeprefix(f"IO: {self.url}: ")
+            raise ConfigError(f"{self.path}: cannot use it as an sqlite store: {reason}") from None
 
     # --- plumbing ----------------------------------------------------------
 
@@ -151,6 +160,8 @@ class SqliteStore(Store):
         return int(row[0]) if row else 0
 
     def keys(self, name: str, cursor: int, limit: int) -> list[tuple[int, bytes]]:
+        if cursor > SQLITE_INT_MAX:  # past every sequence number (sqlite's are i64)
+            return []
         rows = self._run(
             lambda db: db.execute(
                 "SELECT seq, key FROM wm_entries WHERE map = ? AND seq >= ? ORDER BY seq LIMIT ?",
