@@ -61,8 +61,12 @@ int wm_store_call(wm_module *m, const wm_mapslot *ms, wm_store_req *req)
     const wm_named *named = &b->names[ms->name];
     wm_store_fn fn = b->store_fn;
     void *ctx = b->store_ctx;
+    /* A copy: wm_broker_close (another thread) may free the names once the
+     * lock is released. */
+    uint8_t name[WM_MAX_NAME_LEN];
+    memcpy(name, named->name, named->len);
     req->map = ms->name;
-    req->name = named->name; /* names live until the broker closes */
+    req->name = name;
     req->name_len = named->len;
     req->module = m->id;
     req->out = 0;

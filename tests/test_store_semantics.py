@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -555,3 +556,34 @@ class TestRunWithStore:
         err = capsys.readouterr().err
         assert err.count("\n") == 1
         assert str(tmp_path / "no" / "such" / "dir" / "data.db") in err
+
+
+class TestThreads:
+    """Guests and host code in several threads on one store map: the store call is made
+    without the C lock and with the GIL taken back, so nothing deadlocks or is lost."""
+
+    @backing_stores
+    def test_host_threads_and_a_guest_add_up(self, broker: Broker, guests: Path) -> None:
+        name = unique_name()
+        broker.load("w", guests / "worker.wat", grants={"tally": "rw"})
+        refs = [broker.open("tally") for _ in range(4)]
+        errors: list[BaseException] = []
+
+        def host(ref: Any) -> None:
+            try:
+                for _ in range(150):
+                    ref.incr(b"hits", 1)
+                    ref[name.encode()] = b"x"
+                    assert len(ref) >= 1
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=host, args=(ref,)) for ref in refs]
+        for t in threads:
+            t.start()
+        guest_total = broker.call("w.run", 300)  # the guest adds 300 meanwhile
+        for t in threads:
+            t.join(timeout=60)
+        assert not errors and not any(t.is_alive() for t in threads)
+        assert guest_total == 300 * 299 // 2
+        assert refs[0].incr(b"hits", 0) == 4 * 150 + 300

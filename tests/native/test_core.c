@@ -3833,7 +3833,7 @@ typedef struct fake_store {
     wm_broker *b;
     int calls;
     wm_store_req last;
-    uint8_t key[64], val[256];
+    uint8_t name[64], key[64], val[256]; /* copies: the request's pointers die with the call */
     int answer;        /* the errno to give */
     uint64_t out;      /* and these outputs */
     uint32_t count;
@@ -3848,6 +3848,8 @@ static int fake_store_fn(void *ctx, wm_store_req *req)
     wm_broker_stats(f->b, &s); /* locks: hangs (alarm) if the caller kept the lock */
     f->calls++;
     f->last = *req;
+    if (req->name_len <= sizeof f->name)
+        memcpy(f->name, req->name, req->name_len);
     if (req->key_len <= sizeof f->key && req->key)
         memcpy(f->key, req->key, req->key_len);
     if (req->val_len <= sizeof f->val && req->val)
@@ -3906,7 +3908,7 @@ static void test_store(void)
     fake_answer(&f, WM_OK, 0, NULL);
     OK(wm_op_set(m, h, KEY("k"), S("value"), 5));
     CHECK(f.calls == 1 && f.last.op == WM_SOP_SET && f.last.module == wm_module_id(m));
-    CHECK(f.last.name_len == 3 && memcmp(f.last.name, "cfg", 3) == 0 && f.last.map == 1);
+    CHECK(f.last.name_len == 3 && memcmp(f.name, "cfg", 3) == 0 && f.last.map == 1);
     CHECK(f.last.key_len == 1 && f.key[0] == 'k' && f.last.val_len == 5);
     CHECK(memcmp(f.val, "value", 5) == 0);
 
