@@ -8,6 +8,7 @@ Anonymous maps always stay in the C data plane.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from .base import Store
@@ -28,12 +29,30 @@ def url_problem(url: str) -> str | None:
         return f"must start with one of {', '.join(SCHEMES)}"
     if url.startswith("memory:") and url != "memory:":
         return "the memory store takes no argument: write 'memory:'"
+    if url.startswith("redis://"):
+        return _redis_problem(url)
     if url.startswith("sqlite:"):
         path, query = _sqlite_parts(url)
         if not path:
             return "names no file: write sqlite:PATH"
         if query is not None and query.removeprefix("sync=") not in SQLITE_SYNC:
             return f"the only option is sync={'|'.join(SQLITE_SYNC)}"
+    return None
+
+
+def _redis_problem(url: str) -> str | None:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if not parts.hostname or port == -1 or (port is not None and not 0 < port < 65536):
+        return "write redis://HOST:PORT/DB (a host, and a port from 1 to 65535)"
+    db = parts.path.removeprefix("/")
+    if db and not db.isdigit():
+        return f"the database {db!r} must be a number"
+    if parts.query or parts.fragment:
+        return "takes no options after the database number"
     return None
 
 
