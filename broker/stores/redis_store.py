@@ -14,8 +14,8 @@ pool (connecting, AUTH, SELECT from the URL); commands are packed by hiredis
 and sent on a pooled connection directly, which halves the client's cost.
 A command that meets a broken connection (say, a server restarted since the
 connection was made) is sent once more on a new one; `incr` and `set_if`
-carry a request id that the script remembers for a minute, so a resent one
-never counts twice.
+carry a request id that the script remembers (the last one per client), so
+a resent one never counts twice.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover - not installed
 
 CONNECT_TIMEOUT_S = 2.0
 REPLY_TIMEOUT_S = 10.0
-DEDUP_MS = 60_000  # how long a script remembers a request id
+DEDUP_MS = 60_000  # how long a map's request ids are kept after its last incr/set_if
 
 # Shared by every write script: KEYS = values, versions, order, clock[, done].
 WRITE = """
@@ -67,36 +67,55 @@ end
 return 1
 """
 
-# ARGV: key, delta (8 bytes, little-endian).  The 64-bit sum is done byte
-# by byte: Lua's numbers are doubles and would round above 2^53.
+# Request ids: KEYS[5] is the map's hash of the last request of every
+# client (a store in one thread), ARGV[1] the client, ARGV[2] the request id
+# (24 hex digits).  A resend finds its id there and gets the first answer;
+# the hash expires when the map has been idle for DEDUP_MS, so it holds one
+# field per client that wrote lately, never one per request.
+DEDUP = """
+local function answered()
+  local last = redis.call('HGET', KEYS[5], ARGV[1])
+  if last and string.sub(last, 1, 24) == ARGV[2] then return string.sub(last, 25) end
+end
+local function answer(result)
+  redis.call('HSET', KEYS[5], ARGV[1], ARGV[2] .. result)
+  redis.call('PEXPIRE', KEYS[5], ARGV[3])
+  return result
+end
+"""
+
+# ARGV: client, request id, dedup ms, key, delta (8 bytes, little-endian).
+# The 64-bit sum is done byte by byte: Lua's numbers are doubles and would
+# round above 2^53.
 INCR = (
     WRITE
+    + DEDUP
     + """
-local done = redis.call('GET', KEYS[5])
+local done = answered()
 if done then return done end
-local old = redis.call('HGET', KEYS[1], ARGV[1]) or string.rep('\\0', 8)
+local old = redis.call('HGET', KEYS[1], ARGV[4]) or string.rep('\\0', 8)
 if #old ~= 8 then return false end
 local out, carry = {}, 0
 for i = 1, 8 do
-  local sum = string.byte(old, i) + string.byte(ARGV[2], i) + carry
+  local sum = string.byte(old, i) + string.byte(ARGV[5], i) + carry
   out[i] = sum % 256
   carry = (sum - out[i]) / 256
 end
 local value = string.char(unpack(out))
-write(ARGV[1], value, redis.call('INCR', KEYS[4]))
-redis.call('SET', KEYS[5], value, 'PX', ARGV[3])
-return value
+write(ARGV[4], value, redis.call('INCR', KEYS[4]))
+return answer(value)
 """
 )
 
-# ARGV: key, value, expected version (decimal), dedup ms.
+# ARGV: client, request id, dedup ms, key, value, expected version (decimal).
 SET_IF = (
     WRITE
+    + DEDUP
     + """
-if redis.call('GET', KEYS[5]) then return 1 end
-if (redis.call('HGET', KEYS[2], ARGV[1]) or '0') ~= ARGV[3] then return 0 end
-write(ARGV[1], ARGV[2], redis.call('INCR', KEYS[4]))
-redis.call('SET', KEYS[5], '1', 'PX', ARGV[4])
+if answered() then return 1 end
+if (redis.call('HGET', KEYS[2], ARGV[4]) or '0') ~= ARGV[6] then return 0 end
+write(ARGV[4], ARGV[5], redis.call('INCR', KEYS[4]))
+answer('1')
 return 1
 """
 )
@@ -138,6 +157,7 @@ class RedisStore(Store):
         except ValueError as exc:
             raise ConfigError(f"store {url!r}: {exc}") from None
         self._pool = self._r.connection_pool
+        self._client = os.urandom(6).hex()  # names this store in request ids
         self._keys_of: dict[str, list[bytes]] = {}
         self._keys_lock = threading.Lock()
 
@@ -152,9 +172,12 @@ class RedisStore(Store):
                 self._keys_of[name] = keys
         return keys
 
-    @staticmethod
-    def _done_key(name: str) -> bytes:
-        return f"wasi-map:done:{{{name}}}:{os.urandom(12).hex()}".encode()
+    def _once(self, name: str) -> list[Any]:
+        """The map's request-id hash key, then ARGV 1-3 of a script that
+        must not run twice: this client (store and thread), a new request
+        id, how long to remember it."""
+        client = f"{self._client}-{threading.get_ident()}"
+        return [f"wasi-map:done:{{{name}}}".encode(), client, os.urandom(12).hex(), DEDUP_MS]
 
     def _command(self, *args: Any) -> Any:
         """One command on a pooled connection, packed by hiredis and its raw
@@ -225,8 +248,8 @@ class RedisStore(Store):
         return [(int(float(score)), key) for key, score in zip(at, at, strict=True)]
 
     def incr(self, name: str, key: bytes, delta: int) -> int | None:
-        keys = [*self._keys(name), self._done_key(name)]
-        value = self._write(INCR, keys, key, i64_bytes(delta), DEDUP_MS)
+        done, *once = self._once(name)
+        value = self._write(INCR, [*self._keys(name), done], *once, key, i64_bytes(delta))
         return None if value is None else int.from_bytes(value, "little", signed=True)
 
     def version(self, name: str, key: bytes) -> int:
@@ -234,8 +257,8 @@ class RedisStore(Store):
         return int(value) if value is not None else 0
 
     def set_if(self, name: str, key: bytes, value: bytes, expected: int) -> bool:
-        keys = [*self._keys(name), self._done_key(name)]
-        return bool(self._write(SET_IF, keys, key, value, expected, DEDUP_MS))
+        done, *once = self._once(name)
+        return bool(self._write(SET_IF, [*self._keys(name), done], *once, key, value, expected))
 
     def get_many(self, name: str, keys: Sequence[bytes]) -> list[bytes | None]:
         if not keys:
