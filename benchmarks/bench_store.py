@@ -14,11 +14,12 @@ import argparse
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import redis
 import redis.connection
@@ -26,6 +27,7 @@ from _harness import fmt_ns, fmt_sample, machine, print_table, repeat, summarize
 from _redis_server import redis_server
 
 from broker import Broker
+from broker.stores import Store
 from broker.stores.redis_store import SET as STORE_SET_SCRIPT
 
 GUEST = Path(__file__).parent / "guests" / "store_loop.wat"
@@ -59,7 +61,7 @@ class Contender:
 # --- the guest on a broker per store -----------------------------------------
 
 
-def guest_broker(url: str) -> Broker:
+def guest_broker(url: str | Store) -> Broker:
     """A broker on store `url`, the guest loaded and set up, the get_many keys stored."""
     broker = Broker(store=url)
     broker.load("bench", GUEST, grants={MAP: "rw"})
@@ -100,6 +102,55 @@ def check_guest(broker: Broker) -> None:
     last = (MANY - 1) * (4 + len(VALUE)) + 4  # the last value's first byte
     if broker.call("bench.many_byte", last) != MANY_VALUES[-1][0]:
         raise RuntimeError(f"{url}: get_many returned the wrong bytes")
+
+
+# --- the door alone: a store that answers at once ---------------------------------
+
+
+class DictStore(Store):
+    """Named maps in Python dicts: what the broker costs per op, the store aside."""
+
+    url = "dict:"
+
+    def __init__(self) -> None:
+        self.maps: dict[str, dict[bytes, bytes]] = {}
+
+    def _map(self, name: str) -> dict[bytes, bytes]:
+        return self.maps.setdefault(name, {})
+
+    def get(self, name: str, key: bytes) -> bytes | None:
+        return self._map(name).get(key)
+
+    def set(self, name: str, key: bytes, value: bytes) -> None:
+        self._map(name)[key] = value
+
+    def set_many(self, name: str, items: Sequence[tuple[bytes, bytes]]) -> None:
+        self._map(name).update(items)
+
+    def get_many(self, name: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        found = self._map(name)
+        return [found.get(k) for k in keys]
+
+    def _unused(self, *args: object) -> Any:
+        raise NotImplementedError("bench_store.py's guest does not call this")
+
+    delete = exists = len = keys = incr = version = set_if = _unused
+
+    def close(self) -> None:
+        pass
+
+
+def door_figures(n: Sizes, rounds: int) -> dict[str, float]:
+    """Median ns per guest op on a DictStore broker (measured on its own)."""
+    broker = guest_broker(DictStore())
+    try:
+        check_guest(broker)
+        return {
+            op: statistics.median(repeat(guest_loop(broker, op), n["redis"][op] * 10, rounds))
+            for op in OPS
+        }
+    finally:
+        broker.close()
 
 
 # --- redis-py on the same server -----------------------------------------------
@@ -233,6 +284,7 @@ def main(argv: list[str] | None = None) -> None:
     with redis_server() as port:
         redis_version = server_version(port)
         results = measure_all(port, n, rounds)
+    door = door_figures(n, rounds)
 
     print(
         f"wasi-map stores: ns per operation, median (min) of {rounds} rounds taking turns; "
@@ -284,6 +336,10 @@ def main(argv: list[str] | None = None) -> None:
     print(
         "the store's choice of command alone (redis-py HGET/EVALSHA/HMGET / GET/SET/MGET): "
         + ", ".join(f"{op} {paired(results[op][4], results[op][3]):.2f}x" for op in OPS)
+    )
+    print(
+        "the door alone (guest op on a store of Python dicts, answering at once): "
+        + ", ".join(f"{op} {fmt_ns(door[op])} ns" for op in OPS)
     )
     print(
         f"get_many per key: memory {fmt_ns(med['get_many'][0] / MANY)} ns, "

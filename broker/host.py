@@ -21,6 +21,7 @@ from .mapref import MapRef
 from .ownership import parse_kind
 from .refs import Snapshot
 from .runtime import LoadedModule, Runtime
+from .stores.base import Store
 from .tracer import Tracer
 
 CallResult = Any  # None, an int or MapRef, or a tuple of them
@@ -35,15 +36,17 @@ class Broker:
 
     def __init__(
         self,
-        store: str = "memory:",
+        store: str | Store = "memory:",
         *,
         limits: Limits = DEFAULT_LIMITS,
         strict_borrows: bool = False,
         gc_threshold: int = cycle_gc.DEFAULT_THRESHOLD,
         trace: bool | str | Path | IO[str] = False,
     ) -> None:
-        self.store_url = store
-        self.store = stores.open_store(store)  # None: named maps stay in the C data plane
+        # A URL, or a Store of the app's own (broker/stores/base.py says what
+        # it must keep); None: named maps stay in the C data plane.
+        self.store = store if isinstance(store, Store) else stores.open_store(store)
+        self.store_url = store.url if isinstance(store, Store) else store
         self.limits = limits
         self.strict_borrows = strict_borrows
         self._native = _native.NativeBroker(limits)
