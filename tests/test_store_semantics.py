@@ -38,10 +38,13 @@ from hypothesis import strategies as st
 from stores_fixtures import backing_stores, every_store, store_map, unique_name
 
 from broker import Broker
+from broker.abi import Errno
 from broker.cli import main
-from broker.errors import ErrnoError, NotFoundError, TooBigError, ValueTypeError
+from broker.errors import ErrnoError, NotFoundError, StoreError, TooBigError, ValueTypeError
+from broker.stores import Store
 
 d = driver_fixture()
+IO = Errno.IO
 
 MIB = 1 << 20
 PAGE = 65536
@@ -587,3 +590,59 @@ class TestThreads:
         assert not errors and not any(t.is_alive() for t in threads)
         assert guest_total == 300 * 299 // 2
         assert refs[0].incr(b"hits", 0) == 4 * 150 + 300
+
+
+class FlakyStore(Store):
+    """An app's own store: a dict, that fails on command."""
+
+    url = "flaky:"
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.fail: BaseException | None = None
+
+    def _check(self) -> None:
+        if self.fail is not None:
+            raise self.fail
+
+    def get(self, name: str, key: bytes) -> bytes | None:
+        self._check()
+        return self.data.get(key)
+
+    def set(self, name: str, key: bytes, value: bytes) -> None:
+        self._check()
+        self.data[key] = value
+
+    def _unused(self, *args: object) -> Any:
+        raise NotImplementedError
+
+    delete = exists = len = keys = incr = version = set_if = get_many = set_many = _unused
+
+    def close(self) -> None:
+        pass
+
+
+class TestOwnStore:
+    """Broker(store=Store instance): the app's own store behind the same ABI."""
+
+    def test_an_own_store_answers_and_fails_as_io(self, caplog: pytest.LogCaptureFixture) -> None:
+        store = FlakyStore()
+        with Broker(store=store) as broker:
+            assert broker.store is store and broker.store_url == "flaky:"
+            d = Driver(broker, grants={"m": "rw"})
+            _, h = d.open(b"m", RW)
+            assert h is not None
+            assert d.set(h, b"k", b"v") == OK and store.data == {b"k": b"v"}
+            assert d.get(h, b"k") == (OK, b"v")
+            store.fail = StoreError("flaky: the disk is gone")
+            assert d.get(h, b"k") == (IO, None)
+            with pytest.raises(StoreError, match="the disk is gone"):
+                broker.open("m")[b"k"]
+            store.fail = RuntimeError("a bug in the store")  # not a StoreError: IO, logged
+            assert d.set(h, b"k", b"w") == IO
+            assert "store call failed" in caplog.text and "a bug in the store" in caplog.text
+            with pytest.raises(StoreError, match="internal error in the store"):
+                broker.open("m")[b"k"] = b"x"
+            store.fail = None
+            assert d.get(h, b"k") == (OK, b"v")  # nothing was written by the failed calls
+            assert d.call("incr", h, 0x1000, 1, 1, 0x100) == IO  # NotImplementedError: IO
