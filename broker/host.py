@@ -43,15 +43,9 @@ class Broker:
         gc_threshold: int = cycle_gc.DEFAULT_THRESHOLD,
         trace: bool | str | Path | IO[str] = False,
     ) -> None:
-        # A URL, or a Store of the app's own (broker/stores/base.py says what
-        # it must keep); None: named maps stay in the C data plane.
-        self.store = store if isinstance(store, Store) else stores.open_store(store)
-        self.store_url = store.url if isinstance(store, Store) else store
         self.limits = limits
         self.strict_borrows = strict_borrows
         self._native = _native.NativeBroker(limits)
-        if self.store is not None:
-            self._store_door = _store_calls.attach(self._native, self.store)
         self._native.set_strict_borrows(strict_borrows)
         self.gc = cycle_gc.Collector(self._native, gc_threshold)
         self._runtime = Runtime(self._native)
@@ -61,6 +55,18 @@ class Broker:
         self.tracer = (
             Tracer.open(self._native, trace, self._name_of, self._link_label) if trace else None
         )
+        # Last, so that nothing above can fail with a store connection open.
+        # A URL, or a Store of the app's own (broker/stores/base.py says what
+        # it must keep); None: named maps stay in the C data plane.
+        self.store_url = store.url if isinstance(store, Store) else store
+        try:
+            self.store = store if isinstance(store, Store) else stores.open_store(store)
+        except BaseException:
+            if self.tracer is not None:
+                self.tracer.close()
+            raise
+        if self.store is not None:
+            self._store_door = _store_calls.attach(self._native, self.store)
         self._lock = threading.RLock()
         self._delivering = False
         self.closed = False

@@ -38,7 +38,7 @@ def make_ffi(module: str = "broker._wm", extra_args: "list[str] | None" = None) 
     ffi = FFI()
     ffi.cdef(cdef_text())
     # The store function the broker calls for named maps in sqlite or Redis
-    # (broker/_native.py defines it): one Python call per operation.
+    # (broker/_store_calls.py defines it): one Python call per operation.
     ffi.cdef('extern "Python" int wm_py_store(void *, wm_store_req *);')
     # Relative paths: setuptools refuses absolute ones in sources.
     rel = os.path.relpath(HERE, os.getcwd())

@@ -71,6 +71,8 @@ int wm_store_call(wm_module *m, const wm_mapslot *ms, wm_store_req *req)
     req->module = m->id;
     req->out = 0;
     wm_unlock(b);
+    if (!fn) /* the store was taken away (wm_broker_set_store(NULL)) */
+        return WM_IO;
     int err = fn(ctx, req);
     if (err < 0 || !allowed(req->op, err) || !sane(req, err))
         return WM_IO;

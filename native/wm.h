@@ -172,7 +172,8 @@ typedef struct wm_store_req {
 
 typedef int (*wm_store_fn)(void *ctx, wm_store_req *req);
 
-/* Back named maps opened from now on by `fn` (NULL: the C data plane). */
+/* Back named maps opened from now on by `fn` (NULL: the C data plane;
+ * calls on maps opened while a store was set then answer IO). */
 void wm_broker_set_store(wm_broker *b, wm_store_fn fn, void *ctx);
 
 /* Batch records (u32 length + bytes each) for a store function, without a

@@ -17,6 +17,7 @@ from broker import Broker
 __all__ = ["fresh_store", "store_url"]  # fixtures: every test module sees them
 
 GUESTS = Path(__file__).parent / "guests"
+LEAKY = Path(__file__).parent / "apps" / "leaky" / "app.toml"
 
 
 @pytest.fixture
@@ -47,3 +48,12 @@ def redis_url(redis_server: RedisServer) -> str:
     """The session's redis-server, emptied for this test."""
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture
+def leaky() -> Iterator[Broker]:
+    """tests/apps/leaky after a.main and a collection, traced: as `wasi-map leaks` runs it."""
+    with Broker.from_manifest(LEAKY, trace=True) as b:
+        assert b.call("a.main") == 0
+        assert b.collect() == 2
+        yield b

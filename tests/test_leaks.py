@@ -178,15 +178,6 @@ the broker ended it
 
 
 @pytest.fixture
-def leaky() -> Iterator[Broker]:
-    """The leaky app after a.main and a collection, as `wasi-map leaks` runs it."""
-    with Broker.from_manifest(LEAKY, trace=True) as b:
-        assert b.call("a.main") == 0
-        assert b.collect() == 2
-        yield b
-
-
-@pytest.fixture
 def hostcache() -> Iterator[ModuleType]:
     """tests/apps/leaky/hostcache.py as the module `leaky_hostcache`, emptied afterwards."""
     spec = importlib.util.spec_from_file_location(

@@ -61,15 +61,6 @@ def fresh_structlog() -> Iterator[None]:
 
 
 @pytest.fixture
-def leaky() -> Iterator[Broker]:
-    """The leaky app after a.main and a collection, traced."""
-    with Broker.from_manifest(LEAKY, trace=True) as b:
-        assert b.call("a.main") == 0
-        assert b.collect() == 2
-        yield b
-
-
-@pytest.fixture
 def atlas() -> Iterator[Broker]:
     """The atlas app after loader.main, traced."""
     with Broker.from_manifest(ATLAS, trace=True) as b:

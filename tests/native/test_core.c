@@ -4014,6 +4014,15 @@ static void test_store(void)
 
     /* the quota accounts are not charged for store maps */
     CHECK(wm_module_bytes_used(m) == 0 && wm_module_entries_used(m) == 0);
+
+    /* a store taken away: its maps answer IO; new names live in C again */
+    calls = f.calls;
+    wm_broker_set_store(b, NULL, NULL);
+    EXPECT(wm_op_set(m, h, KEY("k"), S("v"), 1), WM_IO);
+    OK(wm_op_open(host, KEY("late"), RW, &mem));
+    set_str(host, mem, "k", "v");
+    expect_value(host, mem, "k", "v");
+    CHECK(f.calls == calls);
     wm_broker_free(b);
     alarm(0);
 }
