@@ -120,13 +120,17 @@ typedef struct lent {
 } lent;
 
 /* Pass handles at `slots` (the `how` codes in `how`) from `from` to `to`,
- * all or none.  On failure returns the errno and sets *bad. */
+ * all or none.  On failure returns the errno and sets *bad.
+ *
+ * `from` and `to` may be one module (a module calling its own export):
+ * then reserving room may move the very table the handles live in, so
+ * the check keeps handle numbers, never slot pointers, and each slot is
+ * looked up again after the reserve, just before it passes. */
 static int pass_all(wm_link *l, wt_val_raw *vals, const uint8_t *how, uint32_t count,
                     const uint8_t *masks, wm_module *from, wm_module *to, lent *lends,
                     uint32_t *nlends, uint32_t *bad, bool *receiver_full)
 {
     *receiver_full = false;
-    wm_handle *slots[MAX_HANDLE_ARGS];
     uint32_t which[MAX_HANDLE_ARGS], k = 0;
     for (uint32_t i = 0; i < count; i++) {
         if ((how[i] & WM_PASS_KIND) == WM_PASS_PLAIN)
@@ -135,7 +139,8 @@ static int pass_all(wm_link *l, wt_val_raw *vals, const uint8_t *how, uint32_t c
         if (k == MAX_HANDLE_ARGS)
             return WM_INVAL;
         uint32_t h = (uint32_t)vals[i].i32;
-        int err = wm_pass_check(from, h, how[i], &slots[k]);
+        wm_handle *slot;
+        int err = wm_pass_check(from, h, how[i], &slot);
         if (err)
             return err;
         /* A handle that moves may not be passed twice in one call. */
@@ -157,8 +162,12 @@ static int pass_all(wm_link *l, wt_val_raw *vals, const uint8_t *how, uint32_t c
     for (uint32_t j = 0; j < k; j++) {
         uint32_t i = which[j];
         uint32_t from_h = (uint32_t)vals[i].i32;
+        wm_handle *slot;
+        /* Checked above and nothing has closed it since (lock held; the
+         * handles are distinct where one moves): this lookup succeeds. */
+        wm_handles_lookup(&from->handles, from_h, &slot);
         uint32_t out =
-            wm_pass_apply(from, from_h, slots[j], how[i], masks ? masks[i] : WM_RIGHTS_ALL, to);
+            wm_pass_apply(from, from_h, slot, how[i], masks ? masks[i] : WM_RIGHTS_ALL, to);
         vals[i].i32 = (int32_t)out;
         if ((how[i] & WM_PASS_KIND) == WM_PASS_BORROW)
             lends[(*nlends)++] = (lent){from_h, out};

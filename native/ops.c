@@ -267,7 +267,7 @@ int wm_op_clone(wm_module *m, uint32_t h, uint32_t rights, uint32_t *out_h)
     wm_lock(b);
     int err = resolve(m, h, rights, &hs, &ms);
     if (!err) {
-        uint32_t map = hs->map;
+        uint32_t map = hs->map; /* issuing may move the table: `hs` is not used after */
         err = wm_handles_issue(&m->handles, m->limits.handles, WM_H_OWN, map, (uint8_t)rights,
                                out_h);
         if (!err) {
@@ -501,13 +501,15 @@ int wm_op_get_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len
     } else if (e->kind != WM_VAL_MAP) {
         err = WM_TYPE;
     } else {
-        uint32_t child = e->child;
+        uint32_t child = e->child, parent = hs->map;
         uint8_t rights = hs->rights; /* a read-only view stays read-only all the way down */
+        /* Issuing may move the handle table: `hs` is not used after it. */
         err = wm_handles_issue(&m->handles, m->limits.handles, WM_H_OWN, child, rights, out_h);
         if (!err) {
             wm_maps_incref(m->broker, child);
             WM_TRACE(m->broker, .kind = WM_EV_GET_MAP, .module = m->id, .handle = *out_h,
-                     .map = WM_MAP_ID(m->broker, child), .other_map = WM_MAP_ID(m->broker, hs->map));
+                     .map = WM_MAP_ID(m->broker, child), .other_map = WM_MAP_ID(m->broker, parent));
+            (void)parent;
         }
     }
     wm_unlock(m->broker);

@@ -44,20 +44,22 @@ uint32_t wm_pass_apply(wm_module *from, uint32_t from_h, wm_handle *slot, uint32
     if (how & WM_PASS_READONLY)
         rights &= WM_RIGHT_READ;
     uint32_t map = slot->map, out = 0;
+    uint8_t state = WM_H_OWN;
+    /* The giver's side first: issuing may move `to`'s table, which is the
+     * giver's own when a module calls itself, so `slot` is not used after. */
     switch (how & WM_PASS_KIND) {
     case WM_PASS_OWN:
-        wm_handles_issue(&to->handles, UINT32_MAX, WM_H_OWN, map, rights, &out);
         wm_handles_release(&from->handles, slot);
         break;
     case WM_PASS_SHARE:
-        wm_handles_issue(&to->handles, UINT32_MAX, WM_H_OWN, map, rights, &out);
         wm_maps_incref(b, map);
         break;
     case WM_PASS_BORROW:
-        wm_handles_issue(&to->handles, UINT32_MAX, WM_H_BORROW, map, rights, &out);
         slot->busy++;
+        state = WM_H_BORROW;
         break;
     }
+    wm_handles_issue(&to->handles, UINT32_MAX, state, map, rights, &out);
     WM_TRACE(b, .kind = (uint32_t[]){0, WM_EV_MOVE, WM_EV_BORROW, WM_EV_SHARE}[how & WM_PASS_KIND],
              .module = from->id, .handle = from_h,
              .other_module = to->id, .other_handle = out, .map = WM_MAP_ID(b, map));
