@@ -43,6 +43,12 @@ WASMTIME_ENTRY_POINTS = {
     "error_message": "wasmtime_error_message",
     "error_delete": "wasmtime_error_delete",
     "byte_vec_delete": "wasm_byte_vec_delete",
+    "error_new": "wasmtime_error_new",
+    "context_set_epoch_deadline": "wasmtime_context_set_epoch_deadline",
+    "store_epoch_deadline_callback": "wasmtime_store_epoch_deadline_callback",
+    "engine_clone": "wasmtime_engine_clone",
+    "engine_delete": "wasm_engine_delete",
+    "engine_increment_epoch": "wasmtime_engine_increment_epoch",
 }
 Native = Any  # a cffi pointer; `lib` is untyped, types come back here
 
@@ -159,6 +165,7 @@ def _c_limits(limits: Limits) -> Native:
     c.entries = limits.entries
     c.watches = limits.watches
     c.trap_on_quota = 1 if limits.on_quota == "trap" else 0
+    c.time_ms = limits.time_ms
     return c
 
 
@@ -223,6 +230,10 @@ class NativeBroker:
             self.closed = True
             lib.wm_broker_close(self._ptr)
 
+    def set_engine(self, engine: wasmtime.Engine) -> None:
+        """Tick `engine`'s epoch while calls run (it enforces time limits)."""
+        _check(lib.wm_broker_set_engine(self.ptr, _address(engine.ptr())), "the ticker")
+
     def new_module(self, limits: Limits, name: str) -> NativeModule:
         ptr = lib.wm_module_new(self.ptr, _c_limits(limits), name.encode())
         if ptr == ffi.NULL:
@@ -240,6 +251,8 @@ class NativeBroker:
             "reclaimed": out.reclaimed,
             "cycles_reclaimed": out.cycles_reclaimed,
             "collections": out.collections,
+            "modules": out.modules,
+            "links": out.links,
         }
 
     def collect(self) -> int:
@@ -358,7 +371,7 @@ class NativeLink:
         if error != ffi.NULL:
             raise wasmtime_error(error)
 
-    def call(self, context: Native, args: Native, masks: bytes | None) -> tuple[int, str | None]:
+    def call(self, args: Native, masks: bytes | None) -> tuple[int, str | None]:
         """(errno, None) when handle parameter `bad_param` could not pass, else
         (OK, trap message or None)."""
         if self.broker.closed:
@@ -366,7 +379,6 @@ class NativeLink:
         trap = self._trap
         err = lib.wm_link_call(
             self.ptr,
-            context,
             args,
             self.nslots,
             masks if masks is not None else ffi.NULL,
@@ -395,11 +407,14 @@ class NativeModule:
     def __init__(self, broker: NativeBroker, ptr: Native) -> None:
         self.broker = broker  # keeps the C broker alive
         self._ptr = ptr
+        self.unloaded = False
 
     @property
     def ptr(self) -> Native:
         if self.broker.closed:
             raise ConfigError("the broker is closed")
+        if self.unloaded:
+            raise ConfigError("the module was unloaded")
         return self._ptr
 
     @property
@@ -426,9 +441,33 @@ class NativeModule:
         if error != ffi.NULL:
             raise wasmtime_error(error)
 
+    def set_store(self, store: wasmtime.Store) -> None:
+        """The module's own store: calls into it run there, under its time limit."""
+        lib.wm_module_set_store(self.ptr, _address(store.ptr()), context_of(store))
+
+    def enter(self) -> None:
+        """Host code is about to run in the module's store (its start function)."""
+        lib.wm_module_enter(self.ptr)
+
+    def leave(self) -> None:
+        lib.wm_module_leave(self.ptr)
+
+    def define_wasi_poll(self, linker: wasmtime.Linker, functype: wasmtime.FuncType) -> None:
+        """WASI's poll_oneoff, its sleeps bounded by the time limit (over wasmtime's)."""
+        error = lib.wm_define_wasi_poll(self.ptr, _address(linker.ptr()), _address(functype.ptr()))
+        if error != ffi.NULL:
+            raise wasmtime_error(error)
+
     def teardown(self) -> None:
         """Close every handle as if by `close`; calls into the module trap."""
         lib.wm_module_teardown(self.ptr)
+
+    def unload(self) -> None:
+        """Tear down and give back everything the module holds in the core
+        (links, watches, table, name, id); this object is unusable after."""
+        if not self.unloaded and not self.broker.closed:
+            lib.wm_module_unload(self._ptr)
+        self.unloaded = True
 
     def map_id(self, h: int) -> int:
         """The id of the map `h` reaches (0 when `h` is not live)."""

@@ -30,8 +30,7 @@ class HostCall:
     def __init__(
         self, broker: Broker, target: LoadedModule, name: str, func: wasmtime.Func
     ) -> None:
-        runtime = broker._runtime
-        ty = func.type(runtime.store)
+        ty = func.type(target.store)
         self.label = f"{target.name}.{name}"
         self.params = tuple(str(p) for p in ty.params)
         self.results = tuple(str(r) for r in ty.results)
@@ -44,7 +43,6 @@ class HostCall:
         codes = pass_codes(ty, target.decls.get(name))
         self._passes = [Pass("", Kind(c & 3), bool(c & 4)) for c in codes]
         self._broker = broker
-        self._context = runtime.context
         self._link = _native.NativeLink(
             broker._native.host,
             f"host -> {self.label}",
@@ -91,9 +89,7 @@ class HostCall:
                     f"{self.label}: argument {i} must be an {self.params[i]}, got {value!r}"
                 )
             slots[2 * i] = value - span if value >= (span >> 1) else value
-        err, trap = self._link.call(
-            self._context, self._args, bytes(masks) if masks is not None else None
-        )
+        err, trap = self._link.call(self._args, bytes(masks) if masks is not None else None)
         if err:
             bad = self._link.bad_param
             kind = self._passes[bad].kind.name.lower()

@@ -136,26 +136,35 @@ class Broker:
             compiled, label = self._runtime.compile(name, module)
             native = self._native.new_module(module_limits, name)
             self._names[native.id] = name
-            for gname, rights in granted.items():
-                native.grant(gname, int(rights))
-            loaded = self._runtime.instantiate(
-                name, compiled, label, native, declared, self._modules
-            )
-            self._modules[name] = self._by_id[native.id] = loaded
             try:
-                self._runtime.links.resolve_into(loaded)
-                if isinstance(
-                    loaded.instance.exports(self._runtime.store).get("_initialize"), wasmtime.Func
-                ):
-                    trap, _ = self._host_call(loaded, "_initialize").invoke(())
-                    if trap is not None:
-                        raise ModuleError(
-                            f"{label}: trapped in _initialize: "
-                            f"{GuestTrap(name, '_initialize', trap).reason}"
-                        )
-            except BaseException:
-                self._remove(name)
-                raise
+                for gname, rights in granted.items():
+                    native.grant(gname, int(rights))
+                try:
+                    loaded = self._runtime.instantiate(
+                        name, compiled, label, native, module_limits, declared, self._modules
+                    )
+                except BaseException:
+                    # Nothing of it stays: what its start function made is
+                    # closed, and a trap that began in a peer tears that down.
+                    self._blame_peer(name, "start")
+                    native.unload()
+                    raise
+                self._modules[name] = self._by_id[native.id] = loaded
+                try:
+                    self._runtime.links.resolve_into(loaded)
+                    if isinstance(
+                        loaded.instance.exports(loaded.store).get("_initialize"), wasmtime.Func
+                    ):
+                        trap, _ = self._host_call(loaded, "_initialize").invoke(())
+                        if trap is not None:
+                            self._blame_peer(name, "_initialize")
+                            raise ModuleError(
+                                f"{label}: trapped in _initialize: "
+                                f"{GuestTrap(name, '_initialize', trap).reason}"
+                            )
+                except BaseException:
+                    self._remove(name)
+                    raise
             finally:
                 self._drain()
 
@@ -213,10 +222,23 @@ class Broker:
             raise trap
 
     def _remove(self, name: str) -> None:
+        """Unload `name` whole: its handles closed, its links, watches, table,
+        id and wasmtime store (its linear memory) given back."""
         loaded = self._modules.pop(name)
         self._by_id.pop(loaded.native.id, None)
-        loaded.native.teardown()
         self._runtime.links.forget(name)
+        loaded.calls.clear()
+        loaded.native.unload()
+        loaded.store.close()
+
+    def _blame_peer(self, name: str, where: str) -> None:
+        """Loading `name` failed: a trap that began in another module tears
+        that one down, as any trap does; the origin is consumed either way."""
+        origin_id = self._native.take_trap_origin()
+        origin = self._by_id.get(origin_id) if origin_id is not None else None
+        if origin is not None and origin.name != name and not origin.torn_down:
+            origin.native.teardown()
+            origin.torn_down = f"trapped in {name}'s {where}"
 
     def modules(self) -> list[str]:
         return list(self._modules)
@@ -260,7 +282,7 @@ class Broker:
     def _host_call(self, loaded: LoadedModule, export: str) -> HostCall:
         fn = loaded.calls.get(export)
         if fn is None:
-            item = loaded.instance.exports(self._runtime.store).get(export)
+            item = loaded.instance.exports(loaded.store).get(export)
             if not isinstance(item, wasmtime.Func):
                 raise ModuleError(f"module {loaded.name!r} has no exported function {export!r}")
             fn = loaded.calls[export] = HostCall(self, loaded, export, item)
@@ -287,25 +309,32 @@ class Broker:
             raise trap
 
     def _deliver_notices(self) -> GuestTrap | None:
-        """Call wasi_map_on_drop(cookie) for every queued notice whose module
-        is loaded and exports it; the first trap, if any (lock held)."""
+        """Call wasi_map_on_drop(cookie) for every notice queued so far whose
+        module is loaded and exports it; the first trap, if any (lock held).
+
+        Notices that the handlers themselves queue wait for the next
+        delivery: a handler that feeds itself cannot keep the operation that
+        delivers from returning (each handler call is bounded by its
+        module's time limit, the batch by the watches quotas)."""
         if self._delivering or self.closed:
             return None
         self._delivering = True
         first: GuestTrap | None = None
+        queued: list[tuple[int, int]] = []
+        while batch := self._native.take_notices(4096):
+            queued += batch
         try:
-            while batch := self._native.take_notices():
-                for module_id, cookie in batch:
-                    loaded = self._by_id.get(module_id)
-                    if loaded is None or loaded.torn_down:
-                        continue
-                    exports = loaded.instance.exports(self._runtime.store)
-                    if not isinstance(exports.get(DROP_EXPORT), wasmtime.Func):
-                        continue
-                    trap, _ = self._host_call(loaded, DROP_EXPORT).invoke((cookie,))
-                    if trap is not None:
-                        error = self._trapped(loaded.name, DROP_EXPORT, trap)
-                        first = first or error
+            for module_id, cookie in queued:
+                loaded = self._by_id.get(module_id)
+                if loaded is None or loaded.torn_down:
+                    continue
+                exports = loaded.instance.exports(loaded.store)
+                if not isinstance(exports.get(DROP_EXPORT), wasmtime.Func):
+                    continue
+                trap, _ = self._host_call(loaded, DROP_EXPORT).invoke((cookie,))
+                if trap is not None:
+                    error = self._trapped(loaded.name, DROP_EXPORT, trap)
+                    first = first or error
         finally:
             self._delivering = False
         return first
@@ -439,6 +468,9 @@ class Broker:
             if self.tracer is not None:
                 self.tracer.close()
             self.closed = True
+            for loaded in self._modules.values():
+                loaded.calls.clear()
+                loaded.store.close()
             self._modules.clear()
             self._by_id.clear()
             self._runtime.close()  # no guest can run any more: the C state can go

@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-KIB, MIB = 1 << 10, 1 << 20
+KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 
 # Hard ceilings: a limit above these is a configuration error.
 MAX_KEY_SIZE = 1 << 30
 MAX_VALUE_SIZE = 1 << 30
 MAX_HANDLES = (1 << 21) - 1  # the handle index space (native/handles.h)
 ON_QUOTA = ("error", "trap")
+MAX_TIME_MS = (1 << 32) - 1  # about 49 days
+MAX_LINEAR_MEMORY = 1 << 48  # bytes: far beyond any real machine, still finite
+MAX_TABLE_ELEMENTS = (1 << 32) - 1
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,10 @@ class Limits:
     Defaults are above Spin's minimums (keys 256 B, values 1 MiB, 1024
     entries).  `bytes` and `entries` count the live data a module has
     written, in any map, charged to the last writer of each entry.
+    `time_ms` bounds every call into the module (0: no limit);
+    `linear_memory` (bytes) its linear memory and `table_elements` each of
+    its tables: growth past them fails, a module that needs more at start
+    does not load.
     """
 
     key_size: int = 4 * KIB
@@ -30,6 +37,9 @@ class Limits:
     entries: int = 1 << 20
     watches: int = 65536  # pending watch_drop registrations
     on_quota: str = "error"  # "trap": hitting a quota traps the guest
+    time_ms: int = 10_000  # wall-clock milliseconds per call into the module
+    linear_memory: int = 256 * MIB
+    table_elements: int = 1_000_000
 
     def __post_init__(self) -> None:
         ceilings = {
@@ -39,6 +49,9 @@ class Limits:
             "bytes": (1 << 63),
             "entries": (1 << 63),
             "watches": (1 << 32) - 1,
+            "time_ms": MAX_TIME_MS,
+            "linear_memory": MAX_LINEAR_MEMORY,
+            "table_elements": MAX_TABLE_ELEMENTS,
         }
         for name, ceiling in ceilings.items():
             value = getattr(self, name)

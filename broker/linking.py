@@ -21,7 +21,7 @@ from .manifest import ExportDecl
 from .ownership import Kind, Pass
 
 if TYPE_CHECKING:
-    from .runtime import LoadedModule, Runtime
+    from .runtime import LoadedModule
 
 MAX_HANDLE_ARGS = 64  # native/link.c
 
@@ -87,8 +87,7 @@ def check_declarations(
 class Links:
     """Every peer import of every loaded module, resolved as peers come and go."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self) -> None:
         self._imports: list[PeerImport] = []
 
     def define(
@@ -126,7 +125,7 @@ class Links:
 
     def resolve(self, peer: PeerImport, target: LoadedModule) -> None:
         """Point `peer` at its export in `target`; ModuleError when it cannot be."""
-        store = self._runtime.store
+        store = target.store
         func = target.instance.exports(store).get(peer.name)
         if not isinstance(func, wasmtime.Func):
             raise ModuleError(

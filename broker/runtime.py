@@ -1,8 +1,14 @@
-"""The wasmtime side of a broker: one Engine and Store, compiling, instantiating.
+"""The wasmtime side of a broker: one Engine, a Store per module, instantiating.
 
-Guests reach the data plane through C host functions (registered by
-`NativeModule.define_abi`) and each other through C trampolines
-(broker/linking.py); the host calls exports through broker/calls.py.
+One Engine per broker (a FuncType used with two engines aborts the process),
+configured for epoch interruption: the C core's ticker advances it while
+calls run, and each module's store has a deadline callback that enforces the
+module's time limit.  Each module gets its own Store, so its linear memory
+and tables are bounded by its own limits and everything it had goes when it
+is unloaded.  Guests reach the data plane through C host functions
+(`NativeModule.define_abi`) and each other through C trampolines that enter
+the callee's store (broker/linking.py); the host calls exports through
+broker/calls.py.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import wasmtime
 from . import _native, abi
 from .check import module_problems
 from .errors import ModuleError, trap_reason
+from .limits import Limits
 from .linking import Links, check_declarations
 from .manifest import ExportDecl
 
@@ -24,6 +31,8 @@ if TYPE_CHECKING:
 
 WASI_MODULE = "wasi_snapshot_preview1"
 _VALTYPES = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64}
+MAX_MEMORIES = 1  # a module's one linear memory (the `memory` it exports)
+MAX_TABLES = 4
 
 
 def compile_module(
@@ -55,11 +64,12 @@ def compile_module(
 
 @dataclass
 class LoadedModule:
-    """One instantiated module and its side of the C core."""
+    """One instantiated module, its own store, and its side of the C core."""
 
     name: str
     source: str
     native: _native.NativeModule
+    store: wasmtime.Store
     instance: wasmtime.Instance
     decls: dict[str, ExportDecl] = field(default_factory=dict)
     calls: dict[str, HostCall] = field(default_factory=dict)  # the host's ways in
@@ -67,24 +77,39 @@ class LoadedModule:
 
 
 class Runtime:
-    """One Engine and one Store per broker (a FuncType used with two engines aborts)."""
+    """One Engine per broker (a FuncType used with two engines aborts); a Store per module."""
 
     def __init__(self, native: _native.NativeBroker) -> None:
         self.native = native
-        self.engine = wasmtime.Engine()
-        self.store = wasmtime.Store(self.engine)
-        self.context = _native.context_of(self.store)
+        config = wasmtime.Config()
+        config.epoch_interruption = True
+        self.engine = wasmtime.Engine(config)
+        native.set_engine(self.engine)
         self.functypes = [
             wasmtime.FuncType(
                 [_VALTYPES[t]() for t in abi.BY_NAME[name].param_types], [wasmtime.ValType.i32()]
             )
             for name in _native.abi_function_names()
         ]
-        self.links = Links(self)
-        self._wasi_ready = False
+        i32 = wasmtime.ValType.i32
+        self.poll_type = wasmtime.FuncType([i32(), i32(), i32(), i32()], [i32()])
+        self.links = Links()
 
     def compile(self, name: str, source: str | Path | bytes) -> tuple[wasmtime.Module, str]:
         return compile_module(source, engine=self.engine, name=name)
+
+    def new_store(self, native: _native.NativeModule, limits: Limits) -> wasmtime.Store:
+        """A store for one module, bounded by its limits, its time limit armed."""
+        store = wasmtime.Store(self.engine)
+        store.set_limits(
+            memory_size=limits.linear_memory,
+            table_elements=limits.table_elements,
+            instances=1,
+            memories=MAX_MEMORIES,
+            tables=MAX_TABLES,
+        )
+        native.set_store(store)
+        return store
 
     def instantiate(
         self,
@@ -92,17 +117,20 @@ class Runtime:
         module: wasmtime.Module,
         label: str,
         native: _native.NativeModule,
+        limits: Limits,
         decls: dict[str, ExportDecl],
         loaded: dict[str, LoadedModule],
     ) -> LoadedModule:
-        """Link and instantiate; imports of modules in `loaded` are resolved first."""
+        """Link and instantiate in a new store; imports of modules in `loaded`
+        are resolved first.  On failure nothing of it stays linked."""
         problems = module_problems(module)
         if problems:
             raise ModuleError(f"{label}: {problems[0]}")
+        store = self.new_store(native, limits)
         linker = wasmtime.Linker(self.engine)
         native.define_abi(linker, self.functypes)
         if any(imp.module == WASI_MODULE for imp in module.imports):
-            self._enable_wasi(linker)
+            self._enable_wasi(linker, store, native)
         peers = [
             self.links.define(name, native, linker, imp, label)
             for imp in module.imports
@@ -112,33 +140,58 @@ class Runtime:
             for peer in peers:
                 if peer.module in loaded:
                     self.links.resolve(peer, loaded[peer.module])
+            native.enter()  # the start function runs under the time limit
             try:
-                instance = linker.instantiate(self.store, module)
+                instance = linker.instantiate(store, module)
             except wasmtime.Trap as exc:
                 raise ModuleError(
                     f"{label}: trapped while starting: {trap_reason(str(exc))}"
                 ) from None
             except wasmtime.WasmtimeError as exc:
-                raise ModuleError(f"{label}: cannot instantiate: {trap_reason(str(exc))}") from None
-            exports = instance.exports(self.store)
-            check_declarations(name, exports, self.store, decls)
+                raise ModuleError(
+                    f"{label}: cannot instantiate: {instantiate_problem(str(exc), limits)}"
+                ) from None
+            finally:
+                native.leave()
+            exports = instance.exports(store)
+            check_declarations(name, exports, store, decls)
         except BaseException:
             self.links.forget(name)
+            store.close()
             raise
         memory = exports.get("memory")
         if isinstance(memory, wasmtime.Memory):
             native.set_memory(memory)
-        return LoadedModule(name, label, native, instance, dict(decls))
+        return LoadedModule(name, label, native, store, instance, dict(decls))
 
-    def _enable_wasi(self, linker: wasmtime.Linker) -> None:
+    def _enable_wasi(
+        self, linker: wasmtime.Linker, store: wasmtime.Store, native: _native.NativeModule
+    ) -> None:
+        """WASI preview 1 with stdout and stderr inherited; poll_oneoff is the
+        core's, whose sleeps count against the time limit."""
         linker.define_wasi()
-        if not self._wasi_ready:
-            config = wasmtime.WasiConfig()
-            config.inherit_stdout()
-            config.inherit_stderr()
-            self.store.set_wasi(config)
-            self._wasi_ready = True
+        linker.allow_shadowing = True
+        native.define_wasi_poll(linker, self.poll_type)
+        linker.allow_shadowing = False
+        config = wasmtime.WasiConfig()
+        config.inherit_stdout()
+        config.inherit_stderr()
+        store.set_wasi(config)
 
     def close(self) -> None:
-        self.store.close()
-        self.engine.close()
+        self.engine.close()  # the core holds its own reference while it ticks
+
+
+def instantiate_problem(message: str, limits: Limits) -> str:
+    """wasmtime's reason a module could not be instantiated, in one line,
+    naming the limit when it was one of ours."""
+    text = trap_reason(message)
+    if "memory minimum size" in text and "exceeds memory limits" in text:
+        return f"its linear memory needs more than its limit of {limits.linear_memory} bytes"
+    if "table minimum size" in text and "exceeds table limits" in text:
+        return f"a table needs more than its limit of {limits.table_elements} elements"
+    if "memory count too high" in text:
+        return f"it defines more than {MAX_MEMORIES} linear memory"
+    if "table count too high" in text:
+        return f"it defines more than {MAX_TABLES} tables"
+    return text

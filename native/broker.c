@@ -33,9 +33,10 @@ static void free_module(wm_module *m)
 
 static wm_module *add_module(wm_broker *b, const wm_limits *limits, const char *name)
 {
-    if (b->modules_len >= WM_MAX_MODULES)
+    bool reuse = b->free_ids_len > 0; /* an unloaded module's id */
+    if (!reuse && b->modules_len >= WM_MAX_MODULES)
         return NULL;
-    if (b->modules_len == b->modules_cap) {
+    if (!reuse && b->modules_len == b->modules_cap) {
         uint32_t cap = b->modules_cap ? b->modules_cap * 2 : 8;
         wm_module **modules = realloc(b->modules, (size_t)cap * sizeof *modules);
         if (!modules)
@@ -49,10 +50,10 @@ static wm_module *add_module(wm_broker *b, const wm_limits *limits, const char *
         return NULL;
     }
     m->broker = b;
-    m->id = b->modules_len;
+    m->id = reuse ? b->free_ids[--b->free_ids_len] : b->modules_len++;
     m->limits = *limits;
     wm_handles_init(&m->handles);
-    b->modules[b->modules_len++] = m;
+    b->modules[m->id] = m;
     return m;
 }
 
@@ -82,6 +83,15 @@ wm_broker *wm_broker_new(const wm_wasmtime_api *api, uint64_t seed, const wm_lim
     b->api.error_message = (void (*)(const wt_error *, wt_byte_vec *))api->error_message;
     b->api.error_delete = (void (*)(wt_error *))api->error_delete;
     b->api.byte_vec_delete = (void (*)(wt_byte_vec *))api->byte_vec_delete;
+    b->api.error_new = (wt_error * (*)(const char *)) api->error_new;
+    b->api.context_set_epoch_deadline =
+        (void (*)(wt_context *, uint64_t))api->context_set_epoch_deadline;
+    b->api.store_epoch_deadline_callback =
+        (void (*)(wt_store *, wt_deadline_cb, void *, void (*)(void *)))
+            api->store_epoch_deadline_callback;
+    b->api.engine_clone = (void *(*)(void *))api->engine_clone;
+    b->api.engine_delete = (void (*)(void *))api->engine_delete;
+    b->api.engine_increment_epoch = (void (*)(void *))api->engine_increment_epoch;
     b->seed = seed;
     wm_limits host = *host_limits;
     host.handles = WM_HANDLE_MAX_SLOTS;
@@ -97,6 +107,30 @@ wm_broker *wm_broker_new(const wm_wasmtime_api *api, uint64_t seed, const wm_lim
     return b;
 }
 
+int wm_broker_set_engine(wm_broker *b, void *engine)
+{
+    void *clone = wm_ticker_add(&b->api, engine);
+    if (!clone)
+        return WM_QUOTA;
+    wm_lock(b);
+    void *old = b->engine;
+    b->engine = clone;
+    wm_unlock(b);
+    if (old)
+        wm_ticker_remove(old);
+    return WM_OK;
+}
+
+static void stop_ticking(wm_broker *b)
+{
+    wm_lock(b);
+    void *engine = b->engine;
+    b->engine = NULL;
+    wm_unlock(b);
+    if (engine)
+        wm_ticker_remove(engine);
+}
+
 static void clear_state(wm_broker *b)
 {
     for (uint32_t i = 0; i < b->maps_len; i++)
@@ -110,6 +144,8 @@ static void clear_state(wm_broker *b)
     b->names_len = 0;
     for (uint32_t i = 0; i < b->modules_len; i++) {
         wm_module *m = b->modules[i];
+        if (!m)
+            continue;
         wm_handles_free(&m->handles);
         m->bytes_used = m->entries_used = 0;
         m->watches_used = 0;
@@ -119,6 +155,7 @@ static void clear_state(wm_broker *b)
 
 void wm_broker_close(wm_broker *b)
 {
+    stop_ticking(b);
     wm_lock(b);
     clear_state(b);
     wm_unlock(b);
@@ -128,12 +165,15 @@ void wm_broker_free(wm_broker *b)
 {
     if (!b)
         return;
+    stop_ticking(b);
     clear_state(b);
     wm_links_free(b);
     free(b->events);
     for (uint32_t i = 0; i < b->modules_len; i++)
-        free_module(b->modules[i]);
+        if (b->modules[i])
+            free_module(b->modules[i]);
     free(b->modules);
+    free(b->free_ids);
     free(b->names);
     pthread_mutex_destroy(&b->lock);
     free(b);
@@ -154,6 +194,12 @@ void wm_broker_stats(wm_broker *b, wm_stats *out)
     for (uint32_t i = 0; i < b->maps_len; i++)
         if (b->maps[i].id)
             out->entries += b->maps[i].store.live;
+    out->modules = 0;
+    for (uint32_t i = 1; i < b->modules_len; i++)
+        out->modules += b->modules[i] != NULL;
+    out->links = 0;
+    for (const wm_link *l = b->links; l; l = l->next)
+        out->links++;
     wm_unlock(b);
 }
 
@@ -271,10 +317,9 @@ LOCKED_READ(uint32_t, wm_module_handle_count, m->handles.live)
 LOCKED_READ(uint64_t, wm_module_bytes_used, m->bytes_used)
 LOCKED_READ(uint64_t, wm_module_entries_used, m->entries_used)
 
-void wm_module_teardown(wm_module *m)
+static void teardown_locked(wm_module *m)
 {
     wm_broker *b = m->broker;
-    wm_lock(b);
     m->dead = true;
     WM_TRACE(b, .kind = WM_EV_TEARDOWN, .module = m->id);
     for (uint32_t i = 0; i < m->handles.len; i++) {
@@ -290,5 +335,106 @@ void wm_module_teardown(wm_module *m)
         if (owning)
             wm_maps_release(b, map);
     }
+}
+
+void wm_module_teardown(wm_module *m)
+{
+    wm_lock(m->broker);
+    teardown_locked(m);
+    wm_unlock(m->broker);
+}
+
+/* Drop every watch registration of module `id`: on maps, and queued. */
+static void forget_watches(wm_broker *b, uint32_t id)
+{
+    for (uint32_t i = 0; i < b->maps_len; i++) {
+        for (wm_watch **w = &b->maps[i].watches; *w;) {
+            if ((*w)->module == id) {
+                wm_watch *gone = *w;
+                *w = gone->next;
+                free(gone);
+            } else {
+                w = &(*w)->next;
+            }
+        }
+    }
+    b->notices_tail = NULL;
+    for (wm_watch **w = &b->notices_head; *w;) {
+        if ((*w)->module == id) {
+            wm_watch *gone = *w;
+            *w = gone->next;
+            free(gone);
+        } else {
+            b->notices_tail = *w;
+            w = &(*w)->next;
+        }
+    }
+}
+
+/* Charge every entry module `m` wrote to the host instead. */
+static void charge_host(wm_broker *b, wm_module *m)
+{
+    for (uint32_t i = 0; i < b->maps_len && m->entries_used; i++) {
+        wm_map *map = &b->maps[i].store;
+        if (!b->maps[i].id)
+            continue;
+        for (uint32_t k = 0; k < map->used; k++) {
+            wm_entry *e = &map->entries[k];
+            if (e->kind != WM_VAL_NONE && e->account == m->id) {
+                wm_account_credit(b, e);
+                wm_account_charge(b->host, e);
+            }
+        }
+    }
+}
+
+/* Free the links `m` made and the host's links into `m`; others into `m`
+ * wait for a module of its name again. */
+static void forget_links(wm_broker *b, wm_module *m)
+{
+    for (wm_link **l = &b->links; *l;) {
+        wm_link *link = *l;
+        if (link->caller == m || (link->target == m && link->caller == b->host)) {
+            *l = link->next;
+            free(link->how);
+            free(link->label);
+            free(link);
+            continue;
+        }
+        if (link->target == m)
+            link->target = NULL;
+        l = &link->next;
+    }
+}
+
+void wm_module_unload(wm_module *m)
+{
+    wm_broker *b = m->broker;
+    wm_lock(b);
+    if (m == b->host || b->modules[m->id] != m) { /* never the host; never twice */
+        wm_unlock(b);
+        return;
+    }
+    teardown_locked(m);
+    forget_links(b, m);
+    if (m->watches_used)
+        forget_watches(b, m->id);
+    if (m->entries_used)
+        charge_host(b, m);
+    if (b->trap_origin == m->id + 1)
+        b->trap_origin = 0; /* nothing is left of it to tear down */
+    uint32_t id = m->id;
+    b->modules[id] = NULL;
+    if (b->free_ids_len == b->free_ids_cap) {
+        uint32_t cap = b->free_ids_cap ? b->free_ids_cap * 2 : 8;
+        uint32_t *ids = realloc(b->free_ids, (size_t)cap * sizeof *ids);
+        if (ids) {
+            b->free_ids = ids;
+            b->free_ids_cap = cap;
+        }
+    }
+    if (b->free_ids_len < b->free_ids_cap) /* else the id is not reused: harmless */
+        b->free_ids[b->free_ids_len++] = id;
+    free_module(m);
     wm_unlock(b);
 }

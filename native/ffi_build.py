@@ -23,7 +23,9 @@ SOURCES = [
     "refcount.c",
     "snapshot.c",
     "store.c",
+    "ticker.c",
     "trace.c",
+    "wasi_poll.c",
 ]
 
 

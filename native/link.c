@@ -50,10 +50,74 @@ static wt_trap *error_to_trap(wm_broker *b, wt_error *error)
     return trap;
 }
 
-static void mark_origin(wm_broker *b, wm_module *m)
+void wm_mark_origin(wm_broker *b, wm_module *m)
 {
     if (!b->trap_origin)
         b->trap_origin = m->id + 1;
+}
+
+/* --- time limits ------------------------------------------------------------
+ *
+ * A call into a module runs in the module's own store and notes the tick it
+ * began at (wm_enter; re-entry keeps the outermost).  Wasmtime checks the
+ * store's epoch deadline at function entries and loop heads; when it has
+ * passed, it calls on_deadline, which compares the ticks the module's call
+ * has used with its limit: under it, the deadline moves to where the limit
+ * ends; past it, the Wasm stops with an error naming the module, and the
+ * trap is the module's own (torn down like any other).  Time spent in
+ * callees counts for the caller too: a limit bounds a call, wall clock. */
+
+#define FAR_TICKS (UINT64_C(1) << 40) /* no limit: ~35 years of ticks */
+
+uint64_t wm_time_left(const wm_module *m)
+{
+    if (!m->limits.time_ms || !m->depth)
+        return UINT64_MAX;
+    uint64_t used = wm_ticks_now() - m->entry_tick;
+    return used >= m->limits.time_ms ? 0 : m->limits.time_ms - used;
+}
+
+static wt_error *on_deadline(wt_context *cx, void *env, uint64_t *delta, uint8_t *update_kind)
+{
+    (void)cx;
+    wm_module *m = env;
+    wm_broker *b = m->broker;
+    *update_kind = WM_WASMTIME_UPDATE_DEADLINE_CONTINUE;
+    uint64_t left = wm_time_left(m);
+    if (left) {
+        /* Outside any call of ours (depth 0) a later call starts afresh
+         * within one limit of now. */
+        *delta = left != UINT64_MAX ? left : m->limits.time_ms ? m->limits.time_ms : FAR_TICKS;
+        return NULL;
+    }
+    wm_lock(b);
+    wm_mark_origin(b, m);
+    wm_unlock(b);
+    char msg[512];
+    snprintf(msg, sizeof msg, "wasi_map: module '%.300s' ran past its time limit of %u ms",
+             m->name, m->limits.time_ms);
+    return b->api.error_new(msg);
+}
+
+void wm_module_set_store(wm_module *m, void *store, void *context)
+{
+    const wt_api *api = &m->broker->api;
+    m->store = store;
+    m->context = context;
+    api->store_epoch_deadline_callback(store, on_deadline, m, NULL);
+    api->context_set_epoch_deadline(context, 1); /* the first check sets the real one */
+}
+
+void wm_module_enter(wm_module *m)
+{
+    wm_tick_begin();
+    wm_enter(m);
+}
+
+void wm_module_leave(wm_module *m)
+{
+    wm_leave(m);
+    wm_tick_end();
 }
 
 wm_link *wm_link_new(wm_module *caller, const char *label, uint32_t nparams, uint32_t nresults)
@@ -191,13 +255,25 @@ static void trace_call(wm_link *l, uint32_t kind, uint32_t flags)
     wm_unlock(l->b);
 }
 
-static void plain_call(wm_link *l, wt_context *cx, wt_val_raw *args, wt_trap **trap)
+/* Run the export in the target's store, its time limit counting. */
+static void run_export(wm_link *l, wm_module *target, wt_val_raw *args, wt_trap **trap)
+{
+    wm_broker *b = l->b;
+    wm_enter(target);
+    wt_error *error =
+        b->api.func_call_unchecked(target->context, &l->func, args, slots_of(l), trap);
+    wm_leave(target);
+    if (error)
+        *trap = error_to_trap(b, error);
+}
+
+static void plain_call(wm_link *l, wt_val_raw *args, wt_trap **trap)
 {
     wm_broker *b = l->b;
     wm_module *target = l->target;
     if (!target || target->dead) {
         wm_lock(b);
-        mark_origin(b, l->caller);
+        wm_mark_origin(b, l->caller);
         wm_unlock(b);
         *trap = wm_trap(b, "wasi_map: %s: the module is %s", l->label,
                         target ? "torn down" : "not loaded");
@@ -205,12 +281,10 @@ static void plain_call(wm_link *l, wt_context *cx, wt_val_raw *args, wt_trap **t
     }
     if (b->tracing)
         trace_call(l, WM_EV_CALL, 0);
-    wt_error *error = b->api.func_call_unchecked(cx, &l->func, args, slots_of(l), trap);
-    if (error)
-        *trap = error_to_trap(b, error);
+    run_export(l, target, args, trap);
     if (*trap) {
         wm_lock(b);
-        mark_origin(b, target);
+        wm_mark_origin(b, target);
         wm_unlock(b);
     }
     if (b->tracing)
@@ -221,8 +295,8 @@ static void plain_call(wm_link *l, wt_context *cx, wt_val_raw *args, wt_trap **t
  * Returns OK or the errno of a parameter that could not pass (*bad; then
  * nothing was called, and *blame_callee says whether the callee's full
  * handle table was the reason).  *trap is set when the call trapped. */
-static int link_call(wm_link *l, wt_context *cx, wt_val_raw *args, const uint8_t *masks,
-                     wt_trap **trap, uint32_t *bad, bool *blame_callee)
+static int link_call(wm_link *l, wt_val_raw *args, const uint8_t *masks, wt_trap **trap,
+                     uint32_t *bad, bool *blame_callee)
 {
     wm_broker *b = l->b;
     wm_module *caller = l->caller, *target;
@@ -231,13 +305,13 @@ static int link_call(wm_link *l, wt_context *cx, wt_val_raw *args, const uint8_t
     *trap = NULL;
     *blame_callee = false;
     if (!l->has_handles) {
-        plain_call(l, cx, args, trap);
+        plain_call(l, args, trap);
         return WM_OK;
     }
     wm_lock(b);
     target = l->target;
     if (!target || target->dead) {
-        mark_origin(b, caller);
+        wm_mark_origin(b, caller);
         wm_unlock(b);
         *trap = wm_trap(b, "wasi_map: %s: the module is %s", l->label,
                         target ? "torn down" : "not loaded");
@@ -254,9 +328,7 @@ static int link_call(wm_link *l, wt_context *cx, wt_val_raw *args, const uint8_t
     if (err)
         return err;
 
-    wt_error *error = b->api.func_call_unchecked(cx, &l->func, args, slots_of(l), trap);
-    if (error)
-        *trap = error_to_trap(b, error);
+    run_export(l, target, args, trap);
 
     wm_lock(b);
     /* Strict borrows: a callee that left a borrow open traps before any
@@ -268,7 +340,7 @@ static int link_call(wm_link *l, wt_context *cx, wt_val_raw *args, const uint8_t
             open += wm_handles_lookup(&target->handles, lends[i].callee_h, &slot) == WM_OK &&
                     slot->state == WM_H_BORROW;
         if (open) {
-            mark_origin(b, target);
+            wm_mark_origin(b, target);
             *trap = wm_trap(b, "wasi_map: %s: returned with %u borrow(s) still open (strict borrows)",
                             l->label, open);
         }
@@ -281,7 +353,7 @@ static int link_call(wm_link *l, wt_context *cx, wt_val_raw *args, const uint8_t
         int rerr = pass_all(l, args, l->how + l->nparams, l->nresults, NULL, target, caller,
                             NULL, &none, &result, &caller_full);
         if (rerr) {
-            mark_origin(b, caller_full ? caller : target);
+            wm_mark_origin(b, caller_full ? caller : target);
             *trap = wm_trap(b, "wasi_map: %s: result %u (%s) is not a handle it may pass: %s",
                             l->label, result,
                             KIND_NAMES[l->how[l->nparams + result] & WM_PASS_KIND],
@@ -293,7 +365,7 @@ static int link_call(wm_link *l, wt_context *cx, wt_val_raw *args, const uint8_t
         left_open += wm_borrow_end(caller, lends[i].lender_h, target, lends[i].callee_h);
     b->unreleased_borrows += left_open;
     if (*trap)
-        mark_origin(b, target);
+        wm_mark_origin(b, target);
     WM_TRACE(b, .kind = WM_EV_RETURN, .module = caller->id, .other_module = target->id,
              .link = l->id, .flags = *trap ? WM_EVF_TRAPPED : 0);
     wm_unlock(b);
@@ -307,11 +379,11 @@ static wt_trap *trampoline(void *env, wt_caller *caller, wt_val_raw *args, size_
     wt_trap *trap;
     uint32_t bad = 0;
     bool blame_callee;
-    int err = link_call(l, l->b->api.caller_context(caller), args, NULL, &trap, &bad,
-                        &blame_callee);
+    (void)caller;
+    int err = link_call(l, args, NULL, &trap, &bad, &blame_callee);
     if (err) {
         wm_lock(l->b);
-        mark_origin(l->b, blame_callee ? l->target : l->caller);
+        wm_mark_origin(l->b, blame_callee ? l->target : l->caller);
         wm_unlock(l->b);
         trap = wm_trap(l->b, "wasi_map: %s: parameter %u (%s): %s", l->label, bad,
                        KIND_NAMES[l->how[bad] & WM_PASS_KIND], ERRNO_NAMES[err]);
@@ -325,11 +397,13 @@ void *wm_link_define(wm_link *l, void *linker, const char *module, const char *n
                                                   strlen(name), functype, trampoline, l, NULL);
 }
 
-int wm_link_call(wm_link *l, void *context, wm_val_raw *args, size_t n, const uint8_t *masks,
-                 void **trap, uint32_t *bad_param)
+int wm_link_call(wm_link *l, wm_val_raw *args, size_t n, const uint8_t *masks, void **trap,
+                 uint32_t *bad_param)
 {
     (void)n;
     bool blame_callee;
-    return link_call(l, context, (wt_val_raw *)args, masks, (wt_trap **)trap, bad_param,
-                     &blame_callee);
+    wm_tick_begin(); /* a top-level call: time must flow while it runs */
+    int err = link_call(l, (wt_val_raw *)args, masks, (wt_trap **)trap, bad_param, &blame_callee);
+    wm_tick_end();
+    return err;
 }

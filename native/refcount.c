@@ -176,6 +176,8 @@ uint64_t wm_broker_check(wm_broker *b)
         goto done;
     }
     for (uint32_t m = 0; m < b->modules_len; m++) {
+        if (!b->modules[m])
+            continue; /* unloaded */
         const wm_handle_table *t = &b->modules[m]->handles;
         for (uint32_t i = 0; i < t->len; i++)
             if (t->slots[i].state == WM_H_OWN)

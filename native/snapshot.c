@@ -10,6 +10,8 @@ size_t wm_snapshot_handles(wm_broker *b, wm_handle_info *out, size_t cap)
     size_t n = 0;
     wm_lock(b);
     for (uint32_t m = 0; m < b->modules_len; m++) {
+        if (!b->modules[m])
+            continue; /* unloaded */
         const wm_handle_table *t = &b->modules[m]->handles;
         for (uint32_t i = 0; i < t->len; i++) {
             const wm_handle *h = &t->slots[i];

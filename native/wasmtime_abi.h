@@ -20,6 +20,7 @@
 #define WM_WASMTIME_EXTERN_SHAREDMEMORY 4
 
 typedef struct wt_context wt_context;
+typedef struct wt_store wt_store;
 typedef struct wt_caller wt_caller;
 typedef struct wt_trap wt_trap;
 typedef struct wt_error wt_error;
@@ -66,6 +67,12 @@ typedef struct wt_byte_vec { /* wasm_byte_vec_t, wasm_name_t */
 typedef wt_trap *(*wt_unchecked_cb)(void *env, wt_caller *caller, wt_val_raw *args_and_results,
                                     size_t n);
 
+/* wasmtime_store_epoch_deadline_callback's callback: an error ends the
+ * running Wasm; else *delta (ticks from now) is the next deadline. */
+#define WM_WASMTIME_UPDATE_DEADLINE_CONTINUE 0
+typedef wt_error *(*wt_deadline_cb)(wt_context *context, void *env, uint64_t *delta,
+                                    uint8_t *update_kind);
+
 /* The entry points, typed. */
 typedef struct wt_api {
     wt_context *(*caller_context)(wt_caller *);
@@ -81,6 +88,12 @@ typedef struct wt_api {
     void (*error_message)(const wt_error *, wt_byte_vec *);
     void (*error_delete)(wt_error *);
     void (*byte_vec_delete)(wt_byte_vec *);
+    wt_error *(*error_new)(const char *);
+    void (*context_set_epoch_deadline)(wt_context *, uint64_t);
+    void (*store_epoch_deadline_callback)(wt_store *, wt_deadline_cb, void *, void (*)(void *));
+    void *(*engine_clone)(void *);
+    void (*engine_delete)(void *);
+    void (*engine_increment_epoch)(void *);
 } wt_api;
 
 #endif

@@ -26,6 +26,12 @@ typedef struct wm_wasmtime_api {
     void *error_message;
     void *error_delete;
     void *byte_vec_delete;
+    void *error_new;
+    void *context_set_epoch_deadline;
+    void *store_epoch_deadline_callback;
+    void *engine_clone;
+    void *engine_delete;
+    void *engine_increment_epoch;
 } wm_wasmtime_api;
 
 /* Per-module limits; the host module has none beyond key/value size. */
@@ -37,6 +43,7 @@ typedef struct wm_limits {
     uint64_t entries;       /* max live entries written by the module */
     uint32_t watches;       /* max pending watch_drop registrations */
     uint32_t trap_on_quota; /* 1: hitting a quota traps the guest */
+    uint32_t time_ms;       /* max milliseconds a call into the module may run (0: no limit) */
 } wm_limits;
 
 /* One 16-byte Wasm value slot (wasmtime_val_raw_t). */
@@ -53,6 +60,8 @@ typedef struct wm_stats {
     uint64_t reclaimed;          /* maps reclaimed, by counting or by the collector */
     uint64_t cycles_reclaimed;   /* maps the cycle collector reclaimed */
     uint64_t collections;        /* cycle collections run */
+    uint64_t modules;            /* modules loaded (the host not counted) */
+    uint64_t links;              /* links (peer imports and the host's ways in) */
 } wm_stats;
 
 /* One ownership event, recorded while tracing (trace.c). */
@@ -195,6 +204,10 @@ size_t wm_sizeof_wasmtime_extern(void);
 
 /* Broker lifetime.  `seed` randomises key hashing. */
 wm_broker *wm_broker_new(const wm_wasmtime_api *api, uint64_t seed, const wm_limits *host_limits);
+/* The broker's wasmtime engine (a wasm_engine_t*, configured for epoch
+ * interruption): the process's ticker advances its epoch while calls run,
+ * which is what enforces time limits.  Released by close and free. */
+int wm_broker_set_engine(wm_broker *b, void *engine);
 void wm_broker_free(wm_broker *b);
 /* Free every map, handle and notice now, under the lock; the struct stays
  * valid (an operation racing with this finds empty tables: BADF) until
@@ -237,6 +250,18 @@ size_t wm_broker_take_notices(wm_broker *b, uint32_t *modules, int64_t *cookies,
 wm_module *wm_module_new(wm_broker *b, const wm_limits *limits, const char *name);
 int wm_module_grant(wm_module *m, const uint8_t *name, uint32_t name_len, uint32_t rights);
 void wm_module_set_memory(wm_module *m, const void *wasmtime_memory);
+/* The module's own wasmtime store (wasmtime_store_t*) and its context:
+ * calls into the module run there, under its time limit. */
+void wm_module_set_store(wm_module *m, void *store, void *context);
+/* Around code the host runs in the module's store itself (instantiation,
+ * so its start function): the time limit counts from here.  Any other
+ * call into the module goes through a link, which does this itself. */
+void wm_module_enter(wm_module *m);
+void wm_module_leave(wm_module *m);
+/* Define WASI's poll_oneoff for the module (shadowing wasmtime's in
+ * `linker`): a clock sleep counts against the time limit and is cut short
+ * there with a trap.  Returns a wasmtime_error_t* or NULL. */
+void *wm_define_wasi_poll(wm_module *m, void *linker, void *functype);
 uint32_t wm_module_id(wm_module *m);
 uint32_t wm_module_handle_count(wm_module *m);
 uint64_t wm_module_bytes_used(wm_module *m);
@@ -246,6 +271,13 @@ uint64_t wm_module_entries_used(wm_module *m);
  * while a call it lent a handle in is still running (the broker only tears
  * down after the top-level call has returned). */
 void wm_module_teardown(wm_module *m);
+/* Unload: tear down, then give back everything the module holds in the
+ * core -- its links and the host's links into it (peer links into it wait
+ * again), its watch registrations and queued notices, its handle table,
+ * grants, name and id (entries it wrote are charged to the host from now
+ * on).  `m` is freed: no pointer to it may be used afterwards, and no Wasm
+ * may run in its store again. */
+void wm_module_unload(wm_module *m);
 
 /* Wasmtime glue: the ABI functions and the fast export-call path. */
 size_t wm_abi_count(void);
@@ -272,7 +304,7 @@ void *wm_link_define(wm_link *l, void *linker, const char *module, const char *n
  * mask per parameter.  Returns OK (with *trap a wasm_trap_t* if the call
  * trapped), or the errno of the handle parameter *bad_param that could
  * not pass (nothing was called). */
-int wm_link_call(wm_link *l, void *context, wm_val_raw *args, size_t n, const uint8_t *masks,
+int wm_link_call(wm_link *l, wm_val_raw *args, size_t n, const uint8_t *masks,
                  void **trap, uint32_t *bad_param);
 
 /* The ABI operations on already-checked spans, for any module (the host

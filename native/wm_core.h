@@ -74,6 +74,11 @@ struct wm_module {
     uint32_t grants_len;
     bool has_memory;
     wt_memory memory;
+    /* Its own wasmtime store, where calls into it run (link.c). */
+    wt_store *store;
+    wt_context *context;
+    uint32_t depth;      /* calls into it in progress (re-entry counts) */
+    uint64_t entry_tick; /* the tick its outermost call began at (ticker.c) */
 };
 
 struct wm_broker {
@@ -87,8 +92,11 @@ struct wm_broker {
     uint64_t live_anon, live_named;
     wm_named *names;
     uint32_t names_len, names_cap;
-    wm_module **modules;
+    wm_module **modules; /* by id; NULL where a module was unloaded */
     uint32_t modules_len, modules_cap;
+    uint32_t *free_ids; /* ids of unloaded modules, to reuse */
+    uint32_t free_ids_len, free_ids_cap;
+    void *engine; /* our clone of the wasmtime engine, while ticked */
     wm_module *host; /* modules[0], fixed at creation: read without the lock */
     wm_watch *notices_head, *notices_tail; /* drop notices waiting for delivery */
     wm_link *links;                        /* every link, freed with the broker */
@@ -175,6 +183,31 @@ void wm_trace_emit(wm_broker *b, const wm_event *e);
     } while (0)
 #endif
 #define WM_MAP_ID(b, slot) ((b)->maps[slot].id)
+
+/* ticker.c: the process's tick (WM_TICK_NS apart while any call runs). */
+#define WM_TICK_NS 1000000L /* 1 ms: time limits are counted in ticks */
+extern _Atomic uint64_t wm_tick_count;
+static inline uint64_t wm_ticks_now(void)
+{
+    return __atomic_load_n(&wm_tick_count, __ATOMIC_RELAXED);
+}
+void wm_tick_begin(void); /* a top-level call begins: ticks must flow */
+void wm_tick_end(void);
+void *wm_ticker_add(const wt_api *api, void *engine); /* our clone, or NULL */
+void wm_ticker_remove(void *engine_clone);
+
+/* Time limits (link.c): a call into `m` begins and ends. */
+static inline void wm_enter(wm_module *m)
+{
+    if (m->depth++ == 0)
+        m->entry_tick = wm_ticks_now();
+}
+static inline void wm_leave(wm_module *m) { m->depth--; }
+/* Milliseconds left of m's time limit in its current call (UINT64_MAX:
+ * no limit); 0 once it is spent. */
+uint64_t wm_time_left(const wm_module *m);
+/* Note that the trap now unwinding began in `m` (lock held). */
+void wm_mark_origin(wm_broker *b, wm_module *m);
 
 /* link.c */
 void wm_links_free(wm_broker *b);

@@ -505,8 +505,17 @@ class Model:
         return True
 
     def teardown(self, mod: ModuleModel) -> None:
-        """Unload, or a trap that began in the module: every handle closed."""
+        """A trap that began in the module: every handle closed."""
         self.close_all(mod)
+
+    def unload(self, mod: ModuleModel, host: ModuleModel) -> None:
+        """Unload: every handle closed; what it wrote is charged to the host from now on."""
+        self.close_all(mod)
+        for m in self.maps:
+            if m.alive:
+                for e in m.entries.values():
+                    if e.writer is mod:
+                        e.writer = host
 
     # --- running and checking -------------------------------------------------
 

@@ -498,7 +498,7 @@ class CrossModuleMachine(RuleBasedStateMachine):
             self.b.call(f"{name}.log_clear")
             return got
         # A torn-down module cannot be called: read its memory (see relay.wat's layout).
-        store = self.b._runtime.store
+        store = self.b._modules[name].store
         memory = self.b._modules[name].instance.exports(store)["memory"]
         assert isinstance(memory, wasmtime.Memory)
         (n,) = struct.unpack("<i", memory.read(store, 0x300, 0x304))
@@ -763,6 +763,7 @@ class CrossModuleMachine(RuleBasedStateMachine):
             self.b.call(f"{name}.run", 0, 0)
         assert self.b.stats()["handles"][name] == 0
         self.b.unload(name)
+        self.model.unload(g.mod, self.host)  # its handles are closed already
         self.guests[name] = None
         self._load(name)
 
@@ -776,7 +777,7 @@ class CrossModuleMachine(RuleBasedStateMachine):
                 self.b.unload(name)
             return
         self.b.unload(name)
-        self.model.teardown(g.mod)
+        self.model.unload(g.mod, self.host)
         self.guests[name] = None
 
     @rule(name=st.sampled_from(PEERS))

@@ -161,16 +161,21 @@ if [ "$DO_PY" = 1 ]; then
         --exclude=./broker/_wm.c --exclude='*.o' --exclude=__pycache__ --exclude=.pytest_cache \
         --exclude=.hypothesis --exclude='*.egg-info' -cf - . | tar -C "$SRC" -xf -
     LIBASAN=$("$CC" -print-file-name=libasan.so)
-    BUILD_PY="import sys; sys.path.insert(0, 'native')
+    # Built in a directory of its own: setuptools would read the checkout's
+    # pyproject.toml from the working directory, and an older setuptools
+    # than the build requires (pip's isolated build has its own) refuses it.
+    BUILD=$WORK/build
+    mkdir -p "$BUILD"
+    BUILD_PY="import sys; sys.path.insert(0, '$SRC/native')
 from ffi_build import make_ffi
 flags = ['-g', '-O1', '-fsanitize=address,undefined', '-fno-sanitize-recover=all',
          '-fno-omit-frame-pointer']
 print(make_ffi('broker._wm', flags).compile(tmpdir='.'))"
-    echo "+ (cd $SRC && $PYTHON -c \"make_ffi('broker._wm', [-g -O1 ${SAN_FLAGS[*]}]).compile(tmpdir='.')\")"
+    echo "+ (cd $BUILD && $PYTHON -c \"make_ffi('broker._wm', [-g -O1 ${SAN_FLAGS[*]}]).compile(tmpdir='.')\")"
     if [ ! -e "$LIBASAN" ]; then
         echo "no libasan.so for $CC ($LIBASAN)"
         record "Python suite under ASan+UBSan (build)" 1
-    elif ! (cd "$SRC" && CC=$CC "$PYTHON" -c "$BUILD_PY"); then
+    elif ! (cd "$BUILD" && CC=$CC "$PYTHON" -c "$BUILD_PY" && cp broker/_wm*.so "$SRC/broker/"); then
         record "Python suite under ASan+UBSan (build)" 1
     else
         export LD_PRELOAD=$LIBASAN

@@ -88,7 +88,7 @@ static uint8_t NOWHERE[1];                /* ... and for empty output buffers */
 static wm_limits limits(uint32_t key, uint32_t val, uint32_t handles, uint64_t bytes,
                         uint64_t entries)
 {
-    return (wm_limits){key, val, handles, bytes, entries, 65536, 0};
+    return (wm_limits){key, val, handles, bytes, entries, 65536, 0, 0};
 }
 
 static wm_limits default_limits(void)
@@ -2063,13 +2063,51 @@ static void fake_byte_vec_delete(wt_byte_vec *v)
     v->size = 0;
 }
 
+static wt_error *fake_error_new(const char *msg)
+{
+    return (wt_error *)fake_msg_new(ERROR_MAGIC, msg, strlen(msg));
+}
+
+/* The fake's stores and engines: a deadline callback is kept, to be run by
+ * the time-limit tests as wasmtime would when the epoch passes it. */
+typedef struct wasm_store {
+    wt_deadline_cb cb;
+    void *env;
+    uint64_t deadline; /* the last delta set */
+} wasm_store;
+
+static void fake_set_deadline(wt_context *cx, uint64_t delta) { ((wasm_store *)cx)->deadline = delta; }
+
+static void fake_deadline_callback(wt_store *st, wt_deadline_cb cb, void *env, void (*fin)(void *))
+{
+    CHECK(fin == NULL);
+    ((wasm_store *)st)->cb = cb;
+    ((wasm_store *)st)->env = env;
+}
+
+static int fake_engines;          /* clones alive */
+static _Atomic int fake_epoch;    /* increments seen */
+static void *fake_engine_clone(void *engine)
+{
+    fake_engines++;
+    return malloc(1);
+}
+static void fake_engine_delete(void *engine)
+{
+    fake_engines--;
+    free(engine);
+}
+static void fake_increment(void *engine) { fake_epoch++; }
+
 static wm_wasmtime_api fake_api(void)
 {
     wm_wasmtime_api api = {
         (void *)fake_caller_context, (void *)fake_export_get,   (void *)fake_memory_data,
         (void *)fake_memory_data_size, (void *)fake_define,     (void *)fake_call,
         (void *)fake_trap_new,       (void *)fake_error_message, (void *)fake_error_delete,
-        (void *)fake_byte_vec_delete};
+        (void *)fake_byte_vec_delete, (void *)fake_error_new,   (void *)fake_set_deadline,
+        (void *)fake_deadline_callback, (void *)fake_engine_clone, (void *)fake_engine_delete,
+        (void *)fake_increment};
     return api;
 }
 
@@ -2210,7 +2248,7 @@ static void test_abi(void)
     wm_link *link = wm_link_new(wm_broker_host(b), "host -> m.f", 3, 1);
     CHECK(link != NULL);
     wm_link_resolve(link, m, &func, how);
-    CHECK(wm_link_call(link, NULL, vals, 3, NULL, &trap, &bad) == WM_OK && trap == NULL &&
+    CHECK(wm_link_call(link, vals, 3, NULL, &trap, &bad) == WM_OK && trap == NULL &&
           vals[0].lo == 3);
 
     /* a 64 KiB guest memory, found through the caller (start-function path) */
@@ -2473,7 +2511,7 @@ static int host_call(wm_link *l, wm_val_raw *args, size_t n, const uint8_t *mask
 {
     void *t = NULL;
     uint32_t bad_param = SENTINEL32;
-    int err = wm_link_call(l, NULL, args, n, masks, &t, &bad_param);
+    int err = wm_link_call(l, args, n, masks, &t, &bad_param);
     if (err)
         CHECK(t == NULL && bad_param != SENTINEL32);
     if (bad)
@@ -2940,7 +2978,7 @@ static void test_traps(void)
 
     /* a guest caller's handles that cannot pass: the caller's fault */
     xexport keep_c = {.body = body_keep, .m = xw.c};
-    xw.c = wm_module_new(b, &(wm_limits){4096, 1 << 20, 65536, 1 << 20, 1000, 100, 0}, "c2");
+    xw.c = wm_module_new(b, &(wm_limits){4096, 1 << 20, 65536, 1 << 20, 1000, 100, 0, 0}, "c2");
     keep_c.m = xw.c;
     wm_link *a_c_own = xlink(a, &keep_c, 1, 0, H_OWN);
     wm_link *a_c_oo = xlink(a, &keep_c, 2, 0, (const uint8_t[]){WM_PASS_OWN, WM_PASS_OWN});
@@ -2952,7 +2990,7 @@ static void test_traps(void)
     expect_trap(guest_link_call(a_c_oo, gv, 2), "parameter 1 (own): BUSY", a);
     CHECK(keep_c.calls == 0 && wm_broker_map_id(b, a, ah) != 0);
     /* ... a full receiver's fault */
-    xexport keep_small = {.body = body_keep, .m = wm_module_new(b, &(wm_limits){64, 64, 1, 100, 10, 10, 0}, "tiny")};
+    xexport keep_small = {.body = body_keep, .m = wm_module_new(b, &(wm_limits){64, 64, 1, 100, 10, 10, 0, 0}, "tiny")};
     wm_link *a_tiny = xlink(a, &keep_small, 1, 0, H_SHARE);
     new_map(keep_small.m);
     gv[0].i32 = (int32_t)ah;
@@ -3077,6 +3115,105 @@ static void test_unload(void)
     OK(wm_op_get_map(host, hk, KEY("m"), &got));
     expect_value(host, got, "by", "a");
     CHECK(wm_module_entries_used(a) == 2); /* still charged to their writer */
+
+    /* unload gives everything back: links, watches, charges, the id */
+    uint64_t host_entries = wm_module_entries_used(host);
+    wm_module *u = wm_module_new(b, &(wm_limits){4096, 1 << 20, 100, 1 << 20, 100, 10, 0, 0}, "u");
+    CHECK(u != NULL);
+    uint32_t uid = wm_module_id(u);
+    xexport in_u = {.body = body_keep, .m = u}, in_c = {.body = body_keep, .m = c};
+    static const uint8_t NONE[1] = {0}; /* no parameters, no results */
+    uint64_t links = stats(b).links;
+    wm_link *into_u = xlink(c, &in_u, 0, 0, NONE);       /* c's import of u: waits after */
+    xlink(u, &in_c, 0, 0, NONE);                          /* u's own import: freed */
+    xlink(host, &in_u, 0, 0, NONE);                       /* the host's way in: freed */
+    CHECK(stats(b).links == links + 3 && stats(b).modules >= 4);
+    uint32_t hm = new_map(host), uh;
+    OK(wm_op_clone(host, hm, RW, &uh));
+    uint32_t watched = new_map(u);
+    OK(wm_op_watch_drop(u, watched, 5));
+    OK(wm_op_close(u, watched)); /* a notice queued for u */
+    uint32_t watched2 = new_map(host), for_u;
+    OK(wm_op_clone(host, watched2, RW, &for_u));
+    /* u writes into the host's map (charged to u), and watches one */
+    {
+        wm_link *share = xlink(host, &in_u, 1, 0, H_SHARE);
+        wm_val_raw sv[1] = {{hm, 0}};
+        OK(host_call(share, sv, 1, NULL, NULL, NULL));
+        set_str(u, (uint32_t)in_u.got[0], "from", "u");
+        sv[0].lo = watched2;
+        OK(host_call(share, sv, 1, NULL, NULL, NULL));
+        OK(wm_op_watch_drop(u, (uint32_t)in_u.got[0], 6));
+    }
+    CHECK(wm_module_entries_used(u) == 1 && wm_broker_has_notices(b));
+    wm_broker_take_trap_origin(b);
+    wm_module_unload(u);
+    CHECK(stats(b).links == links + 1); /* c's import stays, unresolved */
+    wt_val_raw none[1] = {{0}};
+    expect_trap(guest_link_call(into_u, none, 1), "not loaded", c);
+    CHECK(!wm_broker_has_notices(b)); /* its queued notice is gone */
+    CHECK(wm_module_entries_used(host) == host_entries + 1); /* its write, charged to the host */
+    expect_value(host, hm, "from", "u");
+    OK(wm_op_close(host, watched2));
+    OK(wm_op_close(host, for_u)); /* reclaimed: its watch was forgotten, no notice */
+    CHECK(!wm_broker_has_notices(b));
+    wm_module *again = wm_module_new(b, &(wm_limits){4096, 1 << 20, 100, 1 << 20, 100, 10, 0, 0}, "again");
+    CHECK(again != NULL && wm_module_id(again) == uid); /* the id is reused */
+    CHECK(wm_module_entries_used(again) == 0 && wm_module_handle_count(again) == 0);
+    OK(wm_op_close(host, hm));
+    OK(wm_op_close(host, uh));
+    CHECK(wm_broker_check(b) == 0);
+    wm_module_unload(host); /* never the host */
+    CHECK(wm_module_id(host) == 0 && wm_module_handle_count(host) > 0);
+    xworld_free();
+}
+
+/* --- time limits: the deadline callback, through the fake store ------------- */
+
+static void test_deadlines(void)
+{
+    xworld_new(25);
+    wm_broker *b = xw.b;
+    CHECK(wm_broker_set_engine(b, (void *)&fake_token) == WM_OK && fake_engines == 1);
+    wm_module *m = wm_module_new(b, &(wm_limits){64, 64, 10, 100, 10, 10, 0, 30}, "slow");
+    wm_module *free_m = wm_module_new(b, &(wm_limits){64, 64, 10, 100, 10, 10, 0, 0}, "free");
+    wasm_store st = {0}, st2 = {0};
+    wm_module_set_store(m, &st, &st);
+    wm_module_set_store(free_m, &st2, &st2);
+    CHECK(st.cb != NULL && st.env == m && st.deadline == 1); /* the first check sets it */
+    uint64_t delta = 0;
+    uint8_t kind = 9;
+    /* outside any call: a later call starts within one limit */
+    CHECK(st.cb((wt_context *)&st, st.env, &delta, &kind) == NULL && delta == 30 && kind == 0);
+    CHECK(st2.cb((wt_context *)&st2, st2.env, &delta, &kind) == NULL && delta > 1000000);
+    /* inside a call: the deadline moves to where the limit ends, then it ends */
+    wm_module_enter(m);
+    CHECK(st.cb((wt_context *)&st, st.env, &delta, &kind) == NULL && delta >= 1 && delta <= 30);
+    int epoch = fake_epoch;
+    usleep(80 * 1000); /* the ticker runs while a call does */
+    CHECK(fake_epoch > epoch);
+    wt_error *e = st.cb((wt_context *)&st, st.env, &delta, &kind);
+    CHECK(e != NULL && strstr(((fake_msg *)e)->text, "module 'slow' ran past its time limit of 30 ms"));
+    fake_error_delete(e);
+    CHECK(wm_broker_take_trap_origin(b) == wm_module_id(m) + 1);
+    /* re-entry keeps the outermost start; leaving ends the call */
+    wm_module_enter(m);
+    wm_module_leave(m);
+    e = st.cb((wt_context *)&st, st.env, &delta, &kind);
+    CHECK(e != NULL);
+    fake_error_delete(e);
+    wm_broker_take_trap_origin(b);
+    wm_module_leave(m);
+    CHECK(st.cb((wt_context *)&st, st.env, &delta, &kind) == NULL && delta == 30);
+    /* no limit: never */
+    wm_module_enter(free_m);
+    usleep(5 * 1000);
+    CHECK(st2.cb((wt_context *)&st2, st2.env, &delta, &kind) == NULL && delta > 1000000);
+    wm_module_leave(free_m);
+    /* a second engine replaces the first; close gives both back */
+    CHECK(wm_broker_set_engine(b, (void *)&fake_token) == WM_OK && fake_engines == 1);
+    wm_broker_close(b);
+    CHECK(fake_engines == 0);
     xworld_free();
 }
 
@@ -3631,7 +3768,7 @@ static wt_trap *xcall(int caller, int target, int shape, const uint32_t *extra, 
     if (caller == 0) {
         void *t = NULL;
         uint32_t bad;
-        err = wm_link_call(from->links[target][shape], NULL, (wm_val_raw *)args, 4,
+        err = wm_link_call(from->links[target][shape], (wm_val_raw *)args, 4,
                            masked ? masks : NULL, &t, &bad);
         trap = t;
     } else {
@@ -3933,7 +4070,7 @@ static void *work(void *arg)
             uint32_t h = new_map(host), bad;
             wm_val_raw args[1] = {{h, 0}};
             void *trap = NULL;
-            OK(wm_link_call(pass[(i / 4) % 3], NULL, args, 1, NULL, &trap, &bad));
+            OK(wm_link_call(pass[(i / 4) % 3], args, 1, NULL, &trap, &bad));
             CHECK(trap == NULL);
             if ((i / 4) % 3 == 0) /* own: moved, and closed by the callee: gone */
                 CHECK(wm_broker_map_id(w->b, host, h) == 0);
@@ -4254,7 +4391,7 @@ static const struct {
     {"traps", test_traps},         {"unload", test_unload},
     {"notices", test_notices},     {"xrandom", test_xrandom},
     {"threads", test_threads},     {"store", test_store},
-    {"selfcalls", test_selfcalls},
+    {"selfcalls", test_selfcalls}, {"deadlines", test_deadlines},
 };
 enum { NSECTIONS = sizeof SECTIONS / sizeof SECTIONS[0] };
 

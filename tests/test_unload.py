@@ -1,0 +1,186 @@
+"""Unload gives back everything, and a failed load leaves the broker as it was.
+
+Each module has its own wasmtime store: unloading it frees its linear
+memory, and the core frees its links, watches, handle table, name and id.
+A load that fails (a trap in the start function or `_initialize`, a bad
+declaration) leaves nothing behind; a trap it caused in a peer tears that
+peer down, as any trap does, and never poisons the next trap's blame.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import wasmtime
+from xmod import CALLEE, CALLER, WATCHER
+
+from broker import Borrow, Broker, GuestTrap, ModuleError
+
+TINY = wasmtime.wat2wasm('(module (func (export "f") (result i32) (i32.const 1)))')
+
+# Fills 4 MiB (64 pages) with ones at start.
+TOUCH_4MIB = b"""
+(module
+  (memory (export "memory") 64)
+  (func $fill (memory.fill (i32.const 0) (i32.const 1) (i32.const 0x400000)))
+  (start $fill))
+"""
+
+# Its start function makes 100 maps, keeps them open, then traps.
+MAKES_MAPS_THEN_TRAPS = b"""
+(module
+  (import "wasi_map" "new" (func $new (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (func $start (local $i i32)
+    (loop $l
+      (drop (call $new (i32.mul (local.get $i) (i32.const 4))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 100))))
+    unreachable)
+  (start $start))
+"""
+
+BOOM = b'(module (func (export "boom") unreachable) (func (export "ok") (result i32) (i32.const 1)))'
+
+# Its start function calls "bad.boom", which traps there.
+STARTS_IN_A_PEER = b"""
+(module
+  (import "bad" "boom" (func $boom))
+  (func $start (call $boom))
+  (start $start))
+"""
+
+INIT_IN_A_PEER = b"""
+(module
+  (import "bad" "boom" (func $boom))
+  (func (export "_initialize") (call $boom)))
+"""
+
+TRAPS_ITSELF = b'(module (func (export "fail") unreachable))'
+
+
+def rss() -> int:
+    with open(f"/proc/{os.getpid()}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class TestUnloadGivesBack:
+    def test_linear_memory(self, broker: Broker) -> None:
+        """100 load/unload cycles of a module touching 4 MiB: memory comes back
+        (before: +400 MiB, every instance lived in one store)."""
+        for _ in range(10):
+            broker.load("m", TOUCH_4MIB)
+            broker.unload("m")
+        before = rss()
+        for _ in range(100):
+            broker.load("m", TOUCH_4MIB)
+            broker.unload("m")
+        assert rss() - before < 64 << 20
+
+    def test_loads_are_not_capped(self, broker: Broker) -> None:
+        """10,050 loads in one broker (before: every load failed after 10,000)."""
+        for _ in range(10_050):
+            broker.load("m", TINY)
+            broker.unload("m")
+        broker.load("m", TINY)
+        assert broker.call("m.f") == 1
+
+    def test_links_names_and_ids(self, broker: Broker) -> None:
+        """The links a module made and the host's ways into it are freed; its id is reused."""
+        broker.load("callee", CALLEE)
+        broker.load("caller", CALLER)
+        broker.call("caller.new")
+        first = broker._native.stats()
+        caller_id = broker.native_module("caller").id
+        for _ in range(200):
+            broker.unload("caller")
+            broker.load("caller", CALLER)
+            broker.call("caller.new")
+            broker.call("caller.count", broker.call("caller.new"))
+        assert broker.native_module("caller").id == caller_id
+        after = broker._native.stats()
+        assert after["links"] == first["links"] + 1  # the one new host way in (count)
+        assert after["modules"] == 2
+
+    def test_watches_do_not_reach_the_next_module_with_its_id(self, broker: Broker) -> None:
+        """A watch of an unloaded module is forgotten: a module loaded later with the
+        same id gets no notice for it."""
+        m = broker.new_map()
+        broker.load("watcher", WATCHER, exports={"watch": {"params": ["borrow", "i64"]}})
+        watcher_id = broker.native_module("watcher").id
+        assert broker.call("watcher.watch", Borrow(m), 7) == 0
+        broker.unload("watcher")
+        broker.load("watcher", WATCHER, exports={"watch": {"params": ["borrow", "i64"]}})
+        assert broker.native_module("watcher").id == watcher_id
+        m.close()
+        assert broker.call("watcher.log_len") == 0
+
+    def test_entries_it_wrote_are_charged_to_the_host(self, broker: Broker) -> None:
+        """Data outlives its writer: the host is charged for it, the next module is not."""
+        m = broker.new_map()
+        broker.load("callee", CALLEE, exports={"poke": {"params": ["borrow"]}})
+        assert broker.call("callee.poke", Borrow(m)) >= 0
+        callee = broker.native_module("callee")
+        assert callee.usage()[1] >= 1
+        written = callee.usage()
+        host_before = broker.host.usage()
+        broker.unload("callee")
+        broker.load("callee", CALLEE)
+        assert broker.native_module("callee").usage() == (0, 0)
+        assert broker.host.usage() == (
+            host_before[0] + written[0],
+            host_before[1] + written[1],
+        )
+        assert broker._native.check() == 0
+
+
+class TestAFailedLoad:
+    def test_a_trapping_start_leaves_no_maps(self, broker: Broker) -> None:
+        """50 failed loads whose start made 100 maps each leave no map (before: 5,000)."""
+        before = broker._native.stats()
+        for _ in range(50):
+            with pytest.raises(ModuleError, match="trapped while starting"):
+                broker.load("maker", MAKES_MAPS_THEN_TRAPS)
+        after = broker._native.stats()
+        assert after["maps"] == before["maps"] == 0
+        assert after["modules"] == 0 and after["links"] == before["links"]
+        assert broker.modules() == []
+        broker.load("maker", TINY)  # the name is free
+
+    def test_a_trap_in_a_peer_tears_the_peer_down_and_is_consumed(
+        self, broker: Broker
+    ) -> None:
+        """The start function's trap began in a peer: the peer is torn down, and the
+        next unrelated trap blames its own module (before: the stale origin)."""
+        broker.load("bad", BOOM)
+        broker.load("innocent", TRAPS_ITSELF)
+        with pytest.raises(ModuleError, match="trapped while starting"):
+            broker.load("starter", STARTS_IN_A_PEER)
+        with pytest.raises(ModuleError, match="torn down"):
+            broker.call("bad.ok")
+        with pytest.raises(GuestTrap) as info:
+            broker.call("innocent.fail")
+        assert info.value.origin == "innocent"
+        assert broker.modules() == ["bad", "innocent"]
+
+    def test_a_trap_in_initialize_is_consumed_too(self, broker: Broker) -> None:
+        """The same through `_initialize`."""
+        broker.load("bad", BOOM)
+        broker.load("innocent", TRAPS_ITSELF)
+        with pytest.raises(ModuleError, match="trapped in _initialize"):
+            broker.load("init", INIT_IN_A_PEER)
+        assert broker._native.take_trap_origin() is None
+        with pytest.raises(GuestTrap) as info:
+            broker.call("innocent.fail")
+        assert info.value.origin == "innocent"
+        assert broker.modules() == ["bad", "innocent"]
+
+    def test_a_failed_load_leaves_the_stats_as_they_were(self, broker: Broker) -> None:
+        """A declaration that does not match fails the load after instantiation: nothing stays."""
+        broker.load("callee", CALLEE)
+        before = broker._native.stats()
+        with pytest.raises(ModuleError):
+            broker.load("caller", CALLER, exports={"nope": {"params": ["own"]}})
+        assert broker._native.stats() == before
+        assert broker.modules() == ["callee"]
