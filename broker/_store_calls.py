@@ -48,21 +48,21 @@ def _val(req: Native) -> bytes:
 
 
 def _records(req: Native, count: int) -> list[bytes]:
-    """The `count` records of the (checked) batch at req.val, as bytes."""
-    raw = ffi.buffer(req.val, req.val_len)[:]
+    """The `count` records of the batch at req.val (checked again, in C), as bytes."""
     pairs = ffi.new("uint32_t[]", 2 * count)
-    lib.wm_records_split(req.val, count, pairs)
+    if lib.wm_records_split(req, count, pairs) != Errno.OK:
+        raise StoreError(f"a batch of {count} records does not fit its {req.val_len} bytes")
+    raw = ffi.buffer(req.val, req.val_len)[:]
     at = iter(ffi.unpack(pairs, 2 * count))
     return [raw[offset : offset + length] for offset, length in zip(at, at, strict=True)]
 
 
 def _answer(req: Native, data: bytes) -> int:
-    """Write `data` into the caller's buffer, or RANGE with the size needed."""
-    req.out = len(data)
-    if len(data) > req.buf_cap:
-        return Errno.RANGE
-    ffi.memmove(req.buf, data, len(data))
-    return Errno.OK
+    """Write `data` into the caller's buffer, or RANGE with the size needed.
+
+    Every write into the caller's buffer (guest memory) goes through C,
+    which checks the capacity before it writes."""
+    return int(lib.wm_store_answer(req, data, len(data)))
 
 
 def _get(door: StoreDoor, req: Native) -> int:
@@ -115,10 +115,10 @@ def _keys(door: StoreDoor, req: Native) -> int:
 
 
 def _keys_page(req: Native, parts: list[bytes], cursor: int) -> int:
-    data = b"".join(parts)
-    ffi.memmove(req.buf, data, len(data))
-    req.out, req.count, req.cursor = len(data), len(parts), cursor
-    return Errno.OK
+    err = _answer(req, b"".join(parts))
+    if err == Errno.OK:
+        req.count, req.cursor = len(parts), cursor
+    return err
 
 
 def _incr(door: StoreDoor, req: Native) -> int:
@@ -146,8 +146,11 @@ def _get_many(door: StoreDoor, req: Native) -> int:
         raise StoreError(f"{door.store.url}: {len(values)} values for {count} keys")
     lens = [abi.ABSENT if v is None else len(v) for v in values]
     # Empty and absent values add no bytes: filter(None) drops both.
-    req.out = lib.wm_records_pack(req.buf, req.buf_cap, lens, count, b"".join(filter(None, values)))
-    return Errno.OK if req.out <= req.buf_cap else Errno.RANGE
+    blob = b"".join(filter(None, values))
+    err = int(lib.wm_records_pack(req, lens, count, blob, len(blob)))
+    if err == Errno.INVAL:
+        raise StoreError(f"{door.store.url}: a value longer than 4 GiB")
+    return err
 
 
 def _set_many(door: StoreDoor, req: Native) -> int:

@@ -79,35 +79,56 @@ int wm_store_call(wm_module *m, const wm_mapslot *ms, wm_store_req *req)
     return err;
 }
 
-void wm_records_split(const uint8_t *p, uint32_t count, uint32_t *pairs)
+int wm_store_answer(wm_store_req *req, const uint8_t *data, uint64_t len)
+{
+    req->out = len;
+    if (len > req->buf_cap)
+        return WM_RANGE;
+    if (len)
+        memcpy(req->buf, data, len);
+    return WM_OK;
+}
+
+int wm_records_split(const wm_store_req *req, uint32_t count, uint32_t *pairs)
 {
     uint64_t at = 0;
     for (uint32_t i = 0; i < count; i++) {
         uint32_t n;
-        memcpy(&n, p + at, 4);
+        if (req->val_len - at < 4)
+            return WM_INVAL;
+        memcpy(&n, req->val + at, 4);
+        if (req->val_len - at - 4 < n)
+            return WM_INVAL;
         pairs[2 * i] = (uint32_t)(at + 4);
         pairs[2 * i + 1] = n;
         at += 4ull + n;
     }
+    return WM_OK;
 }
 
-uint64_t wm_records_pack(uint8_t *buf, uint32_t cap, const uint32_t *lens, uint32_t count,
-                         const uint8_t *blob)
+int wm_records_pack(wm_store_req *req, const uint32_t *lens, uint32_t count, const uint8_t *blob,
+                    uint64_t blob_len)
 {
-    uint64_t need = 0;
-    for (uint32_t i = 0; i < count; i++)
-        need += 4ull + (lens[i] == UINT32_MAX ? 0 : lens[i]);
-    if (need > cap)
-        return need;
+    uint64_t need = 0, bytes = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t n = lens[i] == UINT32_MAX ? 0 : lens[i];
+        need += 4 + n;
+        bytes += n;
+    }
+    if (bytes != blob_len)
+        return WM_INVAL;
+    req->out = need;
+    if (need > req->buf_cap)
+        return WM_RANGE;
     uint64_t at = 0, from = 0;
     for (uint32_t i = 0; i < count; i++) {
-        memcpy(buf + at, &lens[i], 4);
+        memcpy(req->buf + at, &lens[i], 4);
         at += 4;
         if (lens[i] != UINT32_MAX) {
-            memcpy(buf + at, blob + from, lens[i]);
+            memcpy(req->buf + at, blob + from, lens[i]);
             at += lens[i];
             from += lens[i];
         }
     }
-    return need;
+    return WM_OK;
 }

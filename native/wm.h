@@ -185,15 +185,23 @@ typedef int (*wm_store_fn)(void *ctx, wm_store_req *req);
  * calls on maps opened while a store was set then answer IO). */
 void wm_broker_set_store(wm_broker *b, wm_store_fn fn, void *ctx);
 
-/* Batch records (u32 length + bytes each) for a store function, without a
- * loop in Python.  Split: the (offset, length) of each of `count` records
- * of an already-checked batch into pairs[2 * count].  Pack: write `count`
- * records with lengths `lens` (0xFFFFFFFF: absent, no bytes) and bytes
- * taken in turn from `blob` into `buf`; the size needed, written only if
- * it is <= cap. */
-void wm_records_split(const uint8_t *p, uint32_t count, uint32_t *pairs);
-uint64_t wm_records_pack(uint8_t *buf, uint32_t cap, const uint32_t *lens, uint32_t count,
-                         const uint8_t *blob);
+/* The store function's only ways to write into the caller's buffer (guest
+ * memory for a guest): each checks the capacity before it writes.
+ *
+ * Answer: req->out = len; RANGE (nothing written) when len > buf_cap,
+ * else `data` is copied to buf and OK.
+ * Pack: `count` batch records (u32 length + bytes) with lengths `lens`
+ * (0xFFFFFFFF: absent, no bytes) and bytes taken in turn from `blob`
+ * (`blob_len` of them); req->out = the size needed; RANGE (nothing
+ * written) when it exceeds buf_cap; INVAL when `blob` is not exactly the
+ * bytes `lens` asks for.
+ * Split: the (offset, length) of each of `count` records of the batch in
+ * req->val into pairs[2 * count]; INVAL (pairs unspecified) when the batch
+ * does not hold `count` records within req->val_len. */
+int wm_store_answer(wm_store_req *req, const uint8_t *data, uint64_t len);
+int wm_records_pack(wm_store_req *req, const uint32_t *lens, uint32_t count, const uint8_t *blob,
+                    uint64_t blob_len);
+int wm_records_split(const wm_store_req *req, uint32_t count, uint32_t *pairs);
 
 /* Layout sizes the C code was compiled against (checked against the
  * installed wasmtime's ctypes structs at import). */

@@ -646,3 +646,15 @@ class TestOwnStore:
             store.fail = None
             assert d.get(h, b"k") == (OK, b"v")  # nothing was written by the failed calls
             assert d.call("incr", h, 0x1000, 1, 1, 0x100) == IO  # NotImplementedError: IO
+
+    def test_answers_that_do_not_fit_write_nothing(self) -> None:
+        """A value longer than the guest's buffer is RANGE with its size, and not a byte
+        of guest memory is written (the capacity is checked in C before any write)."""
+        store = FlakyStore()
+        with Broker(store=store) as broker:
+            d = Driver(broker, grants={"m": "rw"})
+            _, h = d.open(b"m", RW)
+            assert h is not None
+            store.data[b"big"] = b"x" * 100
+            assert d.get(h, b"big", cap=8) == (RANGE, 100)  # the driver checks the buffer
+            assert d.get(h, b"big", cap=100) == (OK, b"x" * 100)

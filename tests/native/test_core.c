@@ -4363,6 +4363,36 @@ static void test_store(void)
     /* the quota accounts are not charged for store maps */
     CHECK(wm_module_bytes_used(m) == 0 && wm_module_entries_used(m) == 0);
 
+    /* the store function's writes into the caller's buffer: capacity first */
+    {
+        uint8_t *buf = malloc(8); /* exactly 8: ASan sees one byte more */
+        wm_store_req req = {.buf = buf, .buf_cap = 8};
+        OK(wm_store_answer(&req, S("12345678"), 8));
+        CHECK(req.out == 8 && memcmp(buf, "12345678", 8) == 0);
+        EXPECT(wm_store_answer(&req, S("123456789"), 9), WM_RANGE);
+        CHECK(req.out == 9 && memcmp(buf, "12345678", 8) == 0); /* nothing written */
+        uint32_t lens[2] = {2, UINT32_MAX};
+        EXPECT(wm_records_pack(&req, lens, 2, S("ab"), 2), WM_RANGE); /* 4 + 2 + 4 > 8 */
+        CHECK(req.out == 10 && memcmp(buf, "12345678", 8) == 0);
+        lens[0] = 0;
+        OK(wm_records_pack(&req, lens, 2, EMPTY, 0));
+        CHECK(req.out == 8 && rd32(buf) == 0 && rd32(buf + 4) == UINT32_MAX);
+        EXPECT(wm_records_pack(&req, lens, 2, S("x"), 1), WM_INVAL); /* blob != lens */
+        free(buf);
+        /* split: a batch read only within its length */
+        uint8_t *batch = malloc(9);
+        memcpy(batch, "\x02\0\0\0ab\x01\0\0", 9); /* "ab", then a length 1 with no byte */
+        wm_store_req in = {.val = batch, .val_len = 9};
+        uint32_t pairs[4];
+        OK(wm_records_split(&in, 1, pairs));
+        CHECK(pairs[0] == 4 && pairs[1] == 2);
+        EXPECT(wm_records_split(&in, 2, pairs), WM_INVAL);
+        EXPECT(wm_records_split(&in, 3, pairs), WM_INVAL);
+        in.val_len = 5;
+        EXPECT(wm_records_split(&in, 1, pairs), WM_INVAL);
+        free(batch);
+    }
+
     /* a store taken away: its maps answer IO; new names live in C again */
     calls = f.calls;
     wm_broker_set_store(b, NULL, NULL);
