@@ -71,6 +71,7 @@ class HostCall:
                         f"{self.label}: parameter {i} is declared "
                         f"{p.kind.name.lower()}: pass {wrapper}(mapref)"
                     )
+                self._broker.check_mine(value.ref, f"{self.label}: parameter {i}")
                 slots[2 * i] = value.ref.handle
                 if value.mask != 3:
                     masks = masks or bytearray(b"\x03" * len(args))

@@ -391,13 +391,19 @@ class Broker:
 
     def stats(self) -> dict[str, Any]:
         """{"maps": live anonymous maps, "named": n, "handles": {module: n}}."""
-        self._check_open()
-        counts = self._native.stats()
-        return {
-            "maps": counts["maps"],
-            "named": counts["named"],
-            "handles": {name: m.native.handle_count() for name, m in self._modules.items()},
-        }
+        with self._lock:  # a module unloaded meanwhile would be freed under us
+            self._check_open()
+            counts = self._native.stats()
+            return {
+                "maps": counts["maps"],
+                "named": counts["named"],
+                "handles": {name: m.native.handle_count() for name, m in self._modules.items()},
+            }
+
+    def check_mine(self, ref: MapRef, where: str) -> None:
+        """Refuse a MapRef of another broker: its handle number means nothing here."""
+        if ref._broker is not self:
+            raise ConfigError(f"{where}: the MapRef belongs to another broker")
 
     def leaks(self) -> dict[str, Any]:
         """The leak report of `wasi-map leaks --json` (see broker/leaks.py).

@@ -112,6 +112,7 @@ class MapRef(MutableMapping[bytes, bytes]):
 
     def set_map(self, key: bytes, child: MapRef) -> None:
         """Store a reference to `child`'s map: this map keeps it alive."""
+        self._broker.check_mine(child, "set_map")
         self._host.op_set_map(self.handle, _key(key), child.handle)
         self._broker._after_host_op()
 

@@ -28,6 +28,7 @@ static void free_module(wm_module *m)
     for (uint32_t i = 0; i < m->grants_len; i++)
         free(m->grants[i].name);
     free(m->grants);
+    wm_names_free(&m->grant_index);
     free(m);
 }
 
@@ -142,6 +143,7 @@ static void clear_state(wm_broker *b)
     for (uint32_t i = 0; i < b->names_len; i++)
         free(b->names[i].name);
     b->names_len = 0;
+    wm_names_free(&b->name_index);
     for (uint32_t i = 0; i < b->modules_len; i++) {
         wm_module *m = b->modules[i];
         if (!m)
@@ -272,24 +274,35 @@ int wm_module_grant(wm_module *m, const uint8_t *name, uint32_t name_len, uint32
     wm_broker *b = m->broker;
     int err = WM_OK;
     wm_lock(b);
-    for (uint32_t i = 0; i < m->grants_len; i++) {
-        if (m->grants[i].len == name_len && memcmp(m->grants[i].name, name, name_len) == 0) {
-            m->grants[i].rights = rights;
+    int64_t at = wm_names_find(&m->grant_index, m->grants, sizeof *m->grants, name, name_len,
+                               b->seed);
+    if (at >= 0) { /* a second grant of a name replaces the first */
+        m->grants[at].rights = rights;
+        goto out;
+    }
+    if (m->grants_len == m->grants_cap) {
+        uint32_t cap = m->grants_cap ? m->grants_cap * 2 : 8;
+        wm_grant *grants = cap > m->grants_cap ? realloc(m->grants, cap * sizeof *grants) : NULL;
+        if (!grants) {
+            err = WM_QUOTA;
             goto out;
         }
+        m->grants = grants;
+        m->grants_cap = cap;
     }
-    wm_grant *grants = realloc(m->grants, (m->grants_len + 1) * sizeof *grants);
-    uint8_t *copy = malloc(name_len ? name_len : 1);
-    if (!grants || !copy) {
-        if (grants)
-            m->grants = grants;
-        free(copy);
+    uint8_t *copy = malloc(name_len);
+    if (!copy) {
         err = WM_QUOTA;
         goto out;
     }
     memcpy(copy, name, name_len);
-    m->grants = grants;
-    m->grants[m->grants_len++] = (wm_grant){copy, name_len, rights};
+    m->grants[m->grants_len] = (wm_grant){copy, name_len, rights};
+    if (wm_names_add(&m->grant_index, m->grants, sizeof *m->grants, m->grants_len, b->seed)) {
+        free(copy);
+        err = WM_QUOTA;
+        goto out;
+    }
+    m->grants_len++;
 out:
     wm_unlock(b);
     return err;

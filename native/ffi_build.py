@@ -18,6 +18,7 @@ SOURCES = [
     "handles.c",
     "link.c",
     "mapstore.c",
+    "names.c",
     "ops.c",
     "ownership.c",
     "refcount.c",

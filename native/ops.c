@@ -143,20 +143,18 @@ static bool valid_utf8(const uint8_t *s, uint32_t n)
 
 static const wm_grant *find_grant(const wm_module *m, const uint8_t *name, uint32_t len)
 {
-    for (uint32_t i = 0; i < m->grants_len; i++)
-        if (m->grants[i].len == len && memcmp(m->grants[i].name, name, len) == 0)
-            return &m->grants[i];
-    return NULL;
+    int64_t at = wm_names_find(&m->grant_index, m->grants, sizeof *m->grants, name, len,
+                               m->broker->seed);
+    return at < 0 ? NULL : &m->grants[at];
 }
 
 /* The named map's slot, created on first open (the name holds one ref). */
 static int named_map(wm_broker *b, const uint8_t *name, uint32_t len, uint32_t *out)
 {
-    for (uint32_t i = 0; i < b->names_len; i++) {
-        if (b->names[i].len == len && memcmp(b->names[i].name, name, len) == 0) {
-            *out = b->names[i].map;
-            return WM_OK;
-        }
+    int64_t at = wm_names_find(&b->name_index, b->names, sizeof *b->names, name, len, b->seed);
+    if (at >= 0) {
+        *out = b->names[at].map;
+        return WM_OK;
     }
     if (b->names_len == b->names_cap) {
         uint32_t cap = b->names_cap ? b->names_cap * 2 : 8;
@@ -176,8 +174,13 @@ static int named_map(wm_broker *b, const uint8_t *name, uint32_t len, uint32_t *
         return err;
     }
     memcpy(copy, name, len);
-    b->maps[slot].name = b->names_len;
-    b->names[b->names_len++] = (wm_named){copy, len, slot};
+    b->names[b->names_len] = (wm_named){copy, len, slot};
+    if (wm_names_add(&b->name_index, b->names, sizeof *b->names, b->names_len, b->seed)) {
+        free(copy);
+        wm_maps_release(b, slot); /* not named after all: it goes again */
+        return WM_QUOTA;
+    }
+    b->maps[slot].name = b->names_len++;
     *out = slot;
     return WM_OK;
 }

@@ -33,10 +33,8 @@ size_t wm_snapshot_handles(wm_broker *b, wm_handle_info *out, size_t cap)
 
 static const wm_named *name_of(const wm_broker *b, uint32_t slot)
 {
-    for (uint32_t i = 0; i < b->names_len; i++)
-        if (b->names[i].map == slot)
-            return &b->names[i];
-    return NULL;
+    uint32_t at = b->maps[slot].name;
+    return at < b->names_len && b->names[at].map == slot ? &b->names[at] : NULL;
 }
 
 size_t wm_snapshot_maps(wm_broker *b, wm_map_info *out, size_t cap)

@@ -15,6 +15,7 @@
 #include "abi_gen.h"
 #include "handles.h"
 #include "mapstore.h"
+#include "names.h"
 #include "wasmtime_abi.h"
 #include "wm.h"
 
@@ -60,6 +61,14 @@ typedef struct wm_named {
     uint32_t map;
 } wm_named;
 
+/* Both are indexed by a wm_name_index: they begin as a wm_name_ref does. */
+_Static_assert(offsetof(wm_grant, name) == offsetof(wm_name_ref, name) &&
+                   offsetof(wm_grant, len) == offsetof(wm_name_ref, len),
+               "wm_grant begins like wm_name_ref");
+_Static_assert(offsetof(wm_named, name) == offsetof(wm_name_ref, name) &&
+                   offsetof(wm_named, len) == offsetof(wm_name_ref, len),
+               "wm_named begins like wm_name_ref");
+
 struct wm_module {
     wm_broker *broker;
     uint32_t id;
@@ -71,7 +80,8 @@ struct wm_module {
     uint64_t entries_used; /* live entries this module wrote */
     uint32_t watches_used; /* pending watch_drop registrations */
     wm_grant *grants;
-    uint32_t grants_len;
+    uint32_t grants_len, grants_cap;
+    wm_name_index grant_index;
     bool has_memory;
     wt_memory memory;
     /* Its own wasmtime store, where calls into it run (link.c). */
@@ -92,6 +102,7 @@ struct wm_broker {
     uint64_t live_anon, live_named;
     wm_named *names;
     uint32_t names_len, names_cap;
+    wm_name_index name_index;
     wm_module **modules; /* by id; NULL where a module was unloaded */
     uint32_t modules_len, modules_cap;
     uint32_t *free_ids; /* ids of unloaded modules, to reuse */

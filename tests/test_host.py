@@ -131,3 +131,66 @@ class TestCloseRace:
             b.close()
             t.join()
             assert outcome in ([], ["ConfigError"], ["BadHandleError"])
+
+
+class TestAnotherBrokersMapRef:
+    def test_call_refuses_it(self, broker: Broker) -> None:
+        """A MapRef of another broker passed to call is refused, whatever the kind
+        (before: its number silently reached a map of this broker)."""
+        from xmod import CALLEE
+
+        from broker import Borrow, Own, Share
+
+        broker.load("callee", CALLEE, exports={
+            "keep": {"params": ["share"]}, "take": {"params": ["own"]},
+            "poke": {"params": ["borrow"]}})
+        mine = broker.new_map()  # this broker's handle with the same number
+        mine[b"private"] = b"yes"
+        with Broker() as other:
+            theirs = other.new_map()
+            assert theirs.handle == mine.handle
+            for export, wrap in (("keep", Share), ("take", Own), ("poke", Borrow)):
+                with pytest.raises(ConfigError, match="another broker"):
+                    broker.call(f"callee.{export}", wrap(theirs))
+            assert len(theirs) == 0  # and still usable in its own broker
+        assert dict(mine) == {b"private": b"yes"}
+        assert broker.stats()["handles"]["callee"] == 0
+
+    def test_set_map_refuses_it(self, broker: Broker) -> None:
+        """set_map with another broker's MapRef as the child is refused."""
+        parent = broker.new_map()
+        with Broker() as other:
+            child = other.new_map()
+            with pytest.raises(ConfigError, match="another broker"):
+                parent.set_map(b"c", child)
+        assert len(parent) == 0
+
+
+class TestStatsRace:
+    def test_stats_while_modules_come_and_go(self, broker: Broker) -> None:
+        """stats() in one thread while another loads and unloads: no error, no crash
+        (before: 'dictionary changed size during iteration')."""
+        import threading
+
+        errors: list[BaseException] = []
+        done = threading.Event()
+
+        def churn() -> None:
+            try:
+                for i in range(300):
+                    broker.load(f"m{i % 7}", MAKER.encode())
+                    broker.unload(f"m{i % 7}")
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=churn)
+        worker.start()
+        while not done.is_set():
+            try:
+                broker.stats()
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+        worker.join()
+        assert errors == []

@@ -395,6 +395,30 @@ static void test_names(void)
         OK(wm_op_close(host, out));
     }
     CHECK(stats(b).named == 45);
+
+    /* many grants and names: each found (an index, not a scan) */
+    {
+        wm_limits many = default_limits();
+        wm_module *g = wm_module_new(b, &many, "grants");
+        char name[32];
+        for (int i = 0; i < 20000; i++) {
+            snprintf(name, sizeof name, "grant-%d", i);
+            OK(wm_module_grant(g, KEY(name), i % 3 == 0 ? R : RW));
+        }
+        OK(wm_module_grant(g, KEY("grant-0"), RW)); /* replaces, not adds */
+        for (int i = 0; i < 20000; i += 7) {
+            snprintf(name, sizeof name, "grant-%d", i);
+            uint32_t gh;
+            EXPECT(wm_op_open(g, KEY(name), RW, &gh), i % 3 == 0 && i ? WM_ACCES : WM_OK);
+            OK(wm_op_open(g, KEY(name), R, &gh));
+            OK(wm_op_open(host, KEY(name), R, &out)); /* the same named map */
+            CHECK(wm_broker_map_id(b, g, gh) == wm_broker_map_id(b, host, out));
+            OK(wm_op_close(host, out));
+        }
+        EXPECT(wm_op_open(g, KEY("grant-20000"), R, &out), WM_ACCES);
+        EXPECT(wm_op_open(g, KEY("grant-"), R, &out), WM_ACCES);
+        CHECK(wm_broker_check(b) == 0);
+    }
     wm_broker_free(b);
 }
 
