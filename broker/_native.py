@@ -92,6 +92,10 @@ def check_layouts() -> None:
 check_layouts()
 
 
+# What the `bytes` quota charges beyond keys and values (native/wm.h).
+ENTRY_COST: int = lib.WM_ENTRY_COST
+MAP_COST: int = lib.WM_MAP_COST
+
 # The tracer's event kinds and flags (native/wm.h), by value.
 EVENT_KINDS: dict[int, str] = {
     getattr(lib, name): name[len("WM_EV_") :].lower()

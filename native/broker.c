@@ -384,13 +384,18 @@ static void forget_watches(wm_broker *b, uint32_t id)
     }
 }
 
-/* Charge every entry module `m` wrote to the host instead. */
+/* Charge every entry module `m` wrote and map it made to the host instead. */
 static void charge_host(wm_broker *b, wm_module *m)
 {
-    for (uint32_t i = 0; i < b->maps_len && m->entries_used; i++) {
+    for (uint32_t i = 0; i < b->maps_len && m->bytes_used; i++) {
         wm_map *map = &b->maps[i].store;
         if (!b->maps[i].id)
             continue;
+        if (b->maps[i].account == m->id) {
+            b->maps[i].account = WM_HOST_ID;
+            m->bytes_used -= WM_MAP_COST;
+            b->host->bytes_used += WM_MAP_COST;
+        }
         for (uint32_t k = 0; k < map->used; k++) {
             wm_entry *e = &map->entries[k];
             if (e->kind != WM_VAL_NONE && e->account == m->id) {
@@ -432,7 +437,7 @@ void wm_module_unload(wm_module *m)
     forget_links(b, m);
     if (m->watches_used)
         forget_watches(b, m->id);
-    if (m->entries_used)
+    if (m->bytes_used)
         charge_host(b, m);
     if (b->trap_origin == m->id + 1)
         b->trap_origin = 0; /* nothing is left of it to tear down */

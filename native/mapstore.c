@@ -6,7 +6,7 @@
 
 #define WM_SLOT_EMPTY (-1)
 #define WM_SLOT_DELETED (-2)
-#define WM_MAP_MIN_CAP 8u
+#define WM_MAP_MIN_CAP 2u /* a small map stays small: most maps hold a few entries */
 #define WM_MAP_MAX_CAP (1u << 30)
 
 void wm_map_init(wm_map *m)
@@ -49,10 +49,13 @@ static void place(int32_t *index, uint32_t mask, uint64_t hash, int32_t slot)
 }
 
 /* Rebuild into `cap` entries: live entries keep their order (and so the
- * cursor order); deleted ones are dropped. */
+ * cursor order); deleted ones are dropped.  The index is the power of two
+ * at least twice `cap`, so it is never more than half full. */
 static int rebuild(wm_map *m, uint32_t cap)
 {
-    uint32_t index_size = cap * 2;
+    uint32_t index_size = 4;
+    while (index_size < cap * 2)
+        index_size *= 2;
     wm_entry *entries = malloc((size_t)cap * sizeof *entries);
     int32_t *index = malloc((size_t)index_size * sizeof *index);
     if (!entries || !index) {
@@ -86,14 +89,16 @@ int wm_map_reserve(wm_map *m, uint32_t extra)
     uint64_t need = (uint64_t)m->live + extra;
     if (need > WM_MAP_MAX_CAP)
         return -1;
-    uint32_t cap = m->cap ? m->cap : WM_MAP_MIN_CAP;
-    /* Grow only when live entries fill half; otherwise compacting the
-     * deleted ones away is enough. */
-    while (cap < need * 2 && cap < WM_MAP_MAX_CAP)
-        cap *= 2;
-    if (cap < need)
-        return -1;
-    return rebuild(m, cap);
+    /* Room for half as many again as are needed: at least need/2 inserts
+     * before the next rebuild (amortised O(1)), and never more than 1.5
+     * entries of memory per live one right after it (the `bytes` quota
+     * charges for that, docs/abi.md).  Deleted entries are compacted away. */
+    uint64_t cap = need + need / 2;
+    if (cap < WM_MAP_MIN_CAP)
+        cap = WM_MAP_MIN_CAP;
+    if (cap > WM_MAP_MAX_CAP)
+        cap = WM_MAP_MAX_CAP;
+    return rebuild(m, (uint32_t)cap);
 }
 
 wm_entry *wm_map_insert(wm_map *m, uint64_t hash, uint8_t *data, uint32_t key_len)

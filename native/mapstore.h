@@ -32,7 +32,7 @@ typedef struct wm_map {
     int32_t *index; /* entry number, or WM_SLOT_EMPTY / WM_SLOT_DELETED */
     uint32_t used;  /* entries[0, used) are in use or deleted */
     uint32_t cap;
-    uint32_t mask;  /* index size - 1 (index size = 2 * cap) */
+    uint32_t mask;  /* index size - 1 (a power of two, at least 2 * cap) */
     uint32_t live;
     uint64_t next_seq;
 } wm_map;

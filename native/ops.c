@@ -38,9 +38,9 @@ static inline uint32_t get_u32(const uint8_t *p)
     return v;
 }
 
-/* Would writing `new_size` bytes over entry `e` (or a new entry) exceed
- * the writer's quota?  Bytes already charged to the writer for `e` come
- * back first. */
+/* Would writing `new_size` bytes of key and value over entry `e` (or a new
+ * entry) exceed the writer's quota?  What is already charged to the writer
+ * for `e` comes back first; an entry costs WM_ENTRY_COST on top. */
 static bool over_quota(const wm_module *m, const wm_entry *e, uint64_t new_size)
 {
     uint64_t bytes = m->bytes_used, entries = m->entries_used;
@@ -48,7 +48,7 @@ static bool over_quota(const wm_module *m, const wm_entry *e, uint64_t new_size)
         bytes -= wm_entry_size(e);
         entries -= 1;
     }
-    return bytes + new_size > m->limits.bytes || entries + 1 > m->limits.entries;
+    return bytes + new_size + WM_ENTRY_COST > m->limits.bytes || entries + 1 > m->limits.entries;
 }
 
 /* Clear an entry of map `parent` (credit its account, forget a map
@@ -224,16 +224,19 @@ int wm_op_new(wm_module *m, uint32_t *out_h)
     int err;
     uint32_t slot;
     wm_lock(b);
-    if (m->handles.live >= m->limits.handles) {
+    if (m->handles.live >= m->limits.handles || m->bytes_used + WM_MAP_COST > m->limits.bytes) {
         err = WM_QUOTA;
     } else if ((err = wm_maps_alloc(b, 0, &slot)) == WM_OK) {
         err = wm_handles_issue(&m->handles, m->limits.handles, WM_H_OWN, slot, WM_RIGHTS_ALL,
                                out_h);
-        if (err)
+        if (err) {
             wm_maps_release(b, slot);
-        else
+        } else {
+            b->maps[slot].account = m->id;
+            m->bytes_used += WM_MAP_COST;
             WM_TRACE(b, .kind = WM_EV_NEW, .module = m->id, .handle = *out_h,
                      .map = WM_MAP_ID(b, slot));
+        }
     }
     wm_unlock(b);
     return err;
@@ -703,7 +706,7 @@ int wm_op_set_many(wm_module *m, uint32_t h, const uint8_t *items, uint32_t item
     /* All or nothing: every check and every allocation happens before the
      * first change, and the items are copied out of guest memory once.
      * The quota check counts every item as a new entry (documented). */
-    uint64_t bytes = (uint64_t)items_len - 8ull * (uint64_t)n;
+    uint64_t bytes = (uint64_t)items_len - 8ull * (uint64_t)n + WM_ENTRY_COST * (uint64_t)n;
     if (!err && (m->bytes_used + bytes > m->limits.bytes ||
                  m->entries_used + (uint64_t)n > m->limits.entries))
         err = WM_QUOTA;

@@ -38,6 +38,7 @@ int wm_maps_alloc(wm_broker *b, uint32_t flags, uint32_t *out_slot)
     slot->refcount = 1;
     slot->id = ++b->next_map_id;
     slot->flags = flags;
+    slot->account = WM_NO_ACCOUNT; /* wm_op_new charges its maker */
     wm_map_init(&slot->store);
     if (flags & WM_MAP_NAMED)
         b->live_named++;
@@ -109,6 +110,8 @@ void wm_maps_free_slot(wm_broker *b, uint32_t index)
         b->notices_tail = tail;
     }
     slot->watches = NULL;
+    if (slot->account != WM_NO_ACCOUNT)
+        b->modules[slot->account]->bytes_used -= WM_MAP_COST;
     b->reclaimed++;
     if (slot->flags & WM_MAP_NAMED)
         b->live_named--;

@@ -49,7 +49,7 @@ size_t wm_snapshot_maps(wm_broker *b, wm_map_info *out, size_t cap)
             uint64_t bytes = 0;
             for (uint32_t k = 0; k < s->store.used; k++)
                 if (s->store.entries[k].kind != WM_VAL_NONE)
-                    bytes += wm_entry_size(&s->store.entries[k]);
+                    bytes += wm_entry_size(&s->store.entries[k]) - WM_ENTRY_COST;
             const wm_named *named = (s->flags & WM_MAP_NAMED) ? name_of(b, i) : NULL;
             out[n] = (wm_map_info){.id = s->id,
                                    .refcount = s->refcount,

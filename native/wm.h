@@ -34,12 +34,21 @@ typedef struct wm_wasmtime_api {
     void *engine_increment_epoch;
 } wm_wasmtime_api;
 
+/* What the `bytes` quota charges beyond the key and value bytes: about
+ * what the data plane really allocates for an entry (its slot, index and
+ * allocation) and for an anonymous map (its row and its smallest table),
+ * so that a module's quota bounds its real memory within 2x. */
+enum {
+    WM_ENTRY_COST = 72, /* per live entry, charged to its last writer */
+    WM_MAP_COST = 160   /* per live anonymous map, charged to the module whose `new` made it */
+};
+
 /* Per-module limits; the host module has none beyond key/value size. */
 typedef struct wm_limits {
     uint32_t key_size;      /* max key bytes */
     uint32_t value_size;    /* max value bytes */
     uint32_t handles;       /* max live handles */
-    uint64_t bytes;         /* max live key+value bytes written by the module */
+    uint64_t bytes;         /* max live bytes charged to the module (see WM_ENTRY_COST) */
     uint64_t entries;       /* max live entries written by the module */
     uint32_t watches;       /* max pending watch_drop registrations */
     uint32_t trap_on_quota; /* 1: hitting a quota traps the guest */

@@ -22,6 +22,7 @@
 #define WM_MAX_MODULES 65535u   /* entries record their account in 16 bits */
 #define WM_MAX_NAME_LEN 1024u   /* longer map names are INVAL */
 #define WM_HOST_ID 0u
+#define WM_NO_ACCOUNT UINT32_MAX /* a map nobody is charged for (a named map) */
 
 enum {
     WM_MAP_NAMED = 1,
@@ -43,6 +44,7 @@ typedef struct wm_mapslot {
     uint32_t next;     /* free list / reclaim list link (index + 1) */
     uint32_t flags;
     uint32_t name;     /* WM_MAP_NAMED: its index in broker->names */
+    uint32_t account;  /* the module charged WM_MAP_COST for it, or WM_NO_ACCOUNT */
     uint64_t refs_in;  /* references to it stored in maps (part of refcount) */
     uint64_t refs_out; /* map references among its own entries */
     wm_watch *watches; /* newest first */
@@ -76,7 +78,7 @@ struct wm_module {
     bool dead; /* torn down or unloaded: calls into it trap */
     wm_handle_table handles;
     wm_limits limits;
-    uint64_t bytes_used;   /* live key+value bytes this module wrote */
+    uint64_t bytes_used;   /* live entries it wrote and maps it made, as the quota charges */
     uint64_t entries_used; /* live entries this module wrote */
     uint32_t watches_used; /* pending watch_drop registrations */
     wm_grant *grants;
@@ -225,10 +227,11 @@ void wm_links_free(wm_broker *b);
 /* Trap with a formatted message. */
 wt_trap *wm_trap(wm_broker *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Accounts: an entry's bytes are charged to the module that last wrote it. */
+/* Accounts: an entry is charged to the module that last wrote it, an
+ * anonymous map to the module that made it. */
 static inline uint64_t wm_entry_size(const wm_entry *e)
 {
-    return (uint64_t)e->key_len + (e->kind == WM_VAL_MAP ? 8u : e->val_len);
+    return (uint64_t)e->key_len + (e->kind == WM_VAL_MAP ? 8u : e->val_len) + WM_ENTRY_COST;
 }
 
 static inline void wm_account_credit(wm_broker *b, const wm_entry *e)

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from broker._native import ENTRY_COST, MAP_COST
 from broker.abi import Errno
 from broker.ownership import Kind
 
@@ -69,6 +70,7 @@ class Map:
     entries: dict[bytes, Entry] = field(default_factory=dict)
     alive: bool = True
     native_id: int | None = None  # the core's id for it, learnt through map_id()
+    maker: ModuleModel | None = None  # charged MAP_COST while it lives (anonymous maps)
 
     def __repr__(self) -> str:
         what = f"named {self.name!r}" if self.name is not None else "anonymous"
@@ -84,8 +86,9 @@ class Entry:
     writer: ModuleModel  # charged for the entry's size (docs/abi.md, "Limits and quotas")
 
     def size(self, key: bytes) -> int:
-        """What the entry costs its writer: key + value, a map reference counting as 8."""
-        return len(key) + (8 if isinstance(self.value, Map) else len(self.value))
+        """What the entry costs its writer: key + value (a map reference counting as 8)
+        + ENTRY_COST."""
+        return len(key) + (8 if isinstance(self.value, Map) else len(self.value)) + ENTRY_COST
 
 
 @dataclass(eq=False)
@@ -248,11 +251,13 @@ class Model:
         return len(garbage)
 
     def usage(self, mod: ModuleModel) -> tuple[int, int]:
-        """(bytes, entries) that `mod` wrote last and that are still live."""
+        """(bytes, entries) charged to `mod`: live entries it wrote last, and live
+        maps it made (MAP_COST each, in bytes)."""
         mine = [
             (k, e) for m in self.maps if m.alive for k, e in m.entries.items() if e.writer is mod
         ]
-        return sum(e.size(k) for k, e in mine), len(mine)
+        made = sum(1 for m in self.maps if m.alive and m.maker is mod)
+        return sum(e.size(k) for k, e in mine) + made * MAP_COST, len(mine)
 
     # --- handles --------------------------------------------------------------
 
@@ -339,7 +344,9 @@ class Model:
 
     def new(self, mod: ModuleModel, issued: int | None) -> Handle:
         self._check_handle_quota(mod)
-        return self._issue(mod, issued, self._create(None), ALL_RIGHTS)
+        m = self._create(None)
+        m.maker = mod
+        return self._issue(mod, issued, m, ALL_RIGHTS)
 
     def close(self, mod: ModuleModel, h: HandleRef) -> None:
         """Owning: one reference less.  Borrowed: the borrow ends early.  Lent out: BUSY."""
@@ -513,6 +520,8 @@ class Model:
         self.close_all(mod)
         for m in self.maps:
             if m.alive:
+                if m.maker is mod:
+                    m.maker = host
                 for e in m.entries.values():
                     if e.writer is mod:
                         e.writer = host

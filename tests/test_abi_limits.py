@@ -25,6 +25,8 @@ from guest_driver import (
 from stores_fixtures import every_store
 
 from broker import Broker
+from broker._native import ENTRY_COST as E
+from broker._native import MAP_COST as M
 from broker.errors import GuestTrap, ModuleError
 
 
@@ -84,18 +86,33 @@ class TestHandleQuota:
 
 
 class TestBytesQuota:
+    """`bytes` charges key + value + E per live entry (E = ENTRY_COST) to its last
+    writer, and M = MAP_COST per live anonymous map to the module that made it."""
+
     def test_bytes_limit(self, broker: Broker) -> None:
-        """Live key + value bytes up to the limit are fine; one byte more is QUOTA."""
-        d = Driver(broker, limits={"bytes": 16})
+        """Up to the limit is fine; one byte more is QUOTA."""
+        d = Driver(broker, limits={"bytes": M + E + 16})
         h = d.new()
+        assert usage(broker, "a") == (M, 0)
         assert d.set(h, b"a", b"x" * 15) == OK
-        assert usage(broker, "a") == (16, 1)
+        assert usage(broker, "a") == (M + E + 16, 1)
         assert d.set(h, b"b", b"") == QUOTA
         assert d.exists(h, b"b") == (OK, 0)
 
+    def test_a_new_map_is_charged(self, broker: Broker) -> None:
+        """new over the limit is QUOTA, makes no map and issues no handle."""
+        d = Driver(broker, limits={"bytes": 2 * M})
+        d.new()
+        h = d.new()
+        assert d.new_err() == (QUOTA, None)
+        assert broker.stats()["maps"] == 2
+        assert d.close(h) == OK  # reclaimed: its charge comes back
+        assert usage(broker, "a") == (M, 0)
+        d.new()
+
     def test_overwrite_gives_back_old_bytes(self, broker: Broker) -> None:
         """Overwriting an entry counts only its new size."""
-        d = Driver(broker, limits={"bytes": 16})
+        d = Driver(broker, limits={"bytes": M + E + 16})
         h = d.new()
         assert d.set(h, b"a", b"x" * 15) == OK
         assert d.set(h, b"a", b"y" * 15) == OK
@@ -104,17 +121,17 @@ class TestBytesQuota:
 
     def test_delete_gives_back_bytes(self, broker: Broker) -> None:
         """Deleting an entry makes its bytes available again."""
-        d = Driver(broker, limits={"bytes": 10})
+        d = Driver(broker, limits={"bytes": M + E + 10})
         h = d.new()
         assert d.set(h, b"a", b"123456789") == OK
         assert d.set(h, b"b", b"1") == QUOTA
         assert d.delete(h, b"a") == OK
-        assert usage(broker, "a") == (0, 0)
+        assert usage(broker, "a") == (M, 0)
         assert d.set(h, b"b", b"1") == OK
 
     def test_reclaimed_map_gives_back_bytes(self, broker: Broker) -> None:
-        """Entries of a reclaimed map no longer count."""
-        d = Driver(broker, limits={"bytes": 10})
+        """A reclaimed map and its entries no longer count."""
+        d = Driver(broker, limits={"bytes": M + E + 10})
         h = d.new()
         assert d.set(h, b"a", b"123456789") == OK
         assert d.close(h) == OK
@@ -122,17 +139,17 @@ class TestBytesQuota:
         assert d.set(d.new(), b"b", b"123456789") == OK
 
     def test_map_reference_counts_key_plus_eight(self, broker: Broker) -> None:
-        """A map reference is charged key length + 8."""
-        d = Driver(broker, limits={"bytes": 9})
+        """A map reference is charged key length + 8 (+ E)."""
+        d = Driver(broker, limits={"bytes": 3 * M + E + 9})
         h = d.new()
         assert d.set_map(h, b"m", d.new()) == OK
-        assert usage(broker, "a") == (9, 1)
+        assert usage(broker, "a") == (2 * M + E + 9, 1)
         assert d.set_map(h, b"n", d.new()) == QUOTA
         assert d.exists(h, b"n") == (OK, 0)
 
     def test_incr_and_set_if(self, broker: Broker) -> None:
         """incr and set_if are writes and are refused over the limit."""
-        d = Driver(broker, limits={"bytes": 9})
+        d = Driver(broker, limits={"bytes": M + E + 9})
         h = d.new()
         assert d.incr(h, b"n", 1) == (OK, 1)
         assert d.incr(h, b"n", 1) == (OK, 2)  # in place: same size
@@ -142,7 +159,7 @@ class TestBytesQuota:
 
     def test_set_many_all_or_nothing(self, broker: Broker) -> None:
         """A batch that would pass the limit is refused whole."""
-        d = Driver(broker, limits={"bytes": 10})
+        d = Driver(broker, limits={"bytes": M + 2 * E + 10})
         h = d.new()
         assert d.set_many(h, [(b"a", b"1234"), (b"b", b"12345")]) == QUOTA
         assert d.len(h) == (OK, 0)
@@ -150,21 +167,21 @@ class TestBytesQuota:
 
     def test_charged_to_last_writer(self, broker: Broker) -> None:
         """An entry counts for the module that wrote it last, not for the map's owner."""
-        a = Driver(broker, "a", limits={"bytes": 10}, grants={"cfg": "rw"})
+        a = Driver(broker, "a", limits={"bytes": E + 10}, grants={"cfg": "rw"})
         b = Driver(broker, "b", grants={"cfg": "rw"})
         _, ha = a.open(b"cfg", RW)
         _, hb = b.open(b"cfg", RW)
         assert a.set(ha, b"k", b"123456789") == OK
-        assert usage(broker, "a") == (10, 1)
+        assert usage(broker, "a") == (E + 10, 1)
         assert b.set(hb, b"k", b"overwritten by b") == OK
         assert usage(broker, "a") == (0, 0)
-        assert usage(broker, "b") == (17, 1)
+        assert usage(broker, "b") == (E + 17, 1)
         assert a.set(ha, b"j", b"123456789") == OK
 
     def test_writing_into_a_given_map_spends_own_quota(self, broker: Broker) -> None:
         """Writing into another module's map counts against the writer's quota."""
         a = Driver(broker, "a", grants={"cfg": "rw"})
-        b = Driver(broker, "b", limits={"bytes": 4}, grants={"cfg": "rw"})
+        b = Driver(broker, "b", limits={"bytes": E + 4}, grants={"cfg": "rw"})
         _, ha = a.open(b"cfg", RW)
         _, hb = b.open(b"cfg", RW)
         assert a.set(ha, b"big", b"x" * 1000) == OK
@@ -227,7 +244,7 @@ class TestQuotaTrap:
         """With on_quota="trap", a write over the byte limit traps and changes nothing."""
         b = Driver(broker, "b", grants={"cfg": "rw"})
         _, hb = b.open(b"cfg", RW)
-        d = Driver(broker, "a", limits={"bytes": 4, "on_quota": "trap"}, grants={"cfg": "rw"})
+        d = Driver(broker, "a", limits={"bytes": E + 4, "on_quota": "trap"}, grants={"cfg": "rw"})
         _, h = d.open(b"cfg", RW)
         assert d.set(h, b"k", b"123") == OK
         with pytest.raises(GuestTrap):
@@ -339,7 +356,7 @@ class TestKeySize:
     @every_store
     def test_toobig_before_quota(self, broker: Broker) -> None:
         """An oversized write that would also pass the byte quota is TOOBIG."""
-        d = Driver(broker, limits={"value_size": 2, "bytes": 1})
+        d = Driver(broker, limits={"value_size": 2, "bytes": M + 1})
         assert d.set(d.map(), b"k", b"long") == TOOBIG
 
     def test_get_many_toobig_before_type(self, broker: Broker) -> None:

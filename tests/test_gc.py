@@ -18,6 +18,7 @@ import pytest
 from conftest import GUESTS
 from xmod import WATCHER, decl
 
+from broker._native import ENTRY_COST, MAP_COST
 from broker import Borrow, Broker, GuestTrap, MapRef, Share
 from broker.gc import DEFAULT_THRESHOLD, CollectorStats
 
@@ -1006,8 +1007,9 @@ class TestStorageReleased:
         """What a guest wrote into a garbage ring is credited back to it when collected."""
         load_churn(b)
         assert b.call("churn.ring", 100, 0) == 0
-        # per map: key 2 -> 1 byte (1 + 1 bytes), key 1 -> a reference (1 + 8 bytes)
-        assert b.native_module("churn").usage() == (100 * 11, 200)
+        # per map: key 2 -> 1 byte (1 + 1 bytes), key 1 -> a reference (1 + 8 bytes),
+        # each entry + ENTRY_COST, each map MAP_COST (churn made them)
+        assert b.native_module("churn").usage() == (100 * (11 + 2 * ENTRY_COST + MAP_COST), 200)
         assert b.collect() == 100
         assert b.native_module("churn").usage() == (0, 0)
 

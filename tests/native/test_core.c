@@ -865,7 +865,7 @@ static void test_batches(void)
     CHECK(map_len(m, hm) == 0 && wm_module_entries_used(m) == 0);
     OK(wm_op_set_many(m, hm, big.p, (uint32_t)big.len - 2 * 4 - 2 - 1)); /* minus k4 = v */
     CHECK(map_len(m, hm) == 4 && wm_module_entries_used(m) == 4);
-    CHECK(wm_module_bytes_used(m) == 4 * 3);
+    CHECK(wm_module_bytes_used(m) == WM_MAP_COST + 4 * (3 + WM_ENTRY_COST));
     /* documented: overwrites near the quota count as new entries */
     big.len = 0;
     put_rec_str(&big, "k0");
@@ -1058,7 +1058,8 @@ static void test_maps(void)
     OK(wm_op_open(host, KEY("shared"), RW, &shared_h));
     set_str(m, mm, "k", "12345");
     OK(wm_op_set_map(m, shared_m, KEY("m"), mm));
-    CHECK(wm_module_bytes_used(m) == 6 + 9 && wm_module_entries_used(m) == 2);
+    CHECK(wm_module_bytes_used(m) == WM_MAP_COST + 6 + 9 + 2 * WM_ENTRY_COST &&
+          wm_module_entries_used(m) == 2);
     OK(wm_op_close(m, mm));
     OK(wm_op_get_map(host, shared_h, KEY("m"), &out));
     set_str(host, out, "host", "h");
@@ -1195,32 +1196,35 @@ static void test_quotas(void)
     OK(wm_op_get_map(m, a, KEY("b"), &out));
     CHECK(wm_module_handle_count(m) == 3);
 
-    /* bytes: the writer's live key + value bytes */
-    wm_limits lb = limits(64, 128, 100, 100, 1000);
+    /* bytes: the writer's live keys + values + WM_ENTRY_COST an entry, and
+     * WM_MAP_COST for each map it made */
+    enum { E = WM_ENTRY_COST, M = WM_MAP_COST };
+    wm_limits lb = limits(64, 128, 100, 2 * M + E + 100, 1000);
     wm_module *q = wm_module_new(b, &lb, "m");
-    uint32_t h = new_map(q);
+    uint32_t h = new_map(q), child = new_map(q);
+    CHECK(wm_module_bytes_used(q) == 2 * M);
     static const uint8_t val[128];
     OK(wm_op_set(q, h, KEY("0123456789"), val, 80));
-    CHECK(wm_module_bytes_used(q) == 90 && wm_module_entries_used(q) == 1);
+    CHECK(wm_module_bytes_used(q) == 2 * M + E + 90 && wm_module_entries_used(q) == 1);
     EXPECT(wm_op_set(q, h, KEY("k"), val, 10), WM_QUOTA);
     OK(wm_op_set(q, h, KEY("0123456789"), val, 90)); /* its own bytes come back first */
-    CHECK(wm_module_bytes_used(q) == 100);
+    CHECK(wm_module_bytes_used(q) == 2 * M + E + 100);
     EXPECT(wm_op_set(q, h, KEY("0123456789"), val, 91), WM_QUOTA);
-    EXPECT(wm_op_set(q, h, EMPTY, 0, EMPTY, 0), WM_OK); /* 0 bytes fit */
+    EXPECT(wm_op_set(q, h, EMPTY, 0, EMPTY, 0), WM_QUOTA); /* even an empty entry costs E */
     int64_t i64 = 7;
     EXPECT(wm_op_incr(q, h, KEY("n"), 1, &i64), WM_QUOTA);
     CHECK(i64 == 7);
-    uint32_t child = new_map(q);
     EXPECT(wm_op_set_map(q, h, KEY("c"), child), WM_QUOTA);
     EXPECT(wm_op_set_if(q, h, KEY("k"), val, 1, 0), WM_QUOTA);
-    CHECK(wm_module_bytes_used(q) == 100 && wm_module_entries_used(q) == 2);
+    CHECK(wm_module_bytes_used(q) == 2 * M + E + 100 && wm_module_entries_used(q) == 1);
     OK(wm_op_delete(q, h, KEY("0123456789")));
-    CHECK(wm_module_bytes_used(q) == 0);
+    CHECK(wm_module_bytes_used(q) == 2 * M);
     OK(wm_op_set_map(q, h, KEY("c"), child));
-    CHECK(wm_module_bytes_used(q) == 9);
+    CHECK(wm_module_bytes_used(q) == 2 * M + E + 9);
     OK(wm_op_incr(q, h, KEY("n"), 1, &i64));
-    CHECK(wm_module_bytes_used(q) == 18);
+    CHECK(wm_module_bytes_used(q) == 2 * M + 2 * E + 18);
     OK(wm_op_close(q, child));
+    CHECK(wm_module_bytes_used(q) == 2 * M + 2 * E + 18); /* h keeps it: still charged */
 
     /* entries */
     wm_limits le = limits(64, 64, 100, 1u << 20, 2);
@@ -1247,19 +1251,19 @@ static void test_quotas(void)
     OK(wm_op_open(y, KEY("shared"), RW, &hy));
     OK(wm_op_open(host, KEY("shared"), RW, &hh));
     set_str(x, hx, "k", "1234");
-    CHECK(wm_module_bytes_used(x) == 5 && wm_module_bytes_used(y) == 0);
+    CHECK(wm_module_bytes_used(x) == 5 + E && wm_module_bytes_used(y) == 0);
     set_str(y, hy, "k", "12");
     CHECK(wm_module_bytes_used(x) == 0 && wm_module_entries_used(x) == 0);
-    CHECK(wm_module_bytes_used(y) == 3 && wm_module_entries_used(y) == 1);
+    CHECK(wm_module_bytes_used(y) == 3 + E && wm_module_entries_used(y) == 1);
     OK(wm_op_incr(x, hx, KEY("n"), 1, &i64));
     OK(wm_op_incr(y, hy, KEY("n"), 1, &i64));
-    CHECK(wm_module_bytes_used(x) == 0 && wm_module_bytes_used(y) == 3 + 9);
+    CHECK(wm_module_bytes_used(x) == 0 && wm_module_bytes_used(y) == 3 + 9 + 2 * E);
     /* data outlives its writer's handles */
     wm_module_teardown(y);
     expect_value(host, hh, "k", "12");
     CHECK(wm_module_entries_used(y) == 2);
     OK(wm_op_delete(host, hh, KEY("k")));
-    CHECK(wm_module_entries_used(y) == 1 && wm_module_bytes_used(y) == 9);
+    CHECK(wm_module_entries_used(y) == 1 && wm_module_bytes_used(y) == 9 + E);
     wm_broker_free(b);
 }
 
@@ -1528,8 +1532,9 @@ static void random_op(pmod *mods, wm_broker *b)
         uint32_t h = SENTINEL32;
         int want = live_count(pm) >= pm->limits.handles ? WM_QUOTA : WM_OK;
         if (below(2) == 0) {
-            EXPECT_R("new", wm_op_new(m, &h), want);
-            if (want == WM_OK)
+            /* a new map is charged WM_MAP_COST: QUOTA is allowed where bytes are limited */
+            expect_or_quota("new", wm_op_new(m, &h), want, pm, &quota);
+            if (want == WM_OK && !quota)
                 pool_add(pm, h, RW, wm_broker_map_id(b, m, h));
         } else {
             char name[16];
@@ -1850,9 +1855,9 @@ static void test_random(void)
     lhost.handles = WM_HANDLE_MAX_SLOTS;
     mods[0] = (pmod){.m = wm_broker_host(b), .limits = lhost};
     mods[1].limits = default_limits();
-    mods[2].limits = limits(16, 32, 24, 600, 40);
+    mods[2].limits = limits(16, 32, 24, 8 * WM_MAP_COST + 40 * WM_ENTRY_COST + 600, 40);
     mods[2].limited = true;
-    mods[3].limits = limits(4096, 1u << 20, 64, 2000, 30);
+    mods[3].limits = limits(4096, 1u << 20, 64, 32 * WM_MAP_COST + 30 * WM_ENTRY_COST + 2000, 30);
     mods[3].limited = true;
     for (int i = 1; i < NMODS; i++) {
         mods[i].m = wm_module_new(b, &mods[i].limits, "m");
@@ -3014,7 +3019,7 @@ static void test_traps(void)
     expect_trap(guest_link_call(a_c_oo, gv, 2), "parameter 1 (own): BUSY", a);
     CHECK(keep_c.calls == 0 && wm_broker_map_id(b, a, ah) != 0);
     /* ... a full receiver's fault */
-    xexport keep_small = {.body = body_keep, .m = wm_module_new(b, &(wm_limits){64, 64, 1, 100, 10, 10, 0, 0}, "tiny")};
+    xexport keep_small = {.body = body_keep, .m = wm_module_new(b, &(wm_limits){64, 64, 1, 1000, 10, 10, 0, 0}, "tiny")};
     wm_link *a_tiny = xlink(a, &keep_small, 1, 0, H_SHARE);
     new_map(keep_small.m);
     gv[0].i32 = (int32_t)ah;

@@ -1,0 +1,111 @@
+"""The `bytes` quota bounds a module's real memory (docs/abi.md, "Limits and quotas").
+
+Every live entry is charged its key and value plus WM_ENTRY_COST, every live
+anonymous map WM_MAP_COST to the module that made it: about what the data
+plane allocates for them.  So a module that fills its quota with the
+cheapest-looking data (empty keys, empty values, chains of maps) cannot
+make the process allocate more than about twice its quota.  Before, 1M maps
+chained under empty keys were charged 8 MiB and took 580 MiB.
+"""
+
+from __future__ import annotations
+
+import os
+
+from broker import Broker, Errno
+from broker._native import ENTRY_COST, MAP_COST
+
+QUOTA = 16 << 20
+
+GREEDY = b"""
+(module
+  (import "wasi_map" "new" (func $new (param i32) (result i32)))
+  (import "wasi_map" "close" (func $close (param i32) (result i32)))
+  (import "wasi_map" "set" (func $set (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_map" "set_map" (func $set_map (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $errno (export "errno") (mut i32) (i32.const 0))
+  ;; chain(): new maps, each holding the last under the empty key, until an
+  ;; error (kept in $errno); how many were made
+  (func (export "chain") (result i32)
+    (local $prev i32) (local $h i32) (local $n i32) (local $e i32)
+    (global.set $errno (call $new (i32.const 0)))
+    (if (global.get $errno) (then (return (i32.const 0))))
+    (local.set $prev (i32.load (i32.const 0)))
+    (block $out
+      (loop $more
+        (local.set $e (call $new (i32.const 0)))
+        (br_if $out (local.get $e))
+        (local.set $h (i32.load (i32.const 0)))
+        (local.set $e (call $set_map (local.get $h) (i32.const 16) (i32.const 0) (local.get $prev)))
+        (br_if $out (local.get $e))
+        (drop (call $close (local.get $prev)))
+        (local.set $prev (local.get $h))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $more)))
+    (global.set $errno (local.get $e))
+    (local.get $n))
+  ;; entries(): keys 0, 1, 2, ... (4 bytes each) with empty values in one
+  ;; map, until an error; how many were written
+  (func (export "entries") (result i32)
+    (local $h i32) (local $n i32) (local $e i32)
+    (drop (call $new (i32.const 0)))
+    (local.set $h (i32.load (i32.const 0)))
+    (block $out
+      (loop $more
+        (i32.store (i32.const 32) (local.get $n))
+        (local.set $e (call $set (local.get $h) (i32.const 32) (i32.const 4) (i32.const 64) (i32.const 0)))
+        (br_if $out (local.get $e))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $more)))
+    (global.set $errno (local.get $e))
+    (local.get $n)))
+"""
+
+
+def rss() -> int:
+    with open(f"/proc/{os.getpid()}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class TestTheQuotaBoundsRealMemory:
+    def greedy(self, broker: Broker) -> None:
+        broker.load("greedy", GREEDY, limits={"bytes": QUOTA, "entries": 1 << 40})
+
+    def test_a_chain_of_maps(self, broker: Broker) -> None:
+        """Maps chained under empty keys stop at the quota, with memory within 2x of it."""
+        self.greedy(broker)
+        before = rss()
+        made = broker.call("greedy.chain")
+        grown = rss() - before
+        assert made > 0 and _errno(broker) == Errno.QUOTA
+        used, entries = broker.native_module("greedy").usage()
+        assert used <= QUOTA and used > QUOTA - MAP_COST - ENTRY_COST - 8 - 1
+        assert made == entries  # one entry a map, each charged with its map
+        assert grown < 2 * QUOTA + (8 << 20)
+
+    def test_entries_with_empty_values(self, broker: Broker) -> None:
+        """Empty values under 4-byte keys stop at the quota, with memory within 2x of it."""
+        self.greedy(broker)
+        before = rss()
+        written = broker.call("greedy.entries")
+        grown = rss() - before
+        assert _errno(broker) == Errno.QUOTA
+        used, entries = broker.native_module("greedy").usage()
+        assert entries == written and used == MAP_COST + written * (4 + ENTRY_COST)
+        assert used > QUOTA - (4 + ENTRY_COST)
+        assert grown < 2 * QUOTA + (8 << 20)
+
+    def test_the_quota_is_what_stops_them(self, broker: Broker) -> None:
+        """The guest sees QUOTA, not a crash or a silent stop."""
+        from broker import Limits
+
+        broker.load("greedy", GREEDY, limits=Limits(bytes=MAP_COST * 3 + 2 * (ENTRY_COST + 8)))
+        assert broker.call("greedy.chain") == 2
+        assert _errno(broker) == Errno.QUOTA
+
+
+def _errno(broker: Broker) -> int:
+    store = broker._modules["greedy"].store
+    glob = broker._modules["greedy"].instance.exports(store)["errno"]
+    return int(glob.value(store))  # type: ignore[union-attr]
