@@ -16,6 +16,9 @@ from broker import Broker, Errno
 from broker._native import ENTRY_COST, MAP_COST
 
 QUOTA = 16 << 20
+# Under AddressSanitizer (tests/native/run_sanitized.sh) every allocation has
+# redzones and freed memory is quarantined: RSS says nothing about the core.
+SANITIZED = "asan" in os.environ.get("LD_PRELOAD", "")
 
 GREEDY = b"""
 (module
@@ -82,7 +85,7 @@ class TestTheQuotaBoundsRealMemory:
         used, entries = broker.native_module("greedy").usage()
         assert used <= QUOTA and used > QUOTA - MAP_COST - ENTRY_COST - 8 - 1
         assert made == entries  # one entry a map, each charged with its map
-        assert grown < 2 * QUOTA + (8 << 20)
+        assert SANITIZED or grown < 2 * QUOTA + (8 << 20)
 
     def test_entries_with_empty_values(self, broker: Broker) -> None:
         """Empty values under 4-byte keys stop at the quota, with memory within 2x of it."""
@@ -94,7 +97,7 @@ class TestTheQuotaBoundsRealMemory:
         used, entries = broker.native_module("greedy").usage()
         assert entries == written and used == MAP_COST + written * (4 + ENTRY_COST)
         assert used > QUOTA - (4 + ENTRY_COST)
-        assert grown < 2 * QUOTA + (8 << 20)
+        assert SANITIZED or grown < 2 * QUOTA + (8 << 20)
 
     def test_the_quota_is_what_stops_them(self, broker: Broker) -> None:
         """The guest sees QUOTA, not a crash or a silent stop."""
