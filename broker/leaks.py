@@ -7,6 +7,13 @@ a snapshot of the refcount table (broker/refs.py) and the tracer's events:
                 "referenced_by": [...], "entries": N, "events": [...]}],
      "unreleased_borrows": [...], "reclaimed": N, "cycles_reclaimed": N}
 
+The tracer keeps a bounded history per map (broker/tracer.py, `Bounds`):
+where it had to leave events out, a leak also has "events_skipped":
+{"count": N, "after_seq": SEQ} (the events between its first and latest
+ones), and the report "not_kept": {"events_dropped": N, "histories": N,
+"unreleased_borrows": N} (events the core dropped, live maps whose history
+was let go, borrows only counted).  Within the bounds neither key appears.
+
 A holder that is the host names the Python objects keeping its `MapRef`
 alive (objgraph back-references), so a host-side leak points at code.
 """
@@ -30,7 +37,7 @@ def report(
     mapref_owners: dict[int, list[str]] | None = None,
 ) -> dict[str, Any]:
     """The leak report as JSON-ready data."""
-    leaks = []
+    leaks: list[dict[str, Any]] = []
     for row in snapshot.anonymous():
         holders: list[dict[str, Any]] = []
         for h in snapshot.holders(row.id):
@@ -40,38 +47,47 @@ def report(
             if h.module == HOST and mapref_owners:
                 holder["python"] = mapref_owners.get(h.handle, [])
             holders.append(holder)
-        leaks.append(
-            {
-                "map": row.id,
-                "holders": holders,
-                "referenced_by": [
-                    {"map": e.parent, "key": e.key_text} for e in snapshot.referrers(row.id)
-                ],
-                "entries": row.entries,
-                "events": [e.as_dict() for e in tracer.history(row.id)] if tracer else [],
-            }
-        )
-    borrows = []
-    if tracer is not None:
-        for e in tracer.events:
-            if e.kind == "borrow_end" and "left_open" in e.flags:
-                borrows.append(
-                    {
-                        "map": e.map,
-                        "lender": e.module,
-                        "handle": e.handle,
-                        "borrower": e.to_module,
-                        "borrowed_handle": e.to_handle,
-                        "export": e.export,
-                        "path": list(e.path),
-                        "seq": e.seq,
-                    }
-                )
-    return {
+        entry: dict[str, Any] = {
+            "map": row.id,
+            "holders": holders,
+            "referenced_by": [
+                {"map": e.parent, "key": e.key_text} for e in snapshot.referrers(row.id)
+            ],
+            "entries": row.entries,
+            "events": [e.as_dict() for e in tracer.history(row.id)] if tracer else [],
+        }
+        skipped, after = tracer.skipped(row.id) if tracer else (0, 0)
+        if skipped:
+            entry["events_skipped"] = {"count": skipped, "after_seq": after}
+        leaks.append(entry)
+    data: dict[str, Any] = {
         "leaks": leaks,
-        "unreleased_borrows": borrows,
+        "unreleased_borrows": [_borrow(e) for e in tracer.unreleased] if tracer else [],
         "reclaimed": stats["reclaimed"] - stats["cycles_reclaimed"],
         "cycles_reclaimed": stats["cycles_reclaimed"],
+    }
+    if tracer is not None:
+        not_kept = {
+            "events_dropped": tracer.dropped,
+            "histories": tracer.histories_forgotten,
+            "unreleased_borrows": tracer.unreleased_skipped,
+        }
+        if any(not_kept.values()):
+            data["not_kept"] = not_kept
+    return data
+
+
+def _borrow(e: Event) -> dict[str, Any]:
+    """A borrow the broker ended itself (a borrow_end event flagged left_open)."""
+    return {
+        "map": e.map,
+        "lender": e.module,
+        "handle": e.handle,
+        "borrower": e.to_module,
+        "borrowed_handle": e.to_handle,
+        "export": e.export,
+        "path": list(e.path),
+        "seq": e.seq,
     }
 
 
@@ -127,11 +143,19 @@ def _describe_referrers(ref: Any) -> str:
 def format_text(data: dict[str, Any]) -> str:
     """The report for people."""
     leaks, borrows = data["leaks"], data["unreleased_borrows"]
+    not_kept = data.get("not_kept", {})
+    unlisted = not_kept.get("unreleased_borrows", 0)
     lines = [
         f"{len(leaks)} map(s) still alive that are not named maps; "
-        f"{len(borrows)} borrow(s) not released; "
+        f"{len(borrows) + unlisted} borrow(s) not released; "
         f"{data['reclaimed']} map(s) reclaimed, {data['cycles_reclaimed']} by the cycle collector"
     ]
+    if not_kept:
+        lines.append(
+            f"(the tracer's memory is bounded: {not_kept['events_dropped']} event(s) dropped "
+            f"by the core, {not_kept['histories']} live map(s) without their history, "
+            f"{unlisted} unreleased borrow(s) not listed)"
+        )
     for leak in leaks:
         lines.append("")
         n = leak["entries"]
@@ -144,7 +168,11 @@ def format_text(data: dict[str, Any]) -> str:
             lines.append(f"  referenced by map {r['map']} under key {r['key']!r}")
         if leak["events"]:
             lines.append("  history:")
-            lines += [f"    {describe(e)}" for e in leak["events"]]
+            skipped = leak.get("events_skipped", {})
+            for e in leak["events"]:
+                lines.append(f"    {describe(e)}")
+                if skipped and e["seq"] == skipped["after_seq"]:
+                    lines.append(f"    ... {skipped['count']} event(s) not kept ...")
     for b in borrows:
         lines.append("")
         lines.append(

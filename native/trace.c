@@ -4,14 +4,25 @@
  * buffer in the broker, under the broker lock, by the WM_TRACE sites in
  * ops.c, ownership.c, link.c, refcount.c, gc.c and broker.c.  The host
  * takes the events after each operation (broker/tracer.py) and turns them
- * into structlog events.  The buffer grows up to `events_limit` events
- * between takes; beyond that, events are counted as dropped, not stored.
+ * into structlog events.
+ *
+ * The bound: the buffer holds at most `events_limit` events between two
+ * takes (56 bytes each; broker/tracer.py asks for 131,072: 7 MiB).  One
+ * guest call can make any number of events (a loop of new and close in one
+ * export) and nothing takes them until it returns, so beyond the limit
+ * events are counted as dropped, not stored.  A dropped event still uses
+ * its sequence number: a gap in `seq` shows where, and how many.  The
+ * buffer starts at TRACE_CHUNK events, doubles up to the limit, and is
+ * given back once a take empties it, so a burst does not keep its memory.
  * With the tracer off an event site costs one predictable branch.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "wm_core.h"
+
+/* The buffer's first size, and the size it shrinks back to. */
+#define TRACE_CHUNK 4096u
 
 uint32_t wm_trace_compiled(void)
 {
@@ -24,9 +35,10 @@ uint32_t wm_trace_compiled(void)
 
 void wm_trace_emit(wm_broker *b, const wm_event *e)
 {
+    uint64_t seq = ++b->events_seq; /* numbered even when dropped: the gap says so */
     if (b->events_len == b->events_cap) {
-        uint32_t cap = b->events_cap ? b->events_cap * 2 : 4096;
-        if (cap > b->events_limit)
+        uint32_t cap = b->events_cap ? b->events_cap * 2 : TRACE_CHUNK;
+        if (cap > b->events_limit || cap < b->events_cap) /* the limit, or overflow */
             cap = b->events_limit;
         wm_event *grown = cap > b->events_cap ? realloc(b->events, (size_t)cap * sizeof *grown)
                                               : NULL;
@@ -39,7 +51,7 @@ void wm_trace_emit(wm_broker *b, const wm_event *e)
     }
     wm_event *slot = &b->events[b->events_len++];
     *slot = *e;
-    slot->seq = ++b->events_seq;
+    slot->seq = seq;
 }
 
 int wm_broker_trace(wm_broker *b, uint32_t limit)
@@ -64,6 +76,13 @@ size_t wm_broker_take_events(wm_broker *b, wm_event *out, size_t cap)
         memcpy(out, b->events, n * sizeof *out);
         memmove(b->events, b->events + n, (b->events_len - n) * sizeof *out);
         b->events_len -= (uint32_t)n;
+    }
+    if (b->events_len == 0 && b->events_cap > TRACE_CHUNK) {
+        /* A burst grew the buffer: give it back now that it is empty (the
+         * next event allocates TRACE_CHUNK again). */
+        free(b->events);
+        b->events = NULL;
+        b->events_cap = 0;
     }
     wm_unlock(b);
     return n;

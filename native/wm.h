@@ -247,7 +247,9 @@ size_t wm_snapshot_handles(wm_broker *b, wm_handle_info *out, size_t cap);
 size_t wm_snapshot_maps(wm_broker *b, wm_map_info *out, size_t cap);
 size_t wm_snapshot_edges(wm_broker *b, wm_edge_info *out, size_t cap);
 /* The ownership tracer: record up to `limit` events between takes (0:
- * off); take them, oldest first; how many were lost to the limit. */
+ * off; the buffer is 56 bytes an event, given back when a take empties
+ * it); take them, oldest first; how many were lost to the limit (a lost
+ * event still uses its seq, so the taken events show a gap there). */
 int wm_broker_trace(wm_broker *b, uint32_t limit);
 size_t wm_broker_take_events(wm_broker *b, wm_event *out, size_t cap);
 uint64_t wm_broker_events_dropped(wm_broker *b);

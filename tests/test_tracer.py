@@ -72,7 +72,7 @@ def events(b: Broker, kind: str, **match: Any) -> list[dict[str, Any]]:
     """The broker's events of one kind whose fields include `match`, as dicts."""
     assert b.tracer is not None
     out = []
-    for e in b.tracer.events:
+    for e in b.tracer.recent:
         d = e.as_dict()
         if d["event"] == kind and all(d.get(k) == v for k, v in match.items()):
             out.append(d)
@@ -270,9 +270,9 @@ class TestEventKinds:
     def test_teardown(self, leaky: Broker) -> None:
         """Unloading b: teardown, then each of b's handles closed (flagged), then reclaims."""
         assert leaky.tracer is not None
-        start = len(leaky.tracer.events)
+        start = leaky.tracer.recent[-1].seq
         leaky.unload("b")
-        tail = [without_seq(e.as_dict()) for e in leaky.tracer.events[start:]]
+        tail = [without_seq(e.as_dict()) for e in leaky.tracer.recent if e.seq > start]
         assert tail[0] == {"event": "teardown", "module": "b"}
         assert sorted((e["event"], e.get("handle"), e.get("map")) for e in tail[1:]) == [
             ("close", h(0), 1),
@@ -294,7 +294,7 @@ class TestEventKinds:
         assert tracer is not None
         move = one(b, "move")
         assert move["path"] == ["caller.via_trap", "callee.trap"]
-        tail = [without_seq(e.as_dict()) for e in tracer.events if e.seq > move["seq"]]
+        tail = [without_seq(e.as_dict()) for e in tracer.recent if e.seq > move["seq"]]
         assert tail == [
             {
                 "event": "return",
@@ -333,7 +333,7 @@ class TestEventKinds:
             for ref in (child, view, cfg, copy, parent):
                 ref.close()
         assert b.tracer is not None  # closing the broker took the last events
-        seen = [without_seq(e.as_dict()) for e in b.tracer.events]
+        seen = [without_seq(e.as_dict()) for e in b.tracer.recent]
         assert seen[:7] == [
             {"event": "new", "module": "host", "handle": h(0), "map": 1},
             {"event": "new", "module": "host", "handle": h(1), "map": 2},
@@ -371,7 +371,7 @@ class TestEventKinds:
             assert b.call("callee.poke", Borrow(m)) == 0
             kept = b.call("callee.keep", Share(m, rights="r"))
             assert b.tracer is not None
-            mine = [without_seq(e.as_dict()) for e in b.tracer.events if e.map == m.map_id]
+            mine = [without_seq(e.as_dict()) for e in b.tracer.recent if e.map == m.map_id]
             m.close()
         lent = {"module": "host", "handle": h(0), "map": 1, "to_module": "callee"}
         assert mine == [
@@ -408,47 +408,49 @@ class TestStream:
         with Broker(trace=True) as b:
             assert b.tracer is not None
             m = b.new_map()
-            assert [e.kind for e in b.tracer.events] == ["new"]
+            assert [e.kind for e in b.tracer.recent] == ["new"]
             m[b"k"] = b"v"
             m.close()
-            assert [e.kind for e in b.tracer.events] == ["new", "close", "reclaim"]
+            assert [e.kind for e in b.tracer.recent] == ["new", "close", "reclaim"]
 
     def test_taken_after_calls_and_collections(self, leaky: Broker) -> None:
-        """After a call or a collection the tracer holds every event so far."""
+        """After a call or a collection the tracer has seen every event so far."""
         assert leaky.tracer is not None
-        assert leaky.tracer.events[-1].kind == "cycle_reclaim"
-        n = len(leaky.tracer.events)
+        assert leaky.tracer.recent[-1].kind == "cycle_reclaim"
+        n = leaky.tracer.total
+        assert n == leaky.tracer.recent[-1].seq
         leaky.collect()
-        assert len(leaky.tracer.events) == n
+        assert leaky.tracer.total == n
 
     def test_every_issue_kind_occurs(self, leaky: Broker) -> None:
         """One leaky run, a share and an unload produce every kind the issue names."""
         leaky.unload("b")
         assert leaky.tracer is not None
-        kinds = {e.kind for e in leaky.tracer.events}
+        kinds = set(leaky.tracer.counts)
         with Broker.from_manifest(ATLAS, trace=True) as other:
             other.call("loader.main")
             assert other.tracer is not None
-            kinds |= {e.kind for e in other.tracer.events}
+            kinds |= set(other.tracer.counts)
         assert kinds >= ISSUE_KINDS
         assert kinds <= ALL_KINDS
 
     def test_seq_increases(self, leaky: Broker) -> None:
         """Events come in order, numbered 1, 2, 3, ... with none dropped."""
         assert leaky.tracer is not None
-        assert [e.seq for e in leaky.tracer.events] == list(range(1, len(leaky.tracer.events) + 1))
+        seqs = [e.seq for e in leaky.tracer.recent]
+        assert seqs == list(range(1, leaky.tracer.total + 1))
         assert leaky.tracer.dropped == 0
 
     def test_export_is_the_innermost_step(self, leaky: Broker) -> None:
         """Inside a call, export is the last step of the path; outside, both are empty."""
         assert leaky.tracer is not None
-        for e in leaky.tracer.events:
+        for e in leaky.tracer.recent:
             assert e.export == (e.path[-1] if e.path else None)
 
     def test_call_path_nests(self, leaky: Broker) -> None:
         """call / return bracket each call through a link; paths nest outermost first."""
         assert leaky.tracer is not None
-        calls = [(e.kind, e.path) for e in leaky.tracer.events if e.kind in ("call", "return")]
+        calls = [(e.kind, e.path) for e in leaky.tracer.recent if e.kind in ("call", "return")]
         assert calls[:4] == [
             ("call", ("a.main",)),
             ("call", ("a.main", "b.take")),
@@ -456,7 +458,7 @@ class TestStream:
             ("call", ("a.main", "b.peek")),
         ]
         assert calls[-1] == ("return", ("a.main",))
-        first = leaky.tracer.events[0].as_dict()
+        first = leaky.tracer.recent[0].as_dict()
         assert without_seq(first) == {
             "event": "call",
             "module": "host",
@@ -466,22 +468,29 @@ class TestStream:
         }
 
     def test_history_by_map(self, leaky: Broker) -> None:
-        """history(map) is every event naming the map, as parent or child too."""
+        """history(map) is every event naming a live anonymous map, as parent or child too."""
         assert leaky.tracer is not None
-        assert [e.kind for e in leaky.tracer.history(3)] == [
-            "new",
-            "set_map",
-            "set_map",
-            "close",
-            "cycle_reclaim",
-        ]
-        assert [e.kind for e in leaky.tracer.history(2)] == [
-            "new",
-            "borrow",
-            "borrow_end",
-            "close",
-            "reclaim",
-        ]
+        assert [e.kind for e in leaky.tracer.history(6)] == ["new", "set_map", "close"]
+        assert [e.kind for e in leaky.tracer.history(1)] == ["new", "move"]
+
+    def test_history_forgotten_at_reclaim(self, leaky: Broker) -> None:
+        """A reclaimed map's history goes with it (map 2 by counting, 3 and 4 by the collector)."""
+        assert leaky.tracer is not None
+        assert leaky.tracer.history(2) == leaky.tracer.history(3) == []
+        assert sorted(leaky.tracer.histories) == [1, 6, 7]
+
+    def test_named_maps_have_no_history(self, leaky: Broker) -> None:
+        """Named maps are never leaks: the tracer keeps no history for map 5."""
+        assert leaky.tracer is not None
+        assert leaky.tracer.history(5) == []
+        assert leaky.tracer.count("open") == 1
+
+    def test_count_by_kind(self, leaky: Broker) -> None:
+        """count(kind) counts every event seen, kept or not."""
+        assert leaky.tracer is not None
+        assert leaky.tracer.count("cycle_reclaim") == 2
+        assert leaky.tracer.count("borrow") == len(events(leaky, "borrow"))
+        assert sum(leaky.tracer.counts.values()) == leaky.tracer.total
 
     def test_event_as_dict(self) -> None:
         """Only the fields that apply are written; flags are true-valued keys."""
@@ -505,7 +514,7 @@ class TestStructlog:
             b.call("a.main")
             b.collect()
             assert b.tracer is not None
-            kept = [e.as_dict() for e in b.tracer.events]
+            kept = [e.as_dict() for e in b.tracer.recent]
         assert len(logs) == len(kept) > 0
         for log, event in zip(logs, kept, strict=True):
             assert log.pop("log_level") == "info"
@@ -527,7 +536,7 @@ class TestStructlog:
         assert not structlog.is_configured()
         with Broker.from_manifest(LEAKY, trace=True) as b:
             b.call("a.main")
-            assert b.tracer is not None and len(b.tracer.events) > 0
+            assert b.tracer is not None and b.tracer.total > 0
         assert capsys.readouterr() == ("", "")
 
     def test_tracer_off_records_nothing(self) -> None:
@@ -552,7 +561,7 @@ class TestFile:
             b.call("a.main")
             b.collect()
             assert b.tracer is not None
-            kept = [e.as_dict() for e in b.tracer.events]
+            kept = [e.as_dict() for e in b.tracer.recent]
         lines = path.read_text().splitlines()
         assert [json.loads(line) for line in lines] == kept
         move = json.loads(next(line for line in lines if '"move"' in line))
