@@ -22,7 +22,7 @@ from .ownership import parse_kind
 from .refs import Snapshot
 from .runtime import LoadedModule, Runtime
 from .stores.base import Store
-from .tracer import Tracer
+from .tracer import Bounds, Tracer
 
 CallResult = Any  # None, an int or MapRef, or a tuple of them
 
@@ -42,6 +42,7 @@ class Broker:
         strict_borrows: bool = False,
         gc_threshold: int = cycle_gc.DEFAULT_THRESHOLD,
         trace: bool | str | Path | IO[str] = False,
+        trace_bounds: Bounds | None = None,
     ) -> None:
         self.limits = limits
         self.strict_borrows = strict_borrows
@@ -53,7 +54,9 @@ class Broker:
         self._by_id: dict[int, LoadedModule] = {}
         self._names: dict[int, str] = {self._native.host.id: "host"}  # every module ever loaded
         self.tracer = (
-            Tracer.open(self._native, trace, self._name_of, self._link_label) if trace else None
+            Tracer.open(self._native, trace, self._name_of, self._link_label, trace_bounds)
+            if trace
+            else None
         )
         # Last, so that nothing above can fail with a store connection open.
         # A URL, or a Store of the app's own (broker/stores/base.py says what

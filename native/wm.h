@@ -75,7 +75,7 @@ typedef struct wm_stats {
 
 /* One ownership event, recorded while tracing (trace.c). */
 typedef struct wm_event {
-    uint64_t seq;          /* 1, 2, ... per broker */
+    uint64_t seq;          /* 1, 2, ... per broker; a dropped event uses its number too */
     uint64_t map;          /* the map's id (0: none) */
     uint64_t other_map;    /* set_map, unset_map, get_map: the other map's id */
     uint32_t kind;         /* WM_EV_* */

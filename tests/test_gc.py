@@ -18,8 +18,8 @@ import pytest
 from conftest import GUESTS
 from xmod import WATCHER, decl
 
-from broker._native import ENTRY_COST, MAP_COST
 from broker import Borrow, Broker, GuestTrap, MapRef, Share
+from broker._native import ENTRY_COST, MAP_COST
 from broker.gc import DEFAULT_THRESHOLD, CollectorStats
 
 CHURN = GUESTS / "gc_churn.wat"

@@ -141,9 +141,15 @@ class TestAnotherBrokersMapRef:
 
         from broker import Borrow, Own, Share
 
-        broker.load("callee", CALLEE, exports={
-            "keep": {"params": ["share"]}, "take": {"params": ["own"]},
-            "poke": {"params": ["borrow"]}})
+        broker.load(
+            "callee",
+            CALLEE,
+            exports={
+                "keep": {"params": ["share"]},
+                "take": {"params": ["own"]},
+                "poke": {"params": ["borrow"]},
+            },
+        )
         mine = broker.new_map()  # this broker's handle with the same number
         mine[b"private"] = b"yes"
         with Broker() as other:

@@ -174,9 +174,7 @@ class TestASpinningCallee:
         assert "spinner' ran past its time limit of 100 ms" in str(info.value)
         assert broker.call("caller.ok") == 1  # the caller was not torn down
 
-    def test_a_callee_without_its_own_limit_is_ended_by_the_callers(
-        self, broker: Broker
-    ) -> None:
+    def test_a_callee_without_its_own_limit_is_ended_by_the_callers(self, broker: Broker) -> None:
         """Time in a callee counts for the caller too: the caller's limit ends the call."""
         broker.load("sleeper", SLEEPER, limits={"time_ms": 5000})
         broker.load("caller", CALLS_SLEEPER, limits={"time_ms": 100})
@@ -244,9 +242,18 @@ class TestDefaults:
             '[modules.spinner]\npath = "spin.wat"\nlimits = { time_ms = 150 }\n'
         )
         run = subprocess.run(
-            [sys.executable, "-m", "broker.cli", "run", str(tmp_path / "app.toml"),
-             "--call", "spinner.spin"],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "broker.cli",
+                "run",
+                str(tmp_path / "app.toml"),
+                "--call",
+                "spinner.spin",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert run.returncode == 1
         assert "time limit of 150 ms" in run.stderr

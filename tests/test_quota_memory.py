@@ -57,7 +57,8 @@ GREEDY = b"""
     (block $out
       (loop $more
         (i32.store (i32.const 32) (local.get $n))
-        (local.set $e (call $set (local.get $h) (i32.const 32) (i32.const 4) (i32.const 64) (i32.const 0)))
+        (local.set $e
+          (call $set (local.get $h) (i32.const 32) (i32.const 4) (i32.const 64) (i32.const 0)))
         (br_if $out (local.get $e))
         (local.set $n (i32.add (local.get $n) (i32.const 1)))
         (br $more)))

@@ -41,7 +41,9 @@ MAKES_MAPS_THEN_TRAPS = b"""
   (start $start))
 """
 
-BOOM = b'(module (func (export "boom") unreachable) (func (export "ok") (result i32) (i32.const 1)))'
+BOOM = (
+    b'(module (func (export "boom") unreachable) (func (export "ok") (result i32) (i32.const 1)))'  # noqa: E501
+)
 
 # Its start function calls "bad.boom", which traps there.
 STARTS_IN_A_PEER = b"""
@@ -148,9 +150,7 @@ class TestAFailedLoad:
         assert broker.modules() == []
         broker.load("maker", TINY)  # the name is free
 
-    def test_a_trap_in_a_peer_tears_the_peer_down_and_is_consumed(
-        self, broker: Broker
-    ) -> None:
+    def test_a_trap_in_a_peer_tears_the_peer_down_and_is_consumed(self, broker: Broker) -> None:
         """The start function's trap began in a peer: the peer is torn down, and the
         next unrelated trap blames its own module (before: the stale origin)."""
         broker.load("bad", BOOM)
