@@ -1,0 +1,164 @@
+"""Bad files: each a one-line ConfigError naming the file, never a hang or traceback.
+
+A FIFO or /dev/zero would block or fill memory without the fix, so those
+run under a deadline (SIGALRM) or in a child process with little memory.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+import pytest
+
+from broker import Broker, input_file
+from broker.errors import ModuleError
+from broker.runtime import compile_module
+
+ROOT = Path(__file__).parent.parent
+DEADLINE_S = 20
+
+
+@pytest.fixture
+def deadline() -> Iterator[None]:
+    """Fail the test (rather than hang) if it runs past DEADLINE_S."""
+
+    def expired(signum: int, frame: FrameType | None) -> None:
+        raise TimeoutError(f"still running after {DEADLINE_S} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(DEADLINE_S)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def in_child(code: str) -> str:
+    """What `code` prints, run in a child process limited to 1 GiB of memory."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=limit,
+    )
+    return done.stdout + done.stderr
+
+
+def one_line(exc: BaseException, *parts: str) -> str:
+    """The exception's message, checked to be one line that contains every part."""
+    message = str(exc)
+    assert "\n" not in message
+    for part in parts:
+        assert part in message
+    return message
+
+
+def fifo(path: Path) -> Path:
+    """A new FIFO (named pipe) at `path`, no writer attached."""
+    os.mkfifo(path)
+    return path
+
+
+class TestModuleFiles:
+    def test_fifo_is_refused_without_blocking(self, tmp_path: Path, deadline: None) -> None:
+        """A FIFO named as a module is refused at once, not read (which waits for a writer)."""
+        path = fifo(tmp_path / "m.wasm")
+        with pytest.raises(ModuleError) as info:
+            compile_module(path)
+        one_line(info.value, str(path), "cannot read module: is a FIFO, not a regular file")
+
+    def test_symlink_to_dev_zero_is_refused(self, tmp_path: Path) -> None:
+        """A symlink to /dev/zero is refused (reading it would never end)."""
+        path = tmp_path / "m.wasm"
+        path.symlink_to("/dev/zero")
+        out = in_child(
+            "from broker.runtime import compile_module\n"
+            f"try: compile_module({str(path)!r})\n"
+            "except Exception as e: print(type(e).__name__, e)\n"
+        )
+        refused = "cannot read module: is a character device, not a regular file"
+        assert out == f"ModuleError {path}: {refused}\n"
+
+    def test_character_device_is_refused(self, tmp_path: Path) -> None:
+        """/dev/null (empty, but not a file) is refused as a device, by its own name."""
+        path = tmp_path / "null.wat"
+        path.symlink_to("/dev/null")
+        with pytest.raises(ModuleError) as info:
+            compile_module(path)
+        one_line(info.value, str(path), "is a character device, not a regular file")
+
+    def test_directory_is_refused(self, tmp_path: Path) -> None:
+        """A directory named like a module says so."""
+        path = tmp_path / "dir.wasm"
+        path.mkdir()
+        with pytest.raises(ModuleError) as info:
+            compile_module(path)
+        one_line(info.value, f"{path}: cannot read module: is a directory")
+
+    @pytest.mark.parametrize("name", ["empty.wasm", "empty.wat"])
+    def test_empty_file_names_the_file(self, tmp_path: Path, name: str) -> None:
+        """A 0-byte module file is a ModuleError naming it, not wasmtime's bare TypeError."""
+        path = tmp_path / name
+        path.write_bytes(b"")
+        with pytest.raises(ModuleError) as info:
+            compile_module(path)
+        one_line(info.value, f"{path}: not a valid Wasm module: the file is empty")
+
+    def test_empty_bytes_name_the_module(self, broker: Broker) -> None:
+        """Loading b"" is a ModuleError naming the module."""
+        with pytest.raises(ModuleError) as info:
+            broker.load("m", b"")
+        one_line(info.value, "module 'm': not a valid Wasm module: no bytes given")
+
+    def test_file_over_the_cap_is_refused(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A module file larger than MAX_MODULE_SIZE is refused before it is read."""
+        monkeypatch.setattr(input_file, "MAX_MODULE_SIZE", 1024)
+        path = tmp_path / "big.wat"
+        path.write_text("(module)" + " " * 2000)
+        with pytest.raises(ModuleError) as info:
+            compile_module(path)
+        one_line(info.value, str(path), "it has 2008 bytes; the most is 1 KiB")
+
+    def test_the_cap_is_256_mib(self) -> None:
+        """The documented cap: 256 MiB, far above any real module."""
+        assert input_file.MAX_MODULE_SIZE == 256 << 20
+
+    def test_non_utf8_wat_says_where(self, tmp_path: Path) -> None:
+        """A file that is neither Wasm nor UTF-8 text says which byte and where."""
+        path = tmp_path / "bad.wat"
+        path.write_bytes(b"(module)\xff")
+        with pytest.raises(ModuleError) as info:
+            compile_module(path)
+        one_line(info.value, str(path), "nor UTF-8 WAT text (byte 0xff at offset 8)")
+
+    def test_nul_in_path(self) -> None:
+        """A path with a NUL byte is a ModuleError, not ValueError."""
+        with pytest.raises(ModuleError) as info:
+            compile_module("a\0b.wat")
+        one_line(info.value, "cannot read module: the path contains a NUL byte")
+
+    @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+    def test_unreadable_file(self, tmp_path: Path) -> None:
+        """A file without read permission says so."""
+        path = tmp_path / "secret.wat"
+        path.write_text("(module)")
+        path.chmod(0)
+        with pytest.raises(ModuleError) as info:
+            compile_module(path)
+        one_line(info.value, f"{path}: cannot read module: Permission denied")
