@@ -1,16 +1,17 @@
 """The app manifest (spec section 3): TOML in, checked records out.
 
 Every problem is a `ManifestError` of one line naming the file and the key.
+The file is read by broker/input_file.py (a regular file of at most 1 MiB)
+and parsed by broker/toml_guard.py (no nesting or keys that tomllib chokes on).
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import stores
+from . import input_file, stores, toml_guard
 from .abi import Rights, parse_rights
 from .errors import ManifestError
 from .limits import DEFAULT_LIMITS, Limits
@@ -137,12 +138,17 @@ def load_manifest(path: str | Path) -> Manifest:
     """Read and check an app manifest; raises ManifestError."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot read manifest: {exc.strerror}") from None
+        raw = input_file.read_regular(path, input_file.MAX_MANIFEST_SIZE)
+    except input_file.UnreadableFile as exc:
+        raise ManifestError(f"{path}: cannot read manifest: {exc}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = f"byte 0x{raw[exc.start]:02x} at offset {exc.start}"
+        raise ManifestError(f"{path}: invalid TOML: not UTF-8 ({where})") from None
+    try:
+        data = toml_guard.loads(text)
+    except ValueError as exc:  # tomllib.TOMLDecodeError among them
         raise ManifestError(f"{path}: invalid TOML: {exc}") from None
     reader = _Reader(path)
     reader.only(data, "", ("store", "broker", "limits", "modules"))

@@ -17,11 +17,14 @@ from types import FrameType
 
 import pytest
 
-from broker import Broker, input_file
-from broker.errors import ModuleError
+from broker import Broker, input_file, toml_guard
+from broker.errors import ManifestError, ModuleError
+from broker.manifest import load_manifest
 from broker.runtime import compile_module
 
 ROOT = Path(__file__).parent.parent
+HELLO = Path(__file__).parent / "guests" / "hello.wat"
+APP = '[modules.a]\npath = "hello.wat"\n'
 DEADLINE_S = 20
 
 
@@ -70,6 +73,14 @@ def one_line(exc: BaseException, *parts: str) -> str:
 def fifo(path: Path) -> Path:
     """A new FIFO (named pipe) at `path`, no writer attached."""
     os.mkfifo(path)
+    return path
+
+
+def manifest(tmp_path: Path, text: str) -> Path:
+    """An app.toml of `text` next to a copy of hello.wat."""
+    (tmp_path / "hello.wat").write_text(HELLO.read_text())
+    path = tmp_path / "app.toml"
+    path.write_text(text)
     return path
 
 
@@ -162,3 +173,86 @@ class TestModuleFiles:
         with pytest.raises(ModuleError) as info:
             compile_module(path)
         one_line(info.value, f"{path}: cannot read module: Permission denied")
+
+
+class TestManifestFiles:
+    def test_fifo_manifest(self, tmp_path: Path, deadline: None) -> None:
+        """A FIFO named as the manifest is refused at once."""
+        path = fifo(tmp_path / "app.toml")
+        with pytest.raises(ManifestError) as info:
+            load_manifest(path)
+        one_line(info.value, f"{path}: cannot read manifest: is a FIFO, not a regular file")
+
+    def test_dev_zero_manifest(self, tmp_path: Path) -> None:
+        """A manifest that is a symlink to /dev/zero is refused, not read until memory runs out."""
+        path = tmp_path / "app.toml"
+        path.symlink_to("/dev/zero")
+        out = in_child(
+            "from broker.manifest import load_manifest\n"
+            f"try: load_manifest({str(path)!r})\n"
+            "except Exception as e: print(type(e).__name__, e)\n"
+        )
+        assert "ManifestError" in out and "is a character device, not a regular file" in out
+
+    def test_manifest_over_the_cap(self, tmp_path: Path) -> None:
+        """A manifest larger than 1 MiB is refused before it is parsed."""
+        path = manifest(tmp_path, APP + "#" * input_file.MAX_MANIFEST_SIZE)
+        with pytest.raises(ManifestError) as info:
+            load_manifest(path)
+        one_line(info.value, str(path), "cannot read manifest: it has", "the most is 1 MiB")
+
+    def test_not_utf8(self, tmp_path: Path) -> None:
+        """A manifest that is not UTF-8 says which byte."""
+        path = tmp_path / "app.toml"
+        path.write_bytes(APP.encode() + b"# \xfe\n")
+        with pytest.raises(ManifestError) as info:
+            load_manifest(path)
+        one_line(
+            info.value, str(path), f"invalid TOML: not UTF-8 (byte 0xfe at offset {len(APP) + 2})"
+        )
+
+    @pytest.mark.parametrize(
+        "value",
+        ["[" * 100_000 + "]" * 100_000, "{b = " * 100_000 + "1" + "}" * 100_000],
+        ids=["arrays", "inline-tables"],
+    )
+    def test_deep_nesting(self, tmp_path: Path, value: str) -> None:
+        """100,000 nested arrays or inline tables are a ManifestError, not RecursionError."""
+        path = manifest(tmp_path, f"a = {value}\n{APP}")
+        with pytest.raises(ManifestError) as info:
+            load_manifest(path)
+        one_line(info.value, str(path), "invalid TOML: arrays or inline tables nested too deeply")
+
+    @pytest.mark.parametrize(
+        "line",
+        [
+            "a" + ".a" * 100_000 + " = 1",
+            "[modules.a.grants" + ".g" * 100_000 + "]",
+            'x = """s""""\n' + "a" + ".a" * 100_000 + " = 1",  # after a string ending in a quote
+        ],
+        ids=["key", "table-header", "after-a-string"],
+    )
+    def test_long_dotted_keys(self, tmp_path: Path, line: str, deadline: None) -> None:
+        """A key of 100,000 dotted parts is refused at once (tomllib takes minutes on it)."""
+        path = manifest(tmp_path, f"{APP}{line}\n")
+        with pytest.raises(ManifestError) as info:
+            load_manifest(path)
+        one_line(info.value, str(path), "invalid TOML: line", "a dotted key of more than 32 parts")
+
+    def test_dots_in_strings_are_not_keys(self, tmp_path: Path) -> None:
+        """Dots inside strings and comments do not count as key parts."""
+        dots = "." * 1000
+        text = f'{APP}# {dots}\n[modules.b]\npath = "{dots}hello.wat"\n'
+        assert load_manifest(manifest(tmp_path, text)).modules["b"].path.name == f"{dots}hello.wat"
+
+    def test_a_key_of_32_parts_is_read(self) -> None:
+        """The limit is exact: 32 parts are read, 33 are refused."""
+        assert toml_guard.long_key_problem(".".join("k" * 32) + " = 1\n") is None
+        assert toml_guard.long_key_problem(".".join("k" * 33) + " = 1\n") is not None
+
+    def test_integer_of_too_many_digits(self, tmp_path: Path) -> None:
+        """An integer literal past Python's digit limit is a ManifestError, not ValueError."""
+        path = manifest(tmp_path, f"[broker]\ngc_threshold = 1{'0' * 5000}\n{APP}")
+        with pytest.raises(ManifestError) as info:
+            load_manifest(path)
+        one_line(info.value, str(path), "invalid TOML: Exceeds the limit")
