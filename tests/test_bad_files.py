@@ -1,4 +1,4 @@
-"""Bad files: each a one-line ConfigError naming the file, never a hang or traceback.
+"""Bad files and store URLs: each a one-line ConfigError naming the file, never a hang or traceback.
 
 A FIFO or /dev/zero would block or fill memory without the fix, so those
 run under a deadline (SIGALRM) or in a child process with little memory.
@@ -18,9 +18,10 @@ from types import FrameType
 import pytest
 
 from broker import Broker, input_file, toml_guard
-from broker.errors import ManifestError, ModuleError
+from broker.errors import ConfigError, ManifestError, ModuleError
 from broker.manifest import load_manifest
 from broker.runtime import compile_module
+from broker.stores import open_store
 
 ROOT = Path(__file__).parent.parent
 HELLO = Path(__file__).parent / "guests" / "hello.wat"
@@ -256,3 +257,39 @@ class TestManifestFiles:
         with pytest.raises(ManifestError) as info:
             load_manifest(path)
         one_line(info.value, str(path), "invalid TOML: Exceeds the limit")
+
+
+class TestStoreUrls:
+    @pytest.mark.parametrize(
+        "url,expected",
+        [
+            ("redis://[::1", "an IPv6 host goes in brackets"),
+            ("redis://h:1/²", "must be a number from 0 to 2147483647"),
+            ("redis://h:1/99999999999", "must be a number from 0 to 2147483647"),
+            ("sqlite:/tmp/a\0b", "the file name contains a NUL byte"),
+        ],
+    )
+    def test_broker_refuses_with_config_error(self, url: str, expected: str) -> None:
+        """Broker(store=URL) with an unusable URL is a one-line ConfigError."""
+        with pytest.raises(ConfigError) as info:
+            Broker(store=url)
+        one_line(info.value, expected)
+
+    def test_store_of_wrong_type(self) -> None:
+        """A store that is neither a URL nor a Store is a ConfigError."""
+        with pytest.raises(ConfigError, match="a store is a URL string or a Store, not int"):
+            open_store(5)
+
+    @pytest.mark.parametrize("kind", ["fifo", "directory", "device"])
+    def test_sqlite_file_must_be_regular(self, tmp_path: Path, kind: str, deadline: None) -> None:
+        """An sqlite store on a FIFO, directory or device says what it is (not "disk I/O error")."""
+        path = tmp_path / "maps.db"
+        if kind == "fifo":
+            fifo(path)
+        elif kind == "directory":
+            path.mkdir()
+        else:
+            path.symlink_to("/dev/null")
+        with pytest.raises(ConfigError) as info:
+            Broker(store=f"sqlite:{path}")
+        one_line(info.value, f"{path}: cannot use it as an sqlite store: ", "is a")

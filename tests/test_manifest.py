@@ -96,6 +96,12 @@ BAD = [
     ('[broker]\ngc_threshold = -1\n[modules.a]\npath = "hello.wat"\n', "broker.gc_threshold"),
     ('[broker]\ngc_threshold = true\n[modules.a]\npath = "hello.wat"\n', "not True"),
     ('[broker]\ngc_threshold = 1.5\n[modules.a]\npath = "hello.wat"\n', "not 1.5"),
+    (
+        '[store]\nurl = "redis://[::1"\n[modules.a]\npath = "hello.wat"\n',
+        "an IPv6 host goes in brackets",
+    ),
+    ('[store]\nurl = "redis://h:1/\u00b2"\n[modules.a]\npath = "hello.wat"\n', "from 0 to"),
+    ('[store]\nurl = "sqlite:a\\u0000b"\n[modules.a]\npath = "hello.wat"\n', "store.url: the file"),
     ('[modules.a]\npath = "a\\u0000b.wat"\n', "modules.a.path: the file name contains a NUL"),
     ('[modules."a\\nb"]\npath = 5\n', 'modules."a\\nb".path: required'),
     ('[modules.a]\npath = "hello.wat"\ngrants = { "c\\nd" = "x" }\n', 'grants."c\\nd": rights'),
