@@ -93,7 +93,7 @@ class Manifest:
     """A whole app: its store and its modules, in file order."""
 
     path: Path
-    store_url: str = "memory:"
+    store_url: str = field(default="memory:", repr=False)  # it may hold a password
     limits: Limits = DEFAULT_LIMITS
     strict_borrows: bool = False
     gc_threshold: int = 10_000
@@ -212,7 +212,8 @@ def load_manifest(path: str | Path) -> Manifest:
         raise reader.fail("store.url", f"must be a string, not {_shown(url)}")
     problem = stores.url_problem(url)
     if problem:
-        raise reader.fail("store.url", f"{problem}, not {url!r}")
+        shown = _shorten(repr(stores.redact_url(url)), 200)
+        raise reader.fail("store.url", f"{problem}, not {shown}")
     url = stores.resolve_url(url, path.parent)
     limits = reader.limits(data.get("limits", {}), "limits", DEFAULT_LIMITS)
     modules_table = reader.table(data.get("modules", {}), "modules")

@@ -1,8 +1,9 @@
 """Backing stores for named maps: `open_store(url)`.
 
 `memory:` keeps named maps in the C data plane (no Store object);
-`sqlite:PATH` and `redis://HOST:PORT/DB` keep them in a `Store`.
-Anonymous maps always stay in the C data plane.
+`sqlite:PATH` and `redis://[USER:PASSWORD@]HOST:PORT/DB` keep them in a
+`Store`.  Anonymous maps always stay in the C data plane.  A URL shown in
+a message, log line or repr goes through `redact_url` first.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from .base import Store
+from .base import Store, redact_url
+
+__all__ = ["SCHEMES", "Store", "open_store", "redact_url", "resolve_url", "url_problem"]
 
 SCHEMES = ("memory:", "sqlite:", "redis://")
 SQLITE_SYNC = ("full", "normal")  # sqlite:PATH?sync=normal trades durability for speed
@@ -82,7 +85,7 @@ def open_store(url: Any) -> Store | None:
         raise ConfigError(f"a store is a URL string or a Store, not {type(url).__name__}")
     problem = url_problem(url)
     if problem:
-        raise ConfigError(f"store {url!r}: {problem}")
+        raise ConfigError(f"store {redact_url(url)!r}: {problem}")
     if url == "memory:":
         return None
     if url.startswith("sqlite:"):
