@@ -18,6 +18,7 @@ from types import FrameType
 import pytest
 
 from broker import Broker, input_file, toml_guard
+from broker.cli import main
 from broker.errors import ConfigError, ManifestError, ModuleError
 from broker.manifest import load_manifest
 from broker.runtime import compile_module
@@ -293,3 +294,62 @@ class TestStoreUrls:
         with pytest.raises(ConfigError) as info:
             Broker(store=f"sqlite:{path}")
         one_line(info.value, f"{path}: cannot use it as an sqlite store: ", "is a")
+
+
+class TestCommandLine:
+    def test_fifo_module_exits_2(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], deadline: None
+    ) -> None:
+        """`wasi-map check` on a FIFO exits 2 naming it."""
+        path = fifo(tmp_path / "m.wasm")
+        assert main(["check", str(path)]) == 2
+        assert (
+            capsys.readouterr().err
+            == f"wasi-map: {path}: cannot read module: is a FIFO, not a regular file\n"
+        )
+
+    def test_empty_module_exits_2(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """`wasi-map run` with an empty module file exits 2 naming it."""
+        (tmp_path / "hello.wat").write_bytes(b"")
+        path = tmp_path / "app.toml"
+        path.write_text(APP)
+        assert main(["run", str(path), "--call", "a.main"]) == 2
+        err = capsys.readouterr().err
+        assert (
+            err
+            == f"wasi-map: {tmp_path / 'hello.wat'}: not a valid Wasm module: the file is empty\n"
+        )
+
+    def test_deep_manifest_exits_2(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`wasi-map run` on a deeply nested manifest exits 2 with one line."""
+        path = manifest(tmp_path, "a = " + "[" * 100_000 + "]" * 100_000 + "\n" + APP)
+        assert main(["run", str(path), "--call", "a.main"]) == 2
+        assert capsys.readouterr().err.count("\n") == 1
+
+    def test_big_gc_threshold_exits_2(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """gc_threshold = 2**64 exits 2 naming the key and the range (not OverflowError)."""
+        path = manifest(tmp_path, f"[broker]\ngc_threshold = {2**64}\n{APP}")
+        assert main(["run", str(path), "--call", "a.main"]) == 2
+        err = capsys.readouterr().err
+        assert f"broker.gc_threshold: must be an integer from 0 to {2**64 - 1}" in err
+
+    def test_trace_into_a_directory_exits_2(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A --trace file that cannot be opened exits 2 naming it, without a traceback."""
+        path = manifest(tmp_path, APP)
+        assert main(["run", str(path), "--call", "a.main", "--trace", str(tmp_path)]) == 2
+        assert capsys.readouterr().err == f"wasi-map: {tmp_path}: Is a directory\n"
+
+    def test_graph_into_a_missing_directory_exits_2(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A graph -o file in a directory that does not exist exits 2 naming it."""
+        path = manifest(tmp_path, APP)
+        out = tmp_path / "missing" / "g.dot"
+        assert main(["graph", str(path), "--call", "a.main", "-o", str(out)]) == 2
+        assert capsys.readouterr().err == f"wasi-map: {out}: No such file or directory\n"
