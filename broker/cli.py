@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 a trap, a rule violation, (check) a bad import,
 or (leaks) a leak or an unreleased borrow found; 2 a bad manifest, module
-or command line.
+or command line (a --trace or -o file that cannot be written among them).
 """
 
 from __future__ import annotations
@@ -203,9 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TypeError as exc:  # wrong number/type of call arguments
         print(f"wasi-map: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except MapError as exc:
+    except MapError as exc:  # before OSError: a StoreError is both
         print(f"wasi-map: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as exc:  # a --trace or -o file that cannot be written
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"wasi-map: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

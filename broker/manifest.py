@@ -1,22 +1,57 @@
 """The app manifest (spec section 3): TOML in, checked records out.
 
-Every problem is a `ManifestError` of one line naming the file and the key.
+Every problem is a `ManifestError` of one line naming the file and the key
+(quoted as TOML would, so a name with a newline stays on the line), and
+quoting no more than a few hundred characters of the value.  The file is
+read by broker/input_file.py (a regular file of at most 1 MiB) and parsed
+by broker/toml_guard.py (no nesting or keys that tomllib chokes on).
 """
 
 from __future__ import annotations
 
-import tomllib
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import stores
+from . import input_file, stores, toml_guard
 from .abi import Rights, parse_rights
 from .errors import ManifestError
 from .limits import DEFAULT_LIMITS, Limits
 from .ownership import Pass, parse_kind, parse_pass
 
 MAX_NAME_LEN = 1024  # bytes of UTF-8, as native/wm_core.h
+MAX_GC_THRESHOLD = (1 << 64) - 1  # wm_broker_set_gc_threshold takes a uint64_t
+SHOWN_KEY_LEN = 64  # characters of a key's part in a message
+SHOWN_PROBLEM_LEN = 300  # characters of a problem (which may quote a huge value)
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _shorten(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _shown(value: object) -> str:
+    """A value from the file, as a message quotes it."""
+    return _shorten(repr(value), 40)
+
+
+def _escape(char: str) -> str:
+    """A character as a TOML string shows it: itself if printable, else escaped."""
+    if char.isprintable():
+        return char
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def shown_key(name: str) -> str:
+    """A key's part as TOML writes it: bare, else quoted, on one short line."""
+    if _BARE_KEY.fullmatch(name):
+        return name
+    quoted = json.dumps(_shorten(name, SHOWN_KEY_LEN), ensure_ascii=False)
+    return "".join(_escape(c) for c in quoted)
 
 
 def map_name_problem(name: str) -> str | None:
@@ -58,7 +93,7 @@ class Manifest:
     """A whole app: its store and its modules, in file order."""
 
     path: Path
-    store_url: str = "memory:"
+    store_url: str = field(default="memory:", repr=False)  # it may hold a password
     limits: Limits = DEFAULT_LIMITS
     strict_borrows: bool = False
     gc_threshold: int = 10_000
@@ -72,7 +107,18 @@ class _Reader:
         self.path = path
 
     def fail(self, key: str, problem: str) -> ManifestError:
-        return ManifestError(f"{self.path}: {key}: {problem}")
+        return ManifestError(f"{self.path}: {key}: {_shorten(problem, SHOWN_PROBLEM_LEN)}")
+
+    @staticmethod
+    def sub(key: str, name: str) -> str:
+        """The key of `name` inside the table at `key` ("" for the top)."""
+        return f"{key}.{shown_key(name)}" if key else shown_key(name)
+
+    def integer(self, value: object, key: str, ceiling: int) -> int:
+        """`value`, an integer from 0 to `ceiling` (not a bool)."""
+        if type(value) is not int or not 0 <= value <= ceiling:
+            raise self.fail(key, f"must be an integer from 0 to {ceiling}, not {_shown(value)}")
+        return value
 
     def table(self, value: object, key: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -82,9 +128,7 @@ class _Reader:
     def only(self, table: dict[str, Any], key: str, allowed: tuple[str, ...]) -> None:
         for name in table:
             if name not in allowed:
-                raise self.fail(
-                    f"{key}.{name}" if key else name, f"unknown key (allowed: {', '.join(allowed)})"
-                )
+                raise self.fail(self.sub(key, name), f"unknown key (allowed: {', '.join(allowed)})")
 
     def limits(self, value: object, key: str, base: Limits) -> Limits:
         table = self.table(value, key)
@@ -94,7 +138,7 @@ class _Reader:
             raise self.fail(key, str(exc)) from None
 
     def module(self, name: str, value: object, defaults: Limits) -> ModuleSpec:
-        key = f"modules.{name}"
+        key = self.sub("modules", name)
         if not name or "." in name:
             raise self.fail(key, "a module name must be non-empty and contain no '.'")
         table = self.table(value, key)
@@ -102,18 +146,20 @@ class _Reader:
         path = table.get("path")
         if not isinstance(path, str) or not path:
             raise self.fail(f"{key}.path", "required: the module's .wat or .wasm file")
+        if "\0" in path:
+            raise self.fail(f"{key}.path", "the file name contains a NUL byte")
         grants: dict[str, Rights] = {}
         for gname, rights in self.table(table.get("grants", {}), f"{key}.grants").items():
             try:
                 grants[gname] = parse_rights(rights)
             except ValueError as exc:
-                raise self.fail(f"{key}.grants.{gname}", str(exc)) from None
+                raise self.fail(self.sub(f"{key}.grants", gname), str(exc)) from None
             problem = map_name_problem(gname)
             if problem:
-                raise self.fail(f"{key}.grants.{gname}", problem)
+                raise self.fail(self.sub(f"{key}.grants", gname), problem)
         limits = self.limits(table.get("limits", {}), f"{key}.limits", defaults)
         exports = {
-            ename: self.export(f"{key}.exports.{ename}", decl)
+            ename: self.export(self.sub(f"{key}.exports", ename), decl)
             for ename, decl in self.table(table.get("exports", {}), f"{key}.exports").items()
         }
         return ModuleSpec(name, (self.path.parent / path), grants, limits, exports)
@@ -137,12 +183,17 @@ def load_manifest(path: str | Path) -> Manifest:
     """Read and check an app manifest; raises ManifestError."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot read manifest: {exc.strerror}") from None
+        raw = input_file.read_regular(path, input_file.MAX_MANIFEST_SIZE)
+    except input_file.UnreadableFile as exc:
+        raise ManifestError(f"{path}: cannot read manifest: {exc}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = f"byte 0x{raw[exc.start]:02x} at offset {exc.start}"
+        raise ManifestError(f"{path}: invalid TOML: not UTF-8 ({where})") from None
+    try:
+        data = toml_guard.loads(text)
+    except ValueError as exc:  # tomllib.TOMLDecodeError among them
         raise ManifestError(f"{path}: invalid TOML: {exc}") from None
     reader = _Reader(path)
     reader.only(data, "", ("store", "broker", "limits", "modules"))
@@ -150,18 +201,19 @@ def load_manifest(path: str | Path) -> Manifest:
     reader.only(options, "broker", ("strict_borrows", "gc_threshold"))
     strict = options.get("strict_borrows", False)
     if not isinstance(strict, bool):
-        raise reader.fail("broker.strict_borrows", f"must be true or false, not {strict!r}")
-    threshold = options.get("gc_threshold", 10_000)
-    if type(threshold) is not int or threshold < 0:
-        raise reader.fail("broker.gc_threshold", f"must be an integer >= 0, not {threshold!r}")
+        raise reader.fail("broker.strict_borrows", f"must be true or false, not {_shown(strict)}")
+    threshold = reader.integer(
+        options.get("gc_threshold", 10_000), "broker.gc_threshold", MAX_GC_THRESHOLD
+    )
     store = reader.table(data.get("store", {}), "store")
     reader.only(store, "store", ("url",))
     url = store.get("url", "memory:")
     if not isinstance(url, str):
-        raise reader.fail("store.url", f"must be a string, not {url!r}")
+        raise reader.fail("store.url", f"must be a string, not {_shown(url)}")
     problem = stores.url_problem(url)
     if problem:
-        raise reader.fail("store.url", f"{problem}, not {url!r}")
+        shown = _shorten(repr(stores.redact_url(url)), 200)
+        raise reader.fail("store.url", f"{problem}, not {shown}")
     url = stores.resolve_url(url, path.parent)
     limits = reader.limits(data.get("limits", {}), "limits", DEFAULT_LIMITS)
     modules_table = reader.table(data.get("modules", {}), "modules")

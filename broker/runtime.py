@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import wasmtime
 
-from . import _native, abi
+from . import _native, abi, input_file
 from .check import module_problems
 from .errors import ModuleError, trap_reason
 from .limits import Limits
@@ -47,15 +47,23 @@ def compile_module(
         if path.suffix not in (".wat", ".wasm"):
             raise ModuleError(f"{label}: a module must be a .wat or .wasm file")
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ModuleError(f"{label}: cannot read module: {exc.strerror}") from None
+            data = input_file.read_regular(path, input_file.MAX_MODULE_SIZE)
+        except input_file.UnreadableFile as exc:
+            raise ModuleError(f"{label}: cannot read module: {exc}") from None
+    if not data:  # wasmtime would say only "expected wasm bytes", naming nothing
+        given = "no bytes given" if isinstance(source, (bytes, bytearray)) else "the file is empty"
+        raise ModuleError(f"{label}: not a valid Wasm module: {given}")
     try:
         if data[:4] == b"\0asm":
             module = wasmtime.Module(engine or wasmtime.Engine(), data)
         else:
             module = wasmtime.Module(engine or wasmtime.Engine(), data.decode("utf-8"))
-    except (wasmtime.WasmtimeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ModuleError(
+            f"{label}: not a valid Wasm module: neither Wasm (no \\0asm header) nor UTF-8 "
+            f"WAT text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    except wasmtime.WasmtimeError as exc:
         text = str(exc).strip()
         first = text.splitlines()[0] if text else type(exc).__name__
         raise ModuleError(f"{label}: not a valid Wasm module: {first}") from None

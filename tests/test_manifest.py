@@ -92,6 +92,24 @@ BAD = [
     ('[modules."a.b"]\npath = "hello.wat"\n', "no '.'"),
     ("modules = 3\n", "modules: must be a table"),
     ('[wat]\n[modules.a]\npath = "hello.wat"\n', "wat: unknown key"),
+    (f'[broker]\ngc_threshold = {2**64}\n[modules.a]\npath = "hello.wat"\n', "0 to 1844674"),
+    ('[broker]\ngc_threshold = -1\n[modules.a]\npath = "hello.wat"\n', "broker.gc_threshold"),
+    ('[broker]\ngc_threshold = true\n[modules.a]\npath = "hello.wat"\n', "not True"),
+    ('[broker]\ngc_threshold = 1.5\n[modules.a]\npath = "hello.wat"\n', "not 1.5"),
+    (
+        '[store]\nurl = "redis://[::1"\n[modules.a]\npath = "hello.wat"\n',
+        "an IPv6 host goes in brackets",
+    ),
+    ('[store]\nurl = "redis://h:1/\u00b2"\n[modules.a]\npath = "hello.wat"\n', "from 0 to"),
+    ('[store]\nurl = "sqlite:a\\u0000b"\n[modules.a]\npath = "hello.wat"\n', "store.url: the file"),
+    ('[modules.a]\npath = "a\\u0000b.wat"\n', "modules.a.path: the file name contains a NUL"),
+    ('[modules."a\\nb"]\npath = 5\n', 'modules."a\\nb".path: required'),
+    ('[modules.a]\npath = "hello.wat"\ngrants = { "c\\nd" = "x" }\n', 'grants."c\\nd": rights'),
+    (
+        '[modules.a]\npath = "hello.wat"\nexports."f\\u2028g" = { params = ["own:w"] }\n',
+        'modules.a.exports."f\\u2028g".params',
+    ),
+    ('"x\\ny" = 1\n[modules.a]\npath = "hello.wat"\n', '"x\\ny": unknown key'),
 ]
 
 
@@ -108,6 +126,34 @@ class TestBadManifests:
         assert "\n" not in message
         assert message.startswith(str(path))
         assert expected in message
+
+    def test_a_huge_value_is_shown_short(self, tmp_path: Path) -> None:
+        """A bad value of a million characters makes a message of a few hundred."""
+        path = write(
+            tmp_path, f'[modules.a]\npath = "hello.wat"\ngrants = {{ c = "{"x" * 10**6}" }}\n'
+        )
+        with pytest.raises(ManifestError) as info:
+            load_manifest(path)
+        assert "modules.a.grants.c: rights must be" in str(info.value)
+        assert len(str(info.value)) < len(str(path)) + 400
+
+    def test_largest_gc_threshold_reaches_the_broker(self, tmp_path: Path) -> None:
+        """gc_threshold = 2**64 - 1, the most the C core's uint64 holds, loads."""
+        path = write(
+            tmp_path, f'[broker]\ngc_threshold = {2**64 - 1}\n[modules.a]\npath = "hello.wat"\n'
+        )
+        with Broker.from_manifest(path) as b:
+            assert b.gc.threshold == 2**64 - 1
+
+    def test_gc_threshold_past_uint64_is_refused_by_from_manifest(self, tmp_path: Path) -> None:
+        """Broker.from_manifest with gc_threshold = 2**64 is a ManifestError, not OverflowError."""
+        path = write(
+            tmp_path, f'[broker]\ngc_threshold = {2**64}\n[modules.a]\npath = "hello.wat"\n'
+        )
+        with pytest.raises(
+            ManifestError, match="must be an integer from 0 to 18446744073709551615"
+        ):
+            Broker.from_manifest(path)
 
     def test_missing_file(self, tmp_path: Path) -> None:
         """A manifest that does not exist is named in the error."""

@@ -1,20 +1,25 @@
 """Backing stores for named maps: `open_store(url)`.
 
 `memory:` keeps named maps in the C data plane (no Store object);
-`sqlite:PATH` and `redis://HOST:PORT/DB` keep them in a `Store`.
-Anonymous maps always stay in the C data plane.
+`sqlite:PATH` and `redis://[USER:PASSWORD@]HOST:PORT/DB` keep them in a
+`Store`.  Anonymous maps always stay in the C data plane.  A URL shown in
+a message, log line or repr goes through `redact_url` first.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from .base import Store
+from .base import Store, redact_url
+
+__all__ = ["SCHEMES", "Store", "open_store", "redact_url", "resolve_url", "url_problem"]
 
 SCHEMES = ("memory:", "sqlite:", "redis://")
 SQLITE_SYNC = ("full", "normal")  # sqlite:PATH?sync=normal trades durability for speed
+MAX_REDIS_DB = (1 << 31) - 1  # SELECT takes a C int
 
 
 def _sqlite_parts(url: str) -> tuple[str, str | None]:
@@ -35,22 +40,30 @@ def url_problem(url: str) -> str | None:
         path, query = _sqlite_parts(url)
         if not path:
             return "names no file: write sqlite:PATH"
+        if "\0" in path:
+            return "the file name contains a NUL byte"
         if query is not None and query.removeprefix("sync=") not in SQLITE_SYNC:
             return f"the only option is sync={'|'.join(SQLITE_SYNC)}"
     return None
 
 
 def _redis_problem(url: str) -> str | None:
-    parts = urlsplit(url)
+    usage = "write redis://HOST:PORT/DB (a host, and a port from 1 to 65535)"
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL": a '[' without its ']' or the other way round
+        return f"{usage}; an IPv6 host goes in brackets: redis://[::1]:6379/0"
     try:
         port = parts.port
     except ValueError:
         port = -1
     if not parts.hostname or port == -1 or (port is not None and not 0 < port < 65536):
-        return "write redis://HOST:PORT/DB (a host, and a port from 1 to 65535)"
+        return usage
     db = parts.path.removeprefix("/")
-    if db and not db.isdigit():
-        return f"the database {db!r} must be a number"
+    # isdigit() alone takes '²' and other digits int() or Redis would refuse.  The
+    # path is not quoted: with a '/' in a password, part of it would be.
+    if db and not (db.isascii() and db.isdigit() and len(db) <= 10 and int(db) <= MAX_REDIS_DB):
+        return f"the database must be a number from 0 to {MAX_REDIS_DB}"
     if parts.query or parts.fragment:
         return "takes no options after the database number"
     return None
@@ -66,11 +79,13 @@ def resolve_url(url: str, base: Path) -> str:
     return url
 
 
-def open_store(url: str) -> Store | None:
+def open_store(url: Any) -> Store | None:
     """The Store behind `url` (None for memory:); ConfigError if unusable."""
+    if not isinstance(url, str):
+        raise ConfigError(f"a store is a URL string or a Store, not {type(url).__name__}")
     problem = url_problem(url)
     if problem:
-        raise ConfigError(f"store {url!r}: {problem}")
+        raise ConfigError(f"store {redact_url(url)!r}: {problem}")
     if url == "memory:":
         return None
     if url.startswith("sqlite:"):

@@ -16,10 +16,30 @@ says what each promises beyond them):
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 INT64_MASK = (1 << 64) - 1
+
+# A query option that may carry a secret (redis-py reads ?password=...).
+_SECRET_OPTION = re.compile(r"([?&;][^=&;#]*(?:pass|pwd|secret|token|auth)[^=&;#]*=)[^&;#]*", re.I)
+REDACTED = "***"
+
+
+def redact_url(url: str) -> str:
+    """`url` fit to show: its password and secret-looking query options as ***."""
+    if url.startswith(("sqlite:", "memory:")):  # no secrets; a file name may hold '@'
+        return url
+    # No URL parser: the URLs that error messages show are those none accepts.
+    # The userinfo ends at the last '@' (a password may hold '@', '/', '#');
+    # one without ':' is hidden whole (it may be a password missing its ':').
+    head, at, host = url.rpartition("@")
+    if at:
+        start = head.find("://") + 3 if "://" in head else 0
+        user, colon, _ = head[start:].partition(":")
+        url = f"{head[:start]}{user + ':' if colon else ''}{REDACTED}@{host}"
+    return _SECRET_OPTION.sub(rf"\g<1>{REDACTED}", url)
 
 
 def wrap_i64(value: int) -> int:
@@ -36,7 +56,7 @@ def i64_bytes(value: int) -> bytes:
 class Store(ABC):
     """Named maps in a backing store.  Thread-safe; `name` is a map name."""
 
-    url: str
+    url: str  # shown in messages and reprs: never with a password (redact_url)
 
     @abstractmethod
     def get(self, name: str, key: bytes) -> bytes | None: ...
@@ -81,4 +101,4 @@ class Store(ABC):
     def close(self) -> None: ...
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.url}>"
+        return f"<{type(self).__name__} {redact_url(self.url)}>"  # an app's own may not redact

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from ..errors import ConfigError, StoreError
-from .base import Store, i64_bytes
+from .base import Store, i64_bytes, redact_url
 
 try:
     import hiredis
@@ -140,12 +140,14 @@ SHA1 = {
 
 class RedisStore(Store):
     def __init__(self, url: str) -> None:
+        # The one copy of the URL with its password goes to redis-py; every
+        # message, log line and repr shows this one.
+        self.url = redact_url(url)
         if redis is None:
             raise ConfigError(
-                f"store {url!r}: the Redis store needs redis-py and hiredis: "
+                f"store {self.url!r}: the Redis store needs redis-py and hiredis: "
                 "pip install 'redis[hiredis]'"
             )
-        self.url = url
         try:
             self._r = redis.Redis.from_url(
                 url,
@@ -155,7 +157,7 @@ class RedisStore(Store):
                 protocol=2,  # the reply shapes _command's callers read (RESP3 nests pairs)
             )
         except ValueError as exc:
-            raise ConfigError(f"store {url!r}: {exc}") from None
+            raise ConfigError(f"store {self.url!r}: {exc}") from None
         self._pool = self._r.connection_pool
         self._client = os.urandom(6).hex()  # names this store in request ids
         self._keys_of: dict[str, list[bytes]] = {}

@@ -12,6 +12,7 @@ the same file.
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import threading
@@ -21,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .. import input_file
 from ..errors import ConfigError, StoreError
 from .base import Store, i64_bytes, wrap_i64
 
@@ -53,12 +55,26 @@ UPSERT = (
 )
 
 
+def _file_problem(path: Path) -> str | None:
+    """Why `path` can never be an sqlite file (sqlite would say "disk I/O
+    error" for a FIFO or a device, and ValueError for a NUL), or None."""
+    try:
+        return input_file.kind_problem(os.stat(path).st_mode)
+    except ValueError:
+        return "the file name contains a NUL byte"
+    except OSError:
+        return None  # absent (sqlite creates it) or unreadable: sqlite's own message says
+
+
 class SqliteStore(Store):
     def __init__(self, path: str | Path, *, sync: str = "full") -> None:
         """`sync`: "full" (a write is on disk before it returns) or "normal"
         (a write survives a crash of the process, not of the machine)."""
         self.path = Path(path)
         self.url = f"sqlite:{self.path}" + ("" if sync == "full" else f"?sync={sync}")
+        problem = _file_problem(self.path)
+        if problem:
+            raise ConfigError(f"{self.path}: cannot use it as an sqlite store: {problem}")
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=0, isolation_level=None, check_same_thread=False
