@@ -17,7 +17,7 @@ from typing import Any
 from . import abi
 from ._native import Native, ffi, lib, store_failure
 from .errors import StoreError
-from .stores.base import Store
+from .stores.base import Store, redact_url
 
 Errno = abi.Errno
 log = logging.getLogger("wasi_map.store")
@@ -143,13 +143,13 @@ def _get_many(door: StoreDoor, req: Native) -> int:
     count = req.count
     values = door.store.get_many(door.name(req), _records(req, count))
     if len(values) != count:
-        raise StoreError(f"{door.store.url}: {len(values)} values for {count} keys")
+        raise StoreError(f"{redact_url(door.store.url)}: {len(values)} values for {count} keys")
     lens = [abi.ABSENT if v is None else len(v) for v in values]
     # Empty and absent values add no bytes: filter(None) drops both.
     blob = b"".join(filter(None, values))
     err = int(lib.wm_records_pack(req, lens, count, blob, len(blob)))
     if err == Errno.INVAL:
-        raise StoreError(f"{door.store.url}: a value longer than 4 GiB")
+        raise StoreError(f"{redact_url(door.store.url)}: a value longer than 4 GiB")
     return err
 
 

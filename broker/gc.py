@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ._native import NativeBroker
 
+MAX_THRESHOLD = (1 << 64) - 1  # wm_broker_set_gc_threshold takes a uint64_t
 DEFAULT_THRESHOLD = 10_000
 
 
@@ -47,8 +48,10 @@ class Collector:
 
     @threshold.setter
     def threshold(self, value: int) -> None:
-        if type(value) is not int or value < 0:
-            raise ValueError(f"the collector threshold must be an int >= 0, not {value!r}")
+        if type(value) is not int or not 0 <= value <= MAX_THRESHOLD:
+            raise ValueError(
+                f"the collector threshold must be an int in 0..{MAX_THRESHOLD}, not {value!r}"
+            )
         self._native.set_gc_threshold(value)
         self._threshold = value
 

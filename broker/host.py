@@ -48,7 +48,10 @@ class Broker:
         self.strict_borrows = strict_borrows
         self._native = _native.NativeBroker(limits)
         self._native.set_strict_borrows(strict_borrows)
-        self.gc = cycle_gc.Collector(self._native, gc_threshold)
+        try:
+            self.gc = cycle_gc.Collector(self._native, gc_threshold)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self._runtime = Runtime(self._native)
         self._modules: dict[str, LoadedModule] = {}
         self._by_id: dict[int, LoadedModule] = {}
@@ -61,13 +64,14 @@ class Broker:
         # Last, so that nothing above can fail with a store connection open.
         # A URL, or a Store of the app's own (broker/stores/base.py says what
         # it must keep); None: named maps stay in the C data plane.
-        self.store_url = store.url if isinstance(store, Store) else store
         try:
             self.store = store if isinstance(store, Store) else stores.open_store(store)
         except BaseException:
             if self.tracer is not None:
                 self.tracer.close()
             raise
+        # What other code prints: the URL with any password hidden.
+        self.store_url = stores.redact_url(store.url if isinstance(store, Store) else store)
         if self.store is not None:
             self._store_door = _store_calls.attach(self._native, self.store)
         self._lock = threading.RLock()

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from . import input_file, stores, toml_guard
+from .gc import MAX_THRESHOLD as MAX_GC_THRESHOLD
 from .abi import Rights, parse_rights
 from .errors import ManifestError
 from .limits import DEFAULT_LIMITS, Limits
 from .ownership import Pass, parse_kind, parse_pass
 
 MAX_NAME_LEN = 1024  # bytes of UTF-8, as native/wm_core.h
-MAX_GC_THRESHOLD = (1 << 64) - 1  # wm_broker_set_gc_threshold takes a uint64_t
 SHOWN_KEY_LEN = 64  # characters of a key's part in a message
 SHOWN_PROBLEM_LEN = 300  # characters of a problem (which may quote a huge value)
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")

@@ -200,3 +200,11 @@ class TestStatsRace:
                 errors.append(exc)
         worker.join()
         assert errors == []
+
+
+class TestBadArguments:
+    @pytest.mark.parametrize("threshold", [-1, 1 << 64, 2.5, "10"])
+    def test_gc_threshold_out_of_range(self, threshold: object) -> None:
+        """A collector threshold outside 0..2**64-1 is a ConfigError (before: OverflowError)."""
+        with pytest.raises(ConfigError, match="threshold"):
+            Broker(gc_threshold=threshold)  # type: ignore[arg-type]

@@ -130,9 +130,6 @@ class TestRedisStore:
 
 
 class TestOutsideTheStores:
-    @pytest.mark.xfail(
-        strict=True, reason="broker/host.py sets Broker.store_url from the raw argument"
-    )
     def test_broker_store_url(self) -> None:
         """Broker.store_url, which other code prints, hides the password."""
         with Broker(store=closed_port_url()) as broker:
