@@ -16,7 +16,13 @@ from .abi import DROP_EXPORT, Rights, parse_rights
 from .calls import HostCall
 from .errors import ConfigError, GuestTrap, ModuleError
 from .limits import DEFAULT_LIMITS, Limits
-from .manifest import ExportDecl, Manifest, load_manifest, map_name_problem
+from .manifest import (
+    ExportDecl,
+    Manifest,
+    load_manifest,
+    map_name_problem,
+    module_name_problem,
+)
 from .mapref import MapRef
 from .ownership import parse_kind
 from .refs import Snapshot
@@ -132,8 +138,9 @@ class Broker:
         other modules' exports are linked as soon as those are loaded.
         """
         self._check_open()
-        if not name or "." in name:
-            raise ConfigError(f"module name {name!r}: must be non-empty and contain no '.'")
+        problem = module_name_problem(name)
+        if problem:
+            raise ConfigError(f"module name {name!r}: {problem}")
         with self._lock:
             if name in self._modules:
                 raise ConfigError(f"module {name!r} is already loaded")

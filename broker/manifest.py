@@ -54,6 +54,19 @@ def shown_key(name: str) -> str:
     return "".join(_escape(c) for c in quoted)
 
 
+MAX_MODULE_NAME_LEN = 255  # characters
+
+
+def module_name_problem(name: object) -> str | None:
+    """Why `name` cannot name a module, or None: it names links ("a.f"), messages
+    and trace events, which must stay one line."""
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_MODULE_NAME_LEN:
+        return f"a module name must be 1..{MAX_MODULE_NAME_LEN} characters"
+    if "." in name or not name.isprintable():
+        return "a module name must have no '.' and no unprintable characters"
+    return None
+
+
 def map_name_problem(name: str) -> str | None:
     """Why `name` cannot name a map, or None."""
     if not 0 < len(name.encode()) <= MAX_NAME_LEN:
@@ -139,8 +152,9 @@ class _Reader:
 
     def module(self, name: str, value: object, defaults: Limits) -> ModuleSpec:
         key = self.sub("modules", name)
-        if not name or "." in name:
-            raise self.fail(key, "a module name must be non-empty and contain no '.'")
+        problem = module_name_problem(name)
+        if problem:
+            raise self.fail(key, problem)
         table = self.table(value, key)
         self.only(table, key, ("path", "grants", "limits", "exports"))
         path = table.get("path")

@@ -208,3 +208,11 @@ class TestBadArguments:
         """A collector threshold outside 0..2**64-1 is a ConfigError (before: OverflowError)."""
         with pytest.raises(ConfigError, match="threshold"):
             Broker(gc_threshold=threshold)  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize("name", ["", "a.b", "a\nb", "tab\there", "x" * 256, "\x00"])
+    def test_module_names_stay_one_line(self, broker: Broker, name: str) -> None:
+        """A module name names links and messages: no '.', nothing unprintable, 1..255 long."""
+        with pytest.raises(ConfigError, match="module name") as info:
+            broker.load(name, MAKER.encode())
+        assert "\n" not in str(info.value)
+        assert broker.modules() == []

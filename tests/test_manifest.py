@@ -103,7 +103,7 @@ BAD = [
     ('[store]\nurl = "redis://h:1/\u00b2"\n[modules.a]\npath = "hello.wat"\n', "from 0 to"),
     ('[store]\nurl = "sqlite:a\\u0000b"\n[modules.a]\npath = "hello.wat"\n', "store.url: the file"),
     ('[modules.a]\npath = "a\\u0000b.wat"\n', "modules.a.path: the file name contains a NUL"),
-    ('[modules."a\\nb"]\npath = 5\n', 'modules."a\\nb".path: required'),
+    ('[modules."a\\nb"]\npath = 5\n', 'modules."a\\nb": a module name must have no'),
     ('[modules.a]\npath = "hello.wat"\ngrants = { "c\\nd" = "x" }\n', 'grants."c\\nd": rights'),
     (
         '[modules.a]\npath = "hello.wat"\nexports."f\\u2028g" = { params = ["own:w"] }\n',
