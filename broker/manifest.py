@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from . import input_file, stores, toml_guard
-from .gc import MAX_THRESHOLD as MAX_GC_THRESHOLD
 from .abi import Rights, parse_rights
 from .errors import ManifestError
+from .gc import MAX_THRESHOLD as MAX_GC_THRESHOLD
 from .limits import DEFAULT_LIMITS, Limits
 from .ownership import Pass, parse_kind, parse_pass
 
