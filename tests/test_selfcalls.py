@@ -141,3 +141,43 @@ class TestTheAttack:
         assert broker.call("victim.len", private) == 0  # nobody wrote into it
         assert broker.call("selfpass.len", broker.call("selfpass.got")) == neg(Errno.STALE)
         consistent(broker)
+
+
+@pytest.mark.parametrize("n", SIZES)
+class TestMutualCalls:
+    def load_pair(self, broker: Broker) -> None:
+        """self_pass.wat twice: "a" imports b's inner_* exports, "b" imports a's."""
+        source = SELF_PASS.read_bytes()
+        broker.load("a", source.replace(b'"selfpass"', b'"b"'), exports=EXPORTS)
+        broker.load("b", source.replace(b'"selfpass"', b'"a"'), exports=EXPORTS)
+
+    def test_own_and_share_with_both_tables_at_the_boundary(self, broker: Broker, n: int) -> None:
+        """a passes to b with both tables holding exactly n handles: the map moves or
+        is shared, and the counts stay right."""
+        self.load_pair(broker)
+        assert broker.call("a.fill", n) == 0 and broker.call("b.fill", n) == 0
+        h = broker.call("a.new")
+        assert broker.call("a.outer_own", h) % 100 == 0  # b wrote "seen" through it
+        got = broker.call("b.got")
+        assert broker.call("a.len", h) == neg(Errno.STALE)
+        assert broker.call("b.len", got) == 1
+        shared = broker.call("a.new")
+        assert broker.call("a.outer_share", shared) % 100 == 0
+        assert broker.call("a.len", shared) == broker.call("b.len", broker.call("b.got")) == 1
+        assert broker.stats()["handles"] == {"a": n + 1, "b": n + 2}
+        consistent(broker)
+
+    def test_borrow_there_and_results_back(self, broker: Broker, n: int) -> None:
+        """a lends to b, and takes own/share results from b, at the boundary."""
+        self.load_pair(broker)
+        assert broker.call("a.fill", n) == 0 and broker.call("b.fill", n) == 0
+        h = broker.call("a.new")
+        broker.call("a.outer_borrow", h)
+        assert broker.call("a.len", h) == 1  # b's write, through the borrow
+        assert broker.call("a.close", h) == 0  # the borrow is over
+        mine = broker.call("b.new")
+        broker.call("b.remember", mine)
+        back = broker.call("a.outer_give_own", 0)
+        assert back > 0 and broker.call("a.len", back) == 0
+        assert broker.call("b.len", mine) == neg(Errno.STALE)
+        consistent(broker)
