@@ -101,6 +101,25 @@ int wm_map_reserve(wm_map *m, uint32_t extra)
     return rebuild(m, (uint32_t)cap);
 }
 
+void wm_map_trim(wm_map *m)
+{
+    if (m->live == 0 && m->cap) { /* every entry deleted (their data is freed) */
+        free(m->entries);
+        free(m->index);
+        uint64_t next_seq = m->next_seq; /* a listing's cursor stays valid */
+        wm_map_init(m);
+        m->next_seq = next_seq;
+        return;
+    }
+    /* Under half full: rebuild with room for half as many again, as a grow
+     * does (each rebuild follows at least live/3 deletes: amortised O(1)).
+     * Out of memory, the bigger table stays. */
+    if ((uint64_t)m->live * 2 < m->cap && m->cap > WM_MAP_MIN_CAP) {
+        uint32_t cap = m->live + m->live / 2;
+        rebuild(m, cap < WM_MAP_MIN_CAP ? WM_MAP_MIN_CAP : cap);
+    }
+}
+
 wm_entry *wm_map_insert(wm_map *m, uint64_t hash, uint8_t *data, uint32_t key_len)
 {
     int32_t slot = (int32_t)m->used++;

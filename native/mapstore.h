@@ -46,6 +46,9 @@ wm_entry *wm_map_find(const wm_map *m, const uint8_t *key, uint32_t key_len, uin
 int wm_map_reserve(wm_map *m, uint32_t extra);
 /* Append an entry (key absent, room reserved); takes ownership of data. */
 wm_entry *wm_map_insert(wm_map *m, uint64_t hash, uint8_t *data, uint32_t key_len);
+/* Give back memory after deletes: a map under half full is rebuilt smaller
+ * (an empty one frees its tables).  Entry pointers are invalid after it. */
+void wm_map_trim(wm_map *m);
 /* Delete an entry; frees its data.  The caller releases a map reference. */
 void wm_map_remove(wm_map *m, wm_entry *e);
 /* Index of the first entry (live or not) whose seq >= cursor. */

@@ -404,6 +404,7 @@ int wm_op_delete(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len)
     if (e) {
         release = clear_value(m, hs->map, e);
         wm_map_remove(map, e);
+        wm_map_trim(map); /* before the release: it may reclaim this very map */
     }
     if (release)
         wm_maps_release(m->broker, release - 1);
@@ -473,14 +474,22 @@ int wm_op_set_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len
     }
     if (over_quota(m, e, (uint64_t)key_len + 8))
         err = WM_QUOTA;
+    /* A new entry, or one that held bytes, gets a key-only allocation: the
+     * old value's bytes go now (they are no longer charged). */
+    bool fresh_data = !e || (e->kind == WM_VAL_BYTES && e->val_len > 0);
     uint8_t *data = NULL;
-    if (!err && !e && !(data = malloc(key_len ? key_len : 1)))
+    if (!err && fresh_data && !(data = malloc(key_len ? key_len : 1)))
         err = WM_QUOTA;
     if (!err) {
         uint32_t release = 0;
         wm_ref_add(b, hs->map, child->map); /* before the old value goes: it may be the same */
         if (e) {
             release = clear_value(m, hs->map, e); /* the key prefix of e->data stays valid */
+            if (data) {
+                memcpy(data, e->data, key_len);
+                free(e->data);
+                e->data = data;
+            }
         } else {
             memcpy(data, key, key_len);
             e = wm_map_insert(map, hash, data, key_len);
@@ -748,6 +757,7 @@ int wm_op_set_many(wm_module *m, uint32_t h, const uint8_t *items, uint32_t item
         if (release)
             wm_maps_release(b, release - 1);
     }
+    wm_map_trim(&ms->store); /* the room reserved for repeated keys goes back */
 out:
     free(staged);
     wm_unlock(b);

@@ -39,7 +39,7 @@ typedef struct wm_wasmtime_api {
  * allocation) and for an anonymous map (its row and its smallest table),
  * so that a module's quota bounds its real memory within 2x. */
 enum {
-    WM_ENTRY_COST = 72, /* per live entry, charged to its last writer */
+    WM_ENTRY_COST = 88, /* per live entry, charged to its last writer */
     WM_MAP_COST = 160   /* per live anonymous map, charged to the module whose `new` made it */
 };
 

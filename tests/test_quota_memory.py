@@ -67,6 +67,84 @@ GREEDY = b"""
 """
 
 
+# Ways to hold memory that the quota did not see (an attack found them):
+#   setmap_over(r): r times, a 1 MiB value under a key, then a map reference
+#     over it (the old bytes stayed allocated, uncharged);
+#   dup(r, n): r new maps, each given one set_many of n copies of one key
+#     (the table stayed sized for n);
+#   tomb(r, n): r new maps, each given n distinct keys, then all deleted
+#     (the table stayed full of deleted slots).
+# Each returns 0, or the first errno.
+LEAKY_SHAPES = b"""
+(module
+  (import "wasi_map" "new" (func $new (param i32) (result i32)))
+  (import "wasi_map" "set" (func $set (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_map" "delete" (func $delete (param i32 i32 i32) (result i32)))
+  (import "wasi_map" "set_map" (func $set_map (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_map" "set_many" (func $set_many (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 40)
+  (func $fresh (result i32)
+    (drop (call $new (i32.const 0)))
+    (i32.load (i32.const 0)))
+  (func (export "setmap_over") (param $r i32) (result i32)
+    (local $h i32) (local $e i32)
+    (local.set $h (call $fresh))
+    (block $out (loop $more
+      (br_if $out (i32.eqz (local.get $r)))
+      (i32.store (i32.const 32) (local.get $r))
+      (local.set $e (call $set (local.get $h) (i32.const 32) (i32.const 4)
+                               (i32.const 0x10000) (i32.const 0x100000)))
+      (br_if $out (local.get $e))
+      (local.set $e (call $set_map (local.get $h) (i32.const 32) (i32.const 4) (local.get $h)))
+      (br_if $out (local.get $e))
+      (local.set $r (i32.sub (local.get $r) (i32.const 1)))
+      (br $more)))
+    (local.get $e))
+  ;; items at 0x200000: n records of (u32 1, "k" or the 4-byte i, u32 0)
+  (func $items (param $n i32) (param $distinct i32) (result i32)
+    (local $i i32) (local $at i32)
+    (local.set $at (i32.const 0x200000))
+    (block $done (loop $more
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (i32.store (local.get $at) (i32.const 4))
+      (i32.store (i32.add (local.get $at) (i32.const 4))
+                 (select (local.get $i) (i32.const 0x6b) (local.get $distinct)))
+      (i32.store (i32.add (local.get $at) (i32.const 8)) (i32.const 0))
+      (local.set $at (i32.add (local.get $at) (i32.const 12)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $more)))
+    (i32.sub (local.get $at) (i32.const 0x200000)))
+  (func (export "dup") (param $r i32) (param $n i32) (result i32)
+    (local $len i32) (local $e i32)
+    (local.set $len (call $items (local.get $n) (i32.const 0)))
+    (block $out (loop $more
+      (br_if $out (i32.eqz (local.get $r)))
+      (local.set $e (call $set_many (call $fresh) (i32.const 0x200000) (local.get $len)))
+      (br_if $out (local.get $e))
+      (local.set $r (i32.sub (local.get $r) (i32.const 1)))
+      (br $more)))
+    (local.get $e))
+  (func (export "tomb") (param $r i32) (param $n i32) (result i32)
+    (local $len i32) (local $e i32) (local $h i32) (local $i i32)
+    (local.set $len (call $items (local.get $n) (i32.const 1)))
+    (block $out (loop $more
+      (br_if $out (i32.eqz (local.get $r)))
+      (local.set $h (call $fresh))
+      (local.set $e (call $set_many (local.get $h) (i32.const 0x200000) (local.get $len)))
+      (br_if $out (local.get $e))
+      (local.set $i (i32.const 0))
+      (block $gone (loop $del
+        (br_if $gone (i32.ge_u (local.get $i) (local.get $n)))
+        (i32.store (i32.const 32) (local.get $i))
+        (drop (call $delete (local.get $h) (i32.const 32) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $del)))
+      (local.set $r (i32.sub (local.get $r) (i32.const 1)))
+      (br $more)))
+    (local.get $e)))
+"""
+
+
 def rss() -> int:
     with open(f"/proc/{os.getpid()}/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -113,3 +191,33 @@ def _errno(broker: Broker) -> int:
     store = broker._modules["greedy"].store
     glob = broker._modules["greedy"].instance.exports(store)["errno"]
     return int(glob.value(store))  # type: ignore[union-attr]
+
+
+class TestMemoryTheQuotaDidNotSee:
+    """Each of these held about 2-3 GB for a 16 MiB quota before the fix."""
+
+    def shapes(self, broker: Broker) -> None:
+        broker.load("leaky", LEAKY_SHAPES, limits={"bytes": QUOTA, "entries": 1 << 40})
+
+    def test_a_map_reference_over_a_big_value(self, broker: Broker) -> None:
+        """set_map over a 1 MiB value gives the value's memory back."""
+        self.shapes(broker)
+        before = rss()
+        assert broker.call("leaky.setmap_over", 100) == 0
+        assert SANITIZED or rss() - before < 2 * QUOTA + (8 << 20)
+        assert broker.native_module("leaky").usage()[0] <= QUOTA
+
+    def test_one_batch_of_one_key_repeated(self, broker: Broker) -> None:
+        """A set_many of 20,000 copies of one key leaves a table for one entry."""
+        self.shapes(broker)
+        before = rss()
+        assert broker.call("leaky.dup", 300, 20_000) == 0
+        assert SANITIZED or rss() - before < 2 * QUOTA + (8 << 20)
+
+    def test_deleted_entries(self, broker: Broker) -> None:
+        """A map whose entries were all deleted gives its tables back."""
+        self.shapes(broker)
+        before = rss()
+        assert broker.call("leaky.tomb", 50, 20_000) == 0
+        assert SANITIZED or rss() - before < 2 * QUOTA + (8 << 20)
+        assert broker._native.check() == 0
