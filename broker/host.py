@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -82,6 +83,10 @@ class Broker:
             self._store_door = _store_calls.attach(self._native, self.store)
         self._lock = threading.RLock()
         self._delivering = False
+        # Guest code running under this broker's lock (on the thread that
+        # holds it): a store or callback inside it must not unload, load or
+        # close, nor deliver notices in the middle of the guest's call.
+        self._running = 0
         self.closed = False
 
     @classmethod
@@ -142,6 +147,7 @@ class Broker:
         if problem:
             raise ConfigError(f"module name {name!r}: {problem}")
         with self._lock:
+            self._refuse_inside_a_call(f"load {name!r}")
             if name in self._modules:
                 raise ConfigError(f"module {name!r} is already loaded")
             module_limits = self._limits(limits)
@@ -154,9 +160,10 @@ class Broker:
                 for gname, rights in granted.items():
                     native.grant(gname, int(rights))
                 try:
-                    loaded = self._runtime.instantiate(
-                        name, compiled, label, native, module_limits, declared, self._modules
-                    )
+                    with self._guest():
+                        loaded = self._runtime.instantiate(
+                            name, compiled, label, native, module_limits, declared, self._modules
+                        )
                 except BaseException:
                     # Nothing of it stays: what its start function made is
                     # closed, and a trap that began in a peer tears that down.
@@ -169,7 +176,8 @@ class Broker:
                     if isinstance(
                         loaded.instance.exports(loaded.store).get("_initialize"), wasmtime.Func
                     ):
-                        trap, _ = self._host_call(loaded, "_initialize").invoke(())
+                        with self._guest():
+                            trap, _ = self._host_call(loaded, "_initialize").invoke(())
                         if trap is not None:
                             self._blame_peer(name, "_initialize")
                             raise ModuleError(
@@ -228,6 +236,7 @@ class Broker:
         exports wait for a module of that name to be loaded again.
         """
         with self._lock:
+            self._refuse_inside_a_call(f"unload {name!r}")
             self._module(name, allow_torn_down=True)
             self._remove(name)
             trap = self._deliver_notices()
@@ -282,7 +291,8 @@ class Broker:
         with self._lock:
             loaded = self._module(module)
             try:
-                trap, values = self._host_call(loaded, export).invoke(args)
+                with self._guest():
+                    trap, values = self._host_call(loaded, export).invoke(args)
                 error = self._trapped(module, export, trap) if trap is not None else None
                 drop_trap = self._deliver_notices()
             finally:
@@ -330,8 +340,8 @@ class Broker:
         delivery: a handler that feeds itself cannot keep the operation that
         delivers from returning (each handler call is bounded by its
         module's time limit, the batch by the watches quotas)."""
-        if self._delivering or self.closed:
-            return None
+        if self._delivering or self.closed or self._running:
+            return None  # the outermost operation delivers when it ends
         self._delivering = True
         first: GuestTrap | None = None
         queued: list[tuple[int, int]] = []
@@ -345,7 +355,8 @@ class Broker:
                 exports = loaded.instance.exports(loaded.store)
                 if not isinstance(exports.get(DROP_EXPORT), wasmtime.Func):
                     continue
-                trap, _ = self._host_call(loaded, DROP_EXPORT).invoke((cookie,))
+                with self._guest():
+                    trap, _ = self._host_call(loaded, DROP_EXPORT).invoke((cookie,))
                 if trap is not None:
                     error = self._trapped(loaded.name, DROP_EXPORT, trap)
                     first = first or error
@@ -359,6 +370,9 @@ class Broker:
         returns)."""
         wanted = self.tracer is not None or self._native.has_notices()
         if not wanted or not self._lock.acquire(blocking=False):
+            return
+        if self._running:  # this thread is inside a guest call: it does both later
+            self._lock.release()
             return
         try:
             trap = self._deliver_notices()
@@ -474,6 +488,23 @@ class Broker:
 
     # --- lifetime ----------------------------------------------------------
 
+    @contextmanager
+    def _guest(self) -> Iterator[None]:
+        """Around guest code this thread runs with the lock held."""
+        self._running += 1
+        try:
+            yield
+        finally:
+            self._running -= 1
+
+    def _refuse_inside_a_call(self, what: str) -> None:
+        """Lock held: refuse what would free a running guest's store or module."""
+        if self._running:
+            raise ConfigError(
+                f"{what}: not while a guest call is running on this thread "
+                "(from a store or callback inside it)"
+            )
+
     def _check_open(self) -> None:
         if self.closed:
             raise ConfigError("the broker is closed")
@@ -485,6 +516,7 @@ class Broker:
         if self.closed:
             return
         with self._lock:
+            self._refuse_inside_a_call("close")
             if self.tracer is not None:
                 self.tracer.close()
             self.closed = True

@@ -37,7 +37,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stores_fixtures import backing_stores, every_store, store_map, unique_name
 
-from broker import Broker
+from broker import Borrow, Broker, ConfigError
 from broker._native import MAP_COST
 from broker.abi import Errno
 from broker.cli import main
@@ -659,3 +659,85 @@ class TestOwnStore:
             store.data[b"big"] = b"x" * 100
             assert d.get(h, b"big", cap=8) == (RANGE, 100)  # the driver checks the buffer
             assert d.get(h, b"big", cap=100) == (OK, b"x" * 100)
+
+
+class HookStore(FlakyStore):
+    """A store that runs app code inside each get (inside the guest's ABI call)."""
+
+    url = "hook:"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hook: Any = None
+        self.raised: list[BaseException] = []
+
+    def get(self, name: str, key: bytes) -> bytes | None:
+        if self.hook is not None:
+            try:
+                self.hook()
+            except BaseException as exc:  # kept for the test
+                self.raised.append(exc)
+        return super().get(name, key)
+
+
+# go(): open "shared", then one get on it (the store's hook runs inside it);
+# returns get's errno, or $seen: 1 if a drop notice arrived during go.
+HOOKED = b"""
+(module
+ (import "wasi_map" "open" (func $open (param i32 i32 i32 i32) (result i32)))
+ (import "wasi_map" "get" (func $get (param i32 i32 i32 i32 i32 i32) (result i32)))
+ (import "wasi_map" "watch_drop" (func $w (param i32 i64) (result i32)))
+ (memory (export "memory") 1)
+ (data (i32.const 16) "shared")
+ (global $in_go (mut i32) (i32.const 0))
+ (global $seen (mut i32) (i32.const 0))
+ (func (export "watch") (param i32) (result i32) (call $w (local.get 0) (i64.const 1)))
+ (func (export "go") (result i32)
+   (local $e i32)
+   (global.set $in_go (i32.const 1))
+   (drop (call $open (i32.const 16) (i32.const 6) (i32.const 3) (i32.const 0)))
+   (local.set $e (call $get (i32.load (i32.const 0)) (i32.const 16) (i32.const 1)
+                           (i32.const 100) (i32.const 100) (i32.const 4)))
+   (global.set $in_go (i32.const 0))
+   (i32.add (local.get $e) (i32.mul (global.get $seen) (i32.const 100))))
+ (func (export "ok") (result i32) (i32.const 5))
+ (func (export "wasi_map_on_drop") (param i64) (global.set $seen (global.get $in_go))))
+"""
+
+
+class TestCodeInsideAGuestCall:
+    """A store (or any callback) runs on the guest's thread, inside its call: it must not
+    free what the guest is running on (before: a crash writing into unmapped memory)."""
+
+    def test_unload_load_and_close_are_refused(self) -> None:
+        store = HookStore()
+        store.data[b"s"] = b"v"
+        with Broker(store=store) as broker:
+            broker.load("m", HOOKED, grants={"shared": "rw"})
+            for hook in (
+                lambda: broker.unload("m"),
+                lambda: broker.close(),
+                lambda: broker.load("x", b"(module)"),
+            ):
+                store.hook = hook
+                assert broker.call("m.go") == OK  # the get itself went on
+                assert isinstance(store.raised.pop(), ConfigError)
+            store.hook = lambda: broker.call("m.ok")  # a nested call is fine
+            assert broker.call("m.go") == OK and store.raised == []
+            store.hook = None
+            assert broker.modules() == ["m"] and not broker.closed
+            broker.unload("m")  # afterwards, as usual
+
+    def test_notices_wait_for_the_call_to_end(self) -> None:
+        """A MapRef closed inside the guest's call: its drop notice comes after the call."""
+        store = HookStore()
+        with Broker(store=store) as broker:
+            broker.load(
+                "m", HOOKED, grants={"shared": "rw"}, exports={"watch": {"params": ["borrow"]}}
+            )
+            ref = broker.new_map()
+            assert broker.call("m.watch", Borrow(ref)) == 0
+            store.hook = ref.close
+            assert broker.call("m.go") == NOENT  # $seen stayed 0: not inside go
+            assert store.raised == []
+            assert broker._modules["m"].torn_down is None
