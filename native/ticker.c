@@ -3,8 +3,9 @@
  * One thread per process -- the one piece of state in the core that is not
  * a broker's, by design: wasmtime's epoch interruption wants one ticker,
  * not one per call.  While any broker has a call running (a host call or a
- * start function: wm_tick_begin/end), it increments a tick counter and the
- * epoch of every registered engine once per WM_TICK_NS; with no call
+ * start function: wm_tick_begin/end), it advances a tick counter and the
+ * epoch of every registered engine by the milliseconds passed, every
+ * WM_TICK_NS; with no call
  * running it sleeps on a condition variable, so an idle process is never
  * woken.  A module's call notes the tick it began at (cheaply: one atomic
  * load); wasmtime calls link.c's deadline callback when the module's epoch
@@ -39,22 +40,46 @@ static struct {
 
 _Atomic uint64_t wm_tick_count; /* ticks since the process began ticking */
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Ticks follow the monotonic clock, not the number of wake-ups: a ticker
+ * woken late (a loaded machine) catches up, so a limit is wall-clock time.
+ * Time spent idle (no call running) is not counted: the count resumes
+ * where it stopped, so a call never starts with time already used. */
 static void *run(void *unused)
 {
     (void)unused;
     struct timespec period = {0, WM_TICK_NS};
+    uint64_t base = 0; /* now_ms() - ticks: where tick 0 was */
+    bool resumed = true;
     for (;;) {
         pthread_mutex_lock(&T.lock);
-        while (atomic_load(&T.active) == 0)
+        while (atomic_load(&T.active) == 0) {
             pthread_cond_wait(&T.wake, &T.lock);
+            resumed = true;
+        }
         pthread_mutex_unlock(&T.lock);
+        if (resumed) {
+            base = now_ms() - atomic_load(&wm_tick_count);
+            resumed = false;
+        }
         struct timespec left = period;
         while (nanosleep(&left, &left) != 0 && errno == EINTR)
             ;
+        uint64_t ticks = atomic_load(&wm_tick_count), due = now_ms() - base;
+        uint64_t step = due > ticks ? due - ticks : 0;
+        if (step > 1000) /* a suspended machine: one second of catching up at most */
+            step = 1000;
         pthread_mutex_lock(&T.lock);
-        atomic_fetch_add_explicit(&wm_tick_count, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&wm_tick_count, step, memory_order_relaxed);
         for (size_t i = 0; i < T.len; i++)
-            T.engines[i].increment(T.engines[i].engine);
+            for (uint64_t k = 0; k < step; k++)
+                T.engines[i].increment(T.engines[i].engine);
         pthread_mutex_unlock(&T.lock);
     }
     return NULL;

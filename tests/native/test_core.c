@@ -29,12 +29,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "abi_gen.h" /* errno and rights numbers, generated from broker/abi.py */
 #include "handles.h" /* the handle number layout (index bits, max generation) */
 #include "wasmtime_abi.h" /* the restated wasmtime types, for the fake wasmtime */
 #include "wm.h"
+#include "wm_core.h" /* wm_ticks_now, for the ticker test */
 
 /* --- checking ----------------------------------------------------------- */
 
@@ -3278,6 +3280,26 @@ static void test_deadlines(void)
     usleep(5 * 1000);
     CHECK(st2.cb((wt_context *)&st2, st2.env, &delta, &kind) == NULL && delta > 1000000);
     wm_module_leave(free_m);
+    /* ticks follow the clock, not the ticker's wake-ups (each a bit over
+     * 1 ms): after 500 ms the count catches up to within 2 ms */
+    {
+        wm_module_enter(m);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        uint64_t start = wm_ticks_now();
+        usleep(500 * 1000);
+        bool caught_up = false;
+        for (int i = 0; i < 100 && !caught_up; i++) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            uint64_t ms = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000 +
+                          (uint64_t)((t1.tv_nsec - t0.tv_nsec) / 1000000);
+            caught_up = wm_ticks_now() - start + 2 >= ms;
+            if (!caught_up)
+                usleep(1000);
+        }
+        CHECK(caught_up);
+        wm_module_leave(m);
+    }
     /* a second engine replaces the first; close gives both back */
     CHECK(wm_broker_set_engine(b, (void *)&fake_token) == WM_OK && fake_engines == 1);
     wm_broker_close(b);
