@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -87,6 +88,7 @@ class Broker:
         # holds it): a store or callback inside it must not unload, load or
         # close, nor deliver notices in the middle of the guest's call.
         self._running = 0
+        self._pid = os.getpid()  # a forked child gets a copy it cannot use
         self.closed = False
 
     @classmethod
@@ -235,6 +237,7 @@ class Broker:
         Maps still referenced elsewhere keep all their data; imports of its
         exports wait for a module of that name to be loaded again.
         """
+        self._check_open()
         with self._lock:
             self._refuse_inside_a_call(f"unload {name!r}")
             self._module(name, allow_torn_down=True)
@@ -288,6 +291,7 @@ class Broker:
         module, sep, export = target.partition(".")
         if not sep or not export:
             raise ConfigError(f"call target {target!r}: expected MODULE.EXPORT")
+        self._check_open()  # before the lock: a forked copy's lock may never come free
         with self._lock:
             loaded = self._module(module)
             try:
@@ -326,6 +330,7 @@ class Broker:
 
     def deliver_notices(self) -> None:
         """Deliver queued drop notices now (calls deliver them on their own)."""
+        self._check_open()
         with self._lock:
             self._check_open()
             trap = self._deliver_notices()
@@ -388,6 +393,7 @@ class Broker:
         """Run the cycle collector now; the number of maps reclaimed.
 
         Their drop notices are delivered before it returns."""
+        self._check_open()
         with self._lock:
             self._check_open()
             freed = self.gc.collect()
@@ -419,6 +425,7 @@ class Broker:
 
     def stats(self) -> dict[str, Any]:
         """{"maps": live anonymous maps, "named": n, "handles": {module: n}}."""
+        self._check_open()
         with self._lock:  # a module unloaded meanwhile would be freed under us
             self._check_open()
             counts = self._native.stats()
@@ -442,6 +449,7 @@ class Broker:
         """
         from . import leaks
 
+        self._check_open()
         with self._lock:
             self._check_open()
             self._drain()
@@ -454,6 +462,7 @@ class Broker:
         """The ownership graph (a graphviz.Digraph); written to `path` if given."""
         from . import graph
 
+        self._check_open()
         with self._lock:
             self._check_open()
             g = graph.build(self.snapshot(), list(self._modules), title)
@@ -508,12 +517,22 @@ class Broker:
     def _check_open(self) -> None:
         if self.closed:
             raise ConfigError("the broker is closed")
+        if os.getpid() != self._pid:
+            # Its locks may be held by threads the child does not have, and
+            # wasmtime's compiler threads are gone: refuse rather than hang.
+            raise ConfigError(
+                "this Broker was made before a fork, in another process: "
+                "make a new Broker in this one"
+            )
         if self._native.released:
             self._native.close_released()
 
     def close(self) -> None:
         """Drop every module and map; the broker cannot be used afterwards."""
         if self.closed:
+            return
+        if os.getpid() != self._pid:  # a forked copy: the parent owns the state
+            self.closed = True
             return
         with self._lock:
             self._refuse_inside_a_call("close")

@@ -13,6 +13,7 @@ broker/calls.py.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,16 @@ if TYPE_CHECKING:
 
 WASI_MODULE = "wasi_snapshot_preview1"
 _VALTYPES = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64}
+_forked = False  # set in the child of a fork (os.register_at_fork below)
+
+
+def _in_forked_child() -> None:
+    global _forked
+    _forked = True
+
+
+os.register_at_fork(after_in_child=_in_forked_child)
+
 MAX_MEMORIES = 1  # a module's one linear memory (the `memory` it exports)
 MAX_TABLES = 4
 
@@ -91,6 +102,10 @@ class Runtime:
         self.native = native
         config = wasmtime.Config()
         config.epoch_interruption = True
+        # wasmtime's parallel compiler uses a thread pool a forked child does
+        # not have (its compiles would wait forever): compile on this thread there.
+        config.parallel_compilation = not _forked
+
         self.engine = wasmtime.Engine(config)
         native.set_engine(self.engine)
         self.functypes = [

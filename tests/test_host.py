@@ -216,3 +216,34 @@ class TestBadArguments:
             broker.load(name, MAKER.encode())
         assert "\n" not in str(info.value)
         assert broker.modules() == []
+
+
+class TestFork:
+    def test_a_forked_child_makes_its_own_broker(self, broker: Broker) -> None:
+        """In a forked child the parent's Broker refuses with one line (it would hang:
+        locks of missing threads, wasmtime's compiler pool), and a new Broker works."""
+        import os
+
+        broker.load("m", MAKER.encode())
+        pid = os.fork()
+        if pid == 0:  # the child: report through the exit code only
+            import signal
+
+            signal.alarm(30)  # a hang (as before) ends the child, and fails the test
+            code = 1
+            try:
+                try:
+                    broker.call("m.make", 1)
+                except ConfigError as exc:
+                    if "before a fork" in str(exc):
+                        code = 2
+                if code == 2:
+                    with Broker() as mine:
+                        mine.load("m", MAKER.encode())
+                        code = 0 if mine.call("m.make", 3) > 0 else 3
+                broker.close()  # the parent's: nothing happens here
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert broker.call("m.make", 1) > 0  # the parent's broker is untouched
