@@ -362,6 +362,10 @@ class NativeLink:
     def unresolve(self) -> None:
         lib.wm_link_unresolve(self.ptr)
 
+    def set_loading(self, loading: NativeModule | None) -> None:
+        """A module of the target's name is instantiating (None: no longer)."""
+        lib.wm_link_set_loading(self.ptr, loading.ptr if loading is not None else ffi.NULL)
+
     def define(
         self, linker: wasmtime.Linker, module: str, name: str, functype: wasmtime.FuncType
     ) -> None:

@@ -145,6 +145,13 @@ class Links:
             if peer.module == target.name and not peer.resolved:
                 self.resolve(peer, target)
 
+    def loading(self, name: str, native: NativeModule | None) -> None:
+        """`name` is instantiating as `native` (None: done): a call into it
+        through a waiting link is its own start function's doing."""
+        for peer in self._imports:
+            if peer.module == name and not peer.resolved:
+                peer.link.set_loading(native)
+
     def forget(self, name: str) -> None:
         """`name` is gone: links into it wait again; its own imports are dropped."""
         kept = []

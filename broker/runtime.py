@@ -164,6 +164,7 @@ class Runtime:
                 if peer.module in loaded:
                     self.links.resolve(peer, loaded[peer.module])
             native.enter()  # the start function runs under the time limit
+            self.links.loading(name, native)
             try:
                 instance = linker.instantiate(store, module)
             except wasmtime.Trap as exc:
@@ -175,6 +176,7 @@ class Runtime:
                     f"{label}: cannot instantiate: {instantiate_problem(str(exc), limits)}"
                 ) from None
             finally:
+                self.links.loading(name, None)
                 native.leave()
             exports = instance.exports(store)
             check_declarations(name, exports, store, decls)

@@ -421,6 +421,8 @@ static void forget_links(wm_broker *b, wm_module *m)
         }
         if (link->target == m)
             link->target = NULL;
+        if (link->loading == m)
+            link->loading = NULL;
         l = &link->next;
     }
 }

@@ -150,6 +150,7 @@ void wm_link_resolve(wm_link *l, wm_module *target, const void *func, const uint
 {
     wm_lock(l->b);
     l->target = target;
+    l->loading = NULL;
     memcpy(&l->func, func, sizeof l->func);
     memcpy(l->how, how, (size_t)l->nparams + l->nresults);
     l->has_handles = false;
@@ -267,16 +268,38 @@ static void run_export(wm_link *l, wm_module *target, wt_val_raw *args, wt_trap 
         *trap = error_to_trap(b, error);
 }
 
+/* A call through a link whose target cannot be called (lock held): the
+ * trap, blamed on the caller -- unless the target is still loading and
+ * its own start function led here, which is the loading module's doing. */
+static wt_trap *unreachable_target(wm_link *l)
+{
+    wm_broker *b = l->b;
+    wm_module *target = l->target;
+    if (!target && l->loading) {
+        wm_mark_origin(b, l->loading);
+        return wm_trap(b, "wasi_map: %s: the module is still loading (its start called back)",
+                       l->label);
+    }
+    wm_mark_origin(b, l->caller);
+    return wm_trap(b, "wasi_map: %s: the module is %s", l->label,
+                   target ? "torn down" : "not loaded");
+}
+
+void wm_link_set_loading(wm_link *l, wm_module *loading)
+{
+    wm_lock(l->b);
+    l->loading = loading;
+    wm_unlock(l->b);
+}
+
 static void plain_call(wm_link *l, wt_val_raw *args, wt_trap **trap)
 {
     wm_broker *b = l->b;
     wm_module *target = l->target;
     if (!target || target->dead) {
         wm_lock(b);
-        wm_mark_origin(b, l->caller);
+        *trap = unreachable_target(l);
         wm_unlock(b);
-        *trap = wm_trap(b, "wasi_map: %s: the module is %s", l->label,
-                        target ? "torn down" : "not loaded");
         return;
     }
     if (b->tracing)
@@ -311,10 +334,8 @@ static int link_call(wm_link *l, wt_val_raw *args, const uint8_t *masks, wt_trap
     wm_lock(b);
     target = l->target;
     if (!target || target->dead) {
-        wm_mark_origin(b, caller);
+        *trap = unreachable_target(l);
         wm_unlock(b);
-        *trap = wm_trap(b, "wasi_map: %s: the module is %s", l->label,
-                        target ? "torn down" : "not loaded");
         return WM_OK;
     }
     WM_TRACE(b, .kind = WM_EV_CALL, .module = caller->id, .other_module = target->id,

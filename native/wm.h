@@ -316,6 +316,10 @@ uint32_t wm_link_id(wm_link *l);
  * nparams then nresults WM_PASS_* codes. */
 void wm_link_resolve(wm_link *l, wm_module *target, const void *func, const uint8_t *how);
 void wm_link_unresolve(wm_link *l);
+/* While `loading` (a module of the link's target name) instantiates, a call
+ * through the unresolved link is that module's fault: its start function
+ * called back into it (NULL: over).  Resolving clears it. */
+void wm_link_set_loading(wm_link *l, wm_module *loading);
 /* Define the link in `linker` as the import module.name of type `functype`.
  * Returns a wasmtime_error_t* or NULL. */
 void *wm_link_define(wm_link *l, void *linker, const char *module, const char *name, void *functype);

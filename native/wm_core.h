@@ -138,6 +138,7 @@ struct wm_link {
     wm_broker *b;
     wm_module *caller;
     wm_module *target; /* NULL while unresolved */
+    wm_module *loading; /* unresolved, and this module of its name is loading */
     wt_func func;
     uint32_t nparams, nresults;
     uint8_t *how; /* nparams + nresults WM_PASS_* codes */

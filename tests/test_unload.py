@@ -184,3 +184,24 @@ class TestAFailedLoad:
             broker.load("caller", CALLER, exports={"nope": {"params": ["own"]}})
         assert broker._native.stats() == before
         assert broker.modules() == ["callee"]
+
+
+# "p" imports st.cb; "st"'s start function calls p.g, which calls back into
+# st.cb before st has finished loading (the link is not resolved yet).
+CALLS_BACK_P = b"""(module (import "st" "cb" (func $cb (result i32)))
+ (func (export "g") (result i32) (call $cb)) (func (export "ok") (result i32) (i32.const 1)))"""
+CALLS_BACK_ST = b"""(module (import "p" "g" (func $g (result i32)))
+ (func (export "cb") (result i32) (i32.const 5))
+ (func $s (drop (call $g))) (start $s))"""
+
+
+class TestAStartThatCallsBack:
+    def test_the_loading_module_is_at_fault_not_its_peer(self, broker: Broker) -> None:
+        """A start function whose call comes back into its own module (not loaded
+        yet) fails the load; the peer in between is not torn down (before: it was)."""
+        broker.load("p", CALLS_BACK_P)
+        with pytest.raises(ModuleError, match="still loading"):
+            broker.load("st", CALLS_BACK_ST)
+        assert broker.call("p.ok") == 1
+        with pytest.raises(GuestTrap, match="not loaded"):  # afterwards: p's own call
+            broker.call("p.g")

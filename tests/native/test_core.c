@@ -3221,6 +3221,9 @@ static void test_unload(void)
     CHECK(stats(b).links == links + 1); /* c's import stays, unresolved */
     wt_val_raw none[1] = {{0}};
     expect_trap(guest_link_call(into_u, none, 1), "not loaded", c);
+    wm_link_set_loading(into_u, a); /* a module of its name is loading: its fault */
+    expect_trap(guest_link_call(into_u, none, 1), "still loading", a);
+    wm_link_set_loading(into_u, NULL);
     CHECK(!wm_broker_has_notices(b)); /* its queued notice is gone */
     CHECK(wm_module_entries_used(host) == host_entries + 1); /* its write, charged to the host */
     expect_value(host, hm, "from", "u");
