@@ -207,6 +207,7 @@ class NativeBroker:
         self.closed = False
         self.host = NativeModule(self, lib.wm_broker_host(ptr))
         self.link_labels: dict[int, str] = {}  # link id -> "module.export" it calls
+        self.retired_links: list[int] = []  # freed links: labels to drop once drained
         # Host handles whose MapRef was garbage-collected: closed at the next
         # operation, never from a finalizer (which may run after the C
         # broker itself has been freed, in the same collection).
@@ -218,6 +219,12 @@ class NativeBroker:
         if self.closed:
             raise ConfigError("the broker is closed")
         return self._ptr
+
+    def drop_retired_links(self) -> None:
+        """Forget the labels of freed links (after the tracer took their events)."""
+        for link_id in self.retired_links:
+            self.link_labels.pop(link_id, None)
+        self.retired_links.clear()
 
     def close_released(self) -> None:
         """Close the host handles of garbage-collected MapRefs."""
@@ -361,6 +368,10 @@ class NativeLink:
 
     def unresolve(self) -> None:
         lib.wm_link_unresolve(self.ptr)
+
+    def retire(self) -> None:
+        """The link goes with its module: its label, once the tracer has its events."""
+        self.broker.retired_links.append(self.id)
 
     def set_loading(self, loading: NativeModule | None) -> None:
         """A module of the target's name is instantiating (None: no longer)."""

@@ -54,6 +54,10 @@ class HostCall:
         self._args = _native.new_args(self._link.nslots)
         self._slots = _native.int64_view(self._args)  # slot i is word 2*i
 
+    def retire(self) -> None:
+        """Its module is going: the link's label goes too (the C side frees it)."""
+        self._link.retire()
+
     def invoke(self, args: tuple[Any, ...]) -> tuple[str | None, tuple[Any, ...]]:
         """(trap message or None, results); errno errors are raised."""
         if len(args) != len(self.params):

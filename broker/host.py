@@ -24,6 +24,7 @@ from .manifest import (
     load_manifest,
     map_name_problem,
     module_name_problem,
+    shown_name,
 )
 from .mapref import MapRef
 from .ownership import parse_kind
@@ -147,7 +148,7 @@ class Broker:
         self._check_open()
         problem = module_name_problem(name)
         if problem:
-            raise ConfigError(f"module name {name!r}: {problem}")
+            raise ConfigError(f"module name {shown_name(name)}: {problem}")
         with self._lock:
             self._refuse_inside_a_call(f"load {name!r}")
             if name in self._modules:
@@ -200,11 +201,13 @@ class Broker:
                 raise ValueError(problem)
             if isinstance(rights, str):
                 return parse_rights(rights)
-            if rights & ~3 or rights < 0:
-                raise ValueError(f"rights must be a combination of READ and WRITE, not {rights}")
+            if type(rights) is not int and not isinstance(rights, Rights) or rights & ~3:
+                raise ValueError(
+                    f"rights must be a combination of READ and WRITE, not {shown_name(rights)}"
+                )
             return Rights(rights)
         except ValueError as exc:
-            raise ConfigError(f"module {module!r} grant {name!r}: {exc}") from None
+            raise ConfigError(f"module {module!r} grant {shown_name(name)}: {exc}") from None
 
     def _limits(self, limits: Limits | Mapping[str, Any] | None) -> Limits:
         if limits is None:
@@ -253,6 +256,8 @@ class Broker:
         loaded = self._modules.pop(name)
         self._by_id.pop(loaded.native.id, None)
         self._runtime.links.forget(name)
+        for host_call in loaded.calls.values():
+            host_call.retire()
         loaded.calls.clear()
         loaded.native.unload()
         loaded.store.close()
@@ -416,7 +421,7 @@ class Broker:
         mask = parse_rights(rights) if isinstance(rights, str) else rights
         problem = map_name_problem(name)
         if problem:
-            raise ConfigError(f"map name {name!r}: {problem}")
+            raise ConfigError(f"map name {shown_name(name)}: {problem}")
         ref = MapRef(self, self.host.op_open(name.encode(), int(mask)))
         self._after_host_op()
         return ref
@@ -484,6 +489,7 @@ class Broker:
     def _drain(self) -> None:
         if self.tracer is not None and not self.closed:
             self.tracer.drain()
+        self._native.drop_retired_links()
 
     def native_module(self, name: str) -> _native.NativeModule:
         """The C side of a loaded module (for tests and tools)."""

@@ -161,6 +161,8 @@ class Links:
                 peer.resolved = False
             if peer.importer != name:
                 kept.append(peer)
+            else:
+                peer.link.retire()
         self._imports = kept
 
     def unresolved(self) -> list[PeerImport]:

@@ -67,9 +67,20 @@ def module_name_problem(name: object) -> str | None:
     return None
 
 
-def map_name_problem(name: str) -> str | None:
+def shown_name(name: object) -> str:
+    """A name as a message quotes it: repr, cut short (a message stays one line)."""
+    return _shown(name)
+
+
+def map_name_problem(name: object) -> str | None:
     """Why `name` cannot name a map, or None."""
-    if not 0 < len(name.encode()) <= MAX_NAME_LEN:
+    if not isinstance(name, str):
+        return f"a map name must be a str, not {type(name).__name__}"
+    try:
+        size = len(name.encode())
+    except UnicodeEncodeError:
+        return "a map name must be valid Unicode text (no lone surrogates)"
+    if not 0 < size <= MAX_NAME_LEN:
         return f"a map name must be 1..{MAX_NAME_LEN} bytes of UTF-8"
     return None
 

@@ -172,6 +172,10 @@ class Runtime:
                     f"{label}: trapped while starting: {trap_reason(str(exc))}"
                 ) from None
             except wasmtime.WasmtimeError as exc:
+                if "wasi_map:" in str(exc):  # the broker stopped its start (a time limit)
+                    raise ModuleError(
+                        f"{label}: trapped while starting: {trap_reason(str(exc))}"
+                    ) from None
                 raise ModuleError(
                     f"{label}: cannot instantiate: {instantiate_problem(str(exc), limits)}"
                 ) from None

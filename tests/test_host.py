@@ -247,3 +247,29 @@ class TestFork:
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
         assert broker.call("m.make", 1) > 0  # the parent's broker is untouched
+
+
+class TestNamesAndRights:
+    @pytest.mark.parametrize(
+        ("grants", "words"),
+        [
+            ({"a\ud800": "rw"}, "lone surrogates"),
+            ({"x" * 100_000: "rw"}, "1..1024 bytes"),
+            ({"ok": True}, "not True"),
+            ({"ok": 4}, "not 4"),
+        ],
+        ids=["surrogate", "huge", "bool", "bits"],
+    )
+    def test_bad_grants_are_short_config_errors(
+        self, broker: Broker, grants: dict[str, object], words: str
+    ) -> None:
+        """A grant that cannot be one is a ConfigError of one short line
+        (before: UnicodeEncodeError, a 100 KB message, True accepted)."""
+        with pytest.raises(ConfigError, match=words) as info:
+            broker.load("m", MAKER.encode(), grants=grants)  # type: ignore[arg-type]
+        assert len(str(info.value)) < 300 and broker.modules() == []
+
+    def test_a_map_name_with_a_lone_surrogate(self, broker: Broker) -> None:
+        """Broker.open refuses it as a ConfigError."""
+        with pytest.raises(ConfigError, match="lone surrogates"):
+            broker.open("a\ud800")

@@ -158,6 +158,7 @@ class TestAStartFunctionThatNeverReturns:
             broker.load("starter", SPIN_AT_START, limits={"time_ms": 100})
         message = str(info.value)
         assert "starter" in message and "time limit of 100 ms" in message
+        assert "trapped while starting" in message
         assert "\n" not in message
         assert broker.modules() == []
         assert broker._native.stats() == before

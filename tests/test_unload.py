@@ -205,3 +205,27 @@ class TestAStartThatCallsBack:
         assert broker.call("p.ok") == 1
         with pytest.raises(GuestTrap, match="not loaded"):  # afterwards: p's own call
             broker.call("p.g")
+
+
+class TestNothingGrowsWithReloads:
+    def test_link_labels(self, broker: Broker) -> None:
+        """The Python side forgets the labels of freed links too (before: one entry per
+        link ever made)."""
+        broker.load("callee", CALLEE)
+        broker.load("caller", CALLER)
+        broker.call("caller.new")
+        before = len(broker._native.link_labels)
+        for _ in range(50):
+            broker.unload("caller")
+            broker.load("caller", CALLER)
+            broker.call("caller.new")
+        assert len(broker._native.link_labels) == before
+
+    def test_link_labels_after_failed_loads(self, broker: Broker) -> None:
+        """...also those of loads that failed."""
+        broker.load("callee", CALLEE)
+        before = len(broker._native.link_labels)
+        for _ in range(20):
+            with pytest.raises(ModuleError):
+                broker.load("caller", CALLER, exports={"nope": {"params": ["own"]}})
+        assert len(broker._native.link_labels) == before
