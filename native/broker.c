@@ -108,29 +108,27 @@ wm_broker *wm_broker_new(const wm_wasmtime_api *api, uint64_t seed, const wm_lim
     return b;
 }
 
-int wm_broker_set_engine(wm_broker *b, void *engine)
+/* Tick `clone` (NULL: nothing) from now on; the engine ticked before stops. */
+static void tick_engine(wm_broker *b, void *clone)
 {
-    void *clone = wm_ticker_add(&b->api, engine);
-    if (!clone)
-        return WM_QUOTA;
     wm_lock(b);
     void *old = b->engine;
     b->engine = clone;
     wm_unlock(b);
     if (old)
         wm_ticker_remove(old);
+}
+
+int wm_broker_set_engine(wm_broker *b, void *engine)
+{
+    void *clone = wm_ticker_add(&b->api, engine);
+    if (!clone)
+        return WM_QUOTA;
+    tick_engine(b, clone);
     return WM_OK;
 }
 
-static void stop_ticking(wm_broker *b)
-{
-    wm_lock(b);
-    void *engine = b->engine;
-    b->engine = NULL;
-    wm_unlock(b);
-    if (engine)
-        wm_ticker_remove(engine);
-}
+static void stop_ticking(wm_broker *b) { tick_engine(b, NULL); }
 
 static void clear_state(wm_broker *b)
 {
