@@ -219,6 +219,7 @@ def worker(mode: str, warm: float) -> None:
     import broker._wm as wm
 
     from broker import Broker
+
     # The recorder alone stores a whole run in C (the tracer asks for less: broker/tracer.py).
     recorder_limit = 1 << 22
 

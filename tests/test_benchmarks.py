@@ -11,7 +11,8 @@ BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
 class TestBenchmarksRun:
     @pytest.mark.parametrize(
-        "script", ["bench_abi.py", "bench_xmod.py", "bench_gc.py", "bench_store.py"]
+        "script",
+        ["bench_abi.py", "bench_xmod.py", "bench_gc.py", "bench_store.py", "bench_quota.py"],
     )
     def test_quick_run_exits_0(self, script: str) -> None:
         """`--quick` prints its table and exits 0."""
