@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import os
 
+from sanitizer import SANITIZED
+
 from broker import Broker, Errno
 from broker._native import ENTRY_COST, MAP_COST
 
 QUOTA = 16 << 20
-# Under AddressSanitizer (tests/native/run_sanitized.sh) every allocation has
-# redzones and freed memory is quarantined: RSS says nothing about the core.
-SANITIZED = "asan" in os.environ.get("LD_PRELOAD", "")
 
 GREEDY = b"""
 (module
