@@ -10,9 +10,8 @@ chained under empty keys were charged 8 MiB and took 580 MiB.
 
 from __future__ import annotations
 
-import os
 
-from sanitizer import SANITIZED
+from sanitizer import SANITIZED, rss
 
 from broker import Broker, Errno
 from broker._native import ENTRY_COST, MAP_COST
@@ -142,11 +141,6 @@ LEAKY_SHAPES = b"""
       (br $more)))
     (local.get $e)))
 """
-
-
-def rss() -> int:
-    with open(f"/proc/{os.getpid()}/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 class TestTheQuotaBoundsRealMemory:
