@@ -460,7 +460,7 @@ class Broker:
             self._drain()
             snapshot = self.snapshot()
             host = {h.handle for h in snapshot.handles if h.module == "host"}
-            owners = leaks.mapref_owners(host) if host else {}
+            owners = leaks.mapref_owners(host, self) if host else {}
             return leaks.report(snapshot, self.tracer, self._native.stats(), owners)
 
     def graph(self, path: str | Path | None = None, title: str = "") -> Any:

@@ -91,8 +91,10 @@ def _borrow(e: Event) -> dict[str, Any]:
     }
 
 
-def mapref_owners(handles: set[int]) -> dict[int, list[str]]:
-    """For each host handle, who in Python keeps its MapRef alive (best effort)."""
+def mapref_owners(handles: set[int], broker: object) -> dict[int, list[str]]:
+    """For each host handle of `broker`, who in Python keeps its MapRef alive (best effort).
+
+    Handle numbers repeat across brokers: MapRefs of other brokers are left out."""
     from .mapref import MapRef
 
     try:
@@ -101,7 +103,7 @@ def mapref_owners(handles: set[int]) -> dict[int, list[str]]:
         return {}
     owners: dict[int, list[str]] = {}
     for ref in objgraph.by_type("MapRef"):
-        if not isinstance(ref, MapRef) or ref._h not in handles:
+        if not isinstance(ref, MapRef) or ref._broker is not broker or ref._h not in handles:
             continue
         chain = objgraph.find_backref_chain(ref, objgraph.is_proper_module, max_depth=12)
         owners.setdefault(ref._h, []).append(

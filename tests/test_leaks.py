@@ -378,6 +378,18 @@ class TestHostHolders:
             hostcache.forget()
         assert "  held by host handle 2097152, kept alive by leaky_hostcache.CACHE" in text
 
+    def test_another_brokers_mapref_is_not_an_owner(self, hostcache: ModuleType) -> None:
+        """Handle numbers repeat across brokers: only this broker's MapRefs are looked at."""
+        with Broker() as other, Broker() as b:
+            hostcache.remember("other", other.new_map())
+            mine = b.new_map()
+            assert mine.handle == hostcache.CACHE["other"].handle
+            hostcache.SESSION.ref = mine
+            del mine
+            (entry,) = b.leaks()["leaks"]
+            hostcache.forget()
+        assert entry["holders"][0]["python"] == ["leaky_hostcache.SESSION.ref"]
+
     def test_mixed_with_guest_leaks(self, leaky: Broker, hostcache: ModuleType) -> None:
         """Host leaks come after the guests' (by map id); guest holders have no "python"."""
         hostcache.remember("users", leaky.new_map())
