@@ -7,6 +7,10 @@ the plugin comes from wasi-map's `pytest11` entry point, as for any user.
 from __future__ import annotations
 
 import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,11 +104,11 @@ class TestFixture:
             "    CACHE['users'] = wasi_map_broker.new_map()\n"
             "    CACHE['users'][b'k'] = b'v'\n",
         )
-        result.assert_outcomes(passed=1, errors=1)
+        result.assert_outcomes(failed=1)
         result.stdout.fnmatch_lines(
             [
-                "*ERROR at teardown of test_leaks*",
-                "wasi-map: the test left maps behind",
+                "*_ test_leaks _*",
+                "wasi-map: the test left 1 map behind",
                 "1 map(s) still alive that are not named maps; 0 borrow(s) not released; "
                 "0 map(s) reclaimed, 0 by the cycle collector",
                 "map 1 (1 entry)",
@@ -123,10 +127,10 @@ class TestFixture:
             "def test_app(wasi_map_broker):\n"
             "    assert wasi_map_broker.call('a.main') == 0\n",
         )
-        result.assert_outcomes(passed=1, errors=1)
+        result.assert_outcomes(failed=1)
         result.stdout.fnmatch_lines(
             [
-                "wasi-map: the test left maps behind",
+                "wasi-map: the test left 3 maps and 1 unreleased borrow behind",
                 "3 map(s) still alive that are not named maps; 1 borrow(s) not released; "
                 "1 map(s) reclaimed, 2 by the cycle collector",
                 "map 1 (1 entry)",
@@ -154,9 +158,10 @@ class TestFixture:
             "    with b.new_map() as m:\n"
             "        assert b.call('callee.poke', Borrow(m)) == 0\n",
         )
-        result.assert_outcomes(passed=1, errors=1)
+        result.assert_outcomes(failed=1)
         result.stdout.fnmatch_lines(
             [
+                "wasi-map: the test left 1 unreleased borrow behind",
                 "0 map(s) still alive that are not named maps; 1 borrow(s) not released; "
                 "1 map(s) reclaimed, 0 by the cycle collector",
                 "borrow not released: map 1 lent by host handle 2097152 to callee "
@@ -174,7 +179,7 @@ class TestFixture:
             "    wasi_map_broker.call('a.main')\n"
             "    wasi_map_broker.unload('b')\n",
         )
-        result.assert_outcomes(passed=1, errors=1)
+        result.assert_outcomes(failed=1)
         result.stdout.fnmatch_lines(["1 map(s) still alive*", "map 6 (1 entry)"])
         result.stdout.no_fnmatch_line("map 1 *")
 
@@ -193,7 +198,7 @@ class TestFixture:
         result.assert_outcomes(passed=2)
 
     def test_failing_test_still_reports_leaks(self, pytester: pytest.Pytester) -> None:
-        """A test that fails and leaks shows both its failure and the leak report."""
+        """A test that fails and leaks: one failure, its own, with the leak report beside it."""
         result = run(
             pytester,
             "CACHE = []\n"
@@ -201,5 +206,134 @@ class TestFixture:
             "    CACHE.append(wasi_map_broker.new_map())\n"
             "    assert False, 'the test itself failed'\n",
         )
-        result.assert_outcomes(failed=1, errors=1)
-        result.stdout.fnmatch_lines(["*the test itself failed*", "*left maps behind*"])
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines(
+            [
+                "*AssertionError: the test itself failed*",
+                "*- Captured wasi-map leaks call -*",
+                "wasi-map: the test left 1 map behind",
+                "map 1 (0 entries)",
+                "*short test summary info*",
+                "FAILED test_user.py::test_both - AssertionError: the test itself failed*",
+            ]
+        )
+
+    def test_summary_line_says_what_leaked(self, pytester: pytest.Pytester) -> None:
+        """The short summary names the test and the count, as a failed test of its own."""
+        result = run(
+            pytester,
+            "KEEP = {}\n"
+            "def test_two(wasi_map_broker):\n"
+            "    KEEP['a'] = wasi_map_broker.new_map()\n"
+            "    KEEP['b'] = wasi_map_broker.new_map()\n",
+            "-ra",
+        )
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines(
+            ["FAILED test_user.py::test_two - Failed: wasi-map: the test left 2 maps behind"]
+        )
+        assert "error" not in result.parseoutcomes()
+
+    def test_broker_closed_by_the_test_is_not_checked(self, pytester: pytest.Pytester) -> None:
+        """A test that closes the broker itself passes: closing released everything."""
+        result = run(
+            pytester,
+            "def test_closes(wasi_map_broker):\n"
+            "    wasi_map_broker.new_map()\n"
+            "    wasi_map_broker.close()\n",
+        )
+        result.assert_outcomes(passed=1)
+
+
+class TestFixturesOnTop:
+    """Fixtures built on wasi_map_broker may hold maps until their teardown."""
+
+    FIXTURE = (
+        "import pytest\n"
+        "@pytest.fixture\n"
+        "def users(wasi_map_broker):\n"
+        "    m = wasi_map_broker.new_map()\n"
+        "    yield m\n"
+        "    {teardown}\n"
+    )
+
+    def test_map_released_at_fixture_teardown_passes(self, pytester: pytest.Pytester) -> None:
+        """A map the fixture closes in its teardown is no leak: the check waits for it."""
+        result = run(
+            pytester,
+            self.FIXTURE.format(teardown="m.close()")
+            + "def test_uses(users):\n    users[b'k'] = b'v'\n",
+        )
+        result.assert_outcomes(passed=1)
+
+    def test_map_kept_past_teardown_is_an_error(self, pytester: pytest.Pytester) -> None:
+        """A fixture that never releases its map: the leak is reported at teardown."""
+        result = run(
+            pytester,
+            self.FIXTURE.format(teardown="KEEP['users'] = m")
+            + "KEEP = {}\ndef test_uses(users):\n    users[b'k'] = b'v'\n",
+        )
+        result.assert_outcomes(passed=1, errors=1)
+        result.stdout.fnmatch_lines(
+            ["*ERROR at teardown of test_uses*", "wasi-map: the test left 1 map behind"]
+        )
+
+
+class TestMarker:
+    """@pytest.mark.wasi_map_app(path): the app a test's broker loads."""
+
+    def test_relative_path_is_from_the_test_file(self, pytester: pytest.Pytester) -> None:
+        """A relative manifest path is found beside the test file, whatever the cwd."""
+        suite = pytester.mkdir("suite")
+        shutil.copytree(LEAKY.parent, suite / "apps" / "leaky")
+        (suite / "test_app.py").write_text(
+            "import pytest\n"
+            "@pytest.mark.wasi_map_app('apps/leaky/app.toml')\n"
+            "def test_app(wasi_map_broker):\n"
+            "    assert wasi_map_broker.modules() == ['b', 'a']\n"
+            "    wasi_map_broker.unload('b')\n"
+        )
+        elsewhere = pytester.mkdir("elsewhere")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(elsewhere)
+            result = pytester.runpytest(*QUIET, str(suite / "test_app.py"))
+        result.assert_outcomes(passed=1)
+
+    def test_marker_without_a_path_is_a_usage_error(self, pytester: pytest.Pytester) -> None:
+        """The marker with no argument: a one-line error naming the file and the problem."""
+        result = run(
+            pytester,
+            "import pytest\n@pytest.mark.wasi_map_app\ndef test_app(wasi_map_broker):\n    pass\n",
+        )
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(
+            ["*test_user.py: @pytest.mark.wasi_map_app takes one argument, the app manifest's*"]
+        )
+
+
+class TestLight:
+    """The plugin is loaded into every pytest session of the environment: it must be cheap."""
+
+    def test_session_without_the_fixture_loads_no_core(self, tmp_path: Path) -> None:
+        """A pytest session that does not use the fixture never imports wasmtime or the C core.
+
+        Run in a fresh interpreter (this one has both loaded), in a directory
+        with no conftest, so only the entry point brings the plugin in."""
+        (tmp_path / "test_light.py").write_text(
+            "import sys\n"
+            "def test_light(request):\n"
+            "    assert request.config.pluginmanager.get_plugin('wasi_map') is not None\n"
+            "    heavy = ('wasmtime', 'broker._wm', 'broker._native', 'broker.host')\n"
+            "    print('LOADED', sorted(m for m in heavy if m in sys.modules))\n"
+        )
+        env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+        out = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-s", *QUIET, "test_light.py"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "LOADED []" in out.stdout, out.stdout
