@@ -5,6 +5,7 @@ The stores a test runs on (`store_url`, `@every_store`) are in stores_fixtures.p
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,20 @@ __all__ = ["fresh_store", "store_url"]  # fixtures: every test module sees them
 
 GUESTS = Path(__file__).parent / "guests"
 LEAKY = Path(__file__).parent / "apps" / "leaky" / "app.toml"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The session runs in a directory of its own, which child processes inherit.
+
+    `python -m broker.cli` and `python -c` put their working directory first
+    on sys.path: from the checkout's root, its broker/ (with no compiled core
+    when wasi-map was installed with `pip install .`) would be imported
+    instead of the installed package.  Tests name files by absolute path."""
+    before = Path.cwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(before)
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ from broker.manifest import load_manifest
 from broker.runtime import compile_module
 from broker.stores import open_store
 
-ROOT = Path(__file__).parent.parent
 HELLO = Path(__file__).parent / "guests" / "hello.wat"
 APP = '[modules.a]\npath = "hello.wat"\n'
 DEADLINE_S = 20
@@ -56,7 +55,6 @@ def in_child(code: str) -> str:
 
     done = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
