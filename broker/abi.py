@@ -1,9 +1,11 @@
-"""The WASI-Map v1 guest ABI, declared once: functions, errnos, rights.
+"""The wasi-map guest ABI, declared once: functions, errnos, rights.
 
 Everything else is derived from this module: the C registration table
-(`native/abi_gen.h`), the guest header (`guests/include/wasi_map.h`), the
-`check` command and the table in `docs/abi.md`.  Regenerate the derived
-files with `python broker/abi.py`; a test fails when they drift.
+(`native/abi_gen.h`) and the guest header (`guests/include/wasi_map.h`),
+written by `python broker/abi.py`; the `check` command; and the ABI tables
+of docs/abi.md and docs/reference/functions.md, written by
+`python -m broker.docgen`.  Tests fail when any of them drifts, and when a
+function's declared errnos stop matching the C core's return paths.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ DROP_EXPORT = "wasi_map_on_drop"
 
 
 class Errno(enum.IntEnum):
-    """Errno values every ABI function returns (fixed by the spec)."""
+    """Errno values every ABI function returns (fixed: guests compare the numbers)."""
 
     OK = 0
     BADF = 1
@@ -558,31 +560,10 @@ def guest_header() -> str:
     return "\n".join(out)
 
 
-def markdown_table() -> str:
-    """The function table of docs/abi.md."""
-    rows = ["| function | params | rights on `h` |", "|---|---|---|"]
-    for f in FUNCTIONS:
-        params = ", ".join(p.name if p.wasm == "i32" else f"{p.name} {p.wasm}" for p in f.params)
-        needs = ", ".join(r.name or "" for r in Rights if r and r in f.needs) or "-"
-        rows.append(f"| `{f.name}` | ({params}) → errno | {needs} |")
-    return "\n".join(rows) + "\n"
-
-
-TABLE_START, TABLE_END = "<!-- abi-table: generated -->\n", "<!-- /abi-table -->\n"
-
-
-def docs_with_table(old: str) -> str:
-    """docs/abi.md with its generated function table brought up to date."""
-    head, _, rest = old.partition(TABLE_START)
-    _, _, tail = rest.partition(TABLE_END)
-    return head + TABLE_START + markdown_table() + TABLE_END + tail
-
-
 ROOT = Path(__file__).resolve().parent.parent
-GENERATED: dict[str, Callable[[str], str]] = {
+GENERATED: dict[str, Callable[[str], str]] = {  # the C files; docs: broker/docgen
     "native/abi_gen.h": lambda _old: c_header(),
     "guests/include/wasi_map.h": lambda _old: guest_header(),
-    "docs/abi.md": docs_with_table,
 }
 
 
