@@ -1,9 +1,11 @@
-"""The WASI-Map v1 guest ABI, declared once: functions, errnos, rights.
+"""The wasi-map guest ABI, declared once: functions, errnos, rights.
 
 Everything else is derived from this module: the C registration table
-(`native/abi_gen.h`), the guest header (`guests/include/wasi_map.h`), the
-`check` command and the table in `docs/abi.md`.  Regenerate the derived
-files with `python broker/abi.py`; a test fails when they drift.
+(`native/abi_gen.h`) and the guest header (`guests/include/wasi_map.h`),
+written by `python broker/abi.py`; the `check` command; and the ABI tables
+of docs/abi.md and docs/reference/functions.md, written by
+`python -m broker.docgen`.  Tests fail when any of them drifts, and when a
+function's declared errnos stop matching the C core's return paths.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ DROP_EXPORT = "wasi_map_on_drop"
 
 
 class Errno(enum.IntEnum):
-    """Errno values every ABI function returns (fixed by the spec)."""
+    """Errno values every ABI function returns (fixed: guests compare the numbers)."""
 
     OK = 0
     BADF = 1
@@ -85,20 +87,27 @@ def parse_rights(text: object) -> Rights:
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter of an ABI function: its name and Wasm type."""
+    """One parameter of an ABI function: its name, Wasm type and role."""
 
     name: str
     wasm: str  # "i32" or "i64"
+    role: str = ""  # what the caller passes, or (out-pointers) what the call writes there
 
 
 @dataclass(frozen=True)
 class AbiFunction:
-    """One function of the `wasi_map` import module."""
+    """One function of the `wasi_map` import module.
+
+    `errnos` lists every errno the function can return besides OK, in the
+    order the function checks for them, each with what it means for this
+    function; `outputs` says what the call writes, and when."""
 
     name: str
     params: tuple[Param, ...]
     doc: str
     needs: Rights = Rights.NONE  # rights the handle `h` must carry
+    outputs: str = ""
+    errnos: tuple[tuple[Errno, str], ...] = ()
 
     @property
     def param_types(self) -> tuple[str, ...]:
@@ -108,41 +117,349 @@ class AbiFunction:
     def result_types(self) -> tuple[str, ...]:
         return ("i32",)
 
+    @property
+    def errno_set(self) -> frozenset[Errno]:
+        return frozenset(e for e, _ in self.errnos)
 
-def _f(name: str, spec: str, doc: str, needs: Rights = Rights.NONE) -> AbiFunction:
+
+# Roles of the parameters most functions share; a function may say more.
+_ROLES = {
+    "h": "the map's handle",
+    "key_ptr": "where the key's bytes are",
+    "key_len": "the key's length in bytes",
+    "val_ptr": "where the value's bytes are",
+    "val_len": "the value's length in bytes",
+    "buf_ptr": "out: where the output buffer is",
+    "buf_cap": "the output buffer's size in bytes",
+    "out_h": "out: a u32, the new handle",
+    "rights": "READ (1), WRITE (2) or both (3); 0 is allowed",
+}
+
+# What the errnos every handle function shares mean.
+_FAULT = (Errno.FAULT, "a pointer/length pair or an out-pointer lies outside the guest's memory")
+_BADF = (Errno.BADF, "`h` was never issued to this module")
+_STALE = (Errno.STALE, "`h` was closed, or moved away by an `own` pass")
+_TOOBIG_KEY = (Errno.TOOBIG, "the key is longer than the module's `key_size` limit")
+_IO = (Errno.IO, "a named map kept in sqlite or Redis: the store failed; nothing happened")
+
+
+_QUOTA_WRITE = (
+    Errno.QUOTA,
+    "the write would take the module over its `bytes` or `entries` limit",
+)
+_QUOTA_HANDLE = (
+    Errno.QUOTA,
+    "the `handles` limit is reached, or the module's handle numbers are spent",
+)
+_TOOBIG_BOTH = (Errno.TOOBIG, "the key is over `key_size` or the value over `value_size`")
+
+
+def _needs(rights: Rights) -> tuple[Errno, str]:
+    names = " and ".join(r.name or "" for r in (Rights.READ, Rights.WRITE) if r in rights)
+    return (Errno.ACCES, f"`h` lacks {names}")
+
+
+def _on_map(
+    needs: Rights,
+    *answers: tuple[Errno, str],
+    invalid: tuple[tuple[Errno, str], ...] = (),
+    toobig: tuple[Errno, str] | None = _TOOBIG_KEY,
+    io: bool = True,
+) -> tuple[tuple[Errno, str], ...]:
+    """The errnos of a function on the map of `h`, in the order they are checked."""
+    checks = (_FAULT, *invalid, _BADF, _STALE, _needs(needs), *([toobig] if toobig else []))
+    return (*checks, *answers, *([_IO] if io else []))
+
+
+def _f(
+    name: str,
+    spec: str,
+    doc: str,
+    needs: Rights = Rights.NONE,
+    *,
+    outputs: str,
+    errnos: Sequence[tuple[Errno, str]],
+    roles: dict[str, str] | None = None,
+) -> AbiFunction:
+    """A function from a parameter list like "h key_ptr key_len delta:i64"."""
+    roles = {**_ROLES, **(roles or {})}
     params = []
     for item in spec.split():
         pname, _, wasm = item.partition(":")
-        params.append(Param(pname, wasm or "i32"))
-    return AbiFunction(name, tuple(params), doc, needs)
+        params.append(Param(pname, wasm or "i32", roles[pname]))
+    return AbiFunction(name, tuple(params), doc, needs, outputs, tuple(errnos))
 
 
 R, W = Rights.READ, Rights.WRITE
+E = Errno
 
 FUNCTIONS: tuple[AbiFunction, ...] = (
-    _f("open", "name_ptr name_len rights out_h", "open a named map granted to this module"),
-    _f("new", "out_h", "a new anonymous map, owned by the caller, rights READ|WRITE"),
-    _f("close", "h", "give up this handle"),
-    _f("clone", "h rights out_h", "a second owning handle, rights a subset of h's"),
-    _f("get", "h key_ptr key_len buf_ptr buf_cap out_len", "copy the value into buf", R),
-    _f("set", "h key_ptr key_len val_ptr val_len", "insert or replace", W),
-    _f("delete", "h key_ptr key_len", "remove; OK also when absent", W),
-    _f("exists", "h key_ptr key_len out_u32", "1 or 0", R),
-    _f("len", "h out_u32", "number of entries", R),
-    _f("keys", "h cursor_ptr buf_ptr buf_cap out_used out_count", "one page of keys", R),
-    _f("incr", "h key_ptr key_len delta:i64 out_i64", "atomic add on an 8-byte LE i64", R | W),
-    _f("version", "h key_ptr key_len out_u64", "the key's version, 0 when absent", R),
+    _f(
+        "open",
+        "name_ptr name_len rights out_h",
+        "open a named map granted to this module",
+        outputs="on OK, `out_h`: a new owning handle with `rights`",
+        roles={
+            "name_ptr": "where the map's name is (UTF-8)",
+            "name_len": "the name's length in bytes, 1..1024",
+            "rights": "the rights wanted: a subset of the module's grant of the name",
+        },
+        errnos=(
+            _FAULT,
+            (E.INVAL, "unknown rights bits; a name that is empty, over 1024 bytes or not UTF-8"),
+            (E.ACCES, "the name is not granted to this module, or `rights` exceed the grant"),
+            _QUOTA_HANDLE,
+        ),
+    ),
+    _f(
+        "new",
+        "out_h",
+        "a new anonymous map, owned by the caller, rights READ|WRITE",
+        outputs="on OK, `out_h`: the only owning handle to the new, empty map",
+        errnos=(
+            _FAULT,
+            (E.QUOTA, "the `handles` or `bytes` limit is reached (a map costs 160 bytes)"),
+        ),
+    ),
+    _f(
+        "close",
+        "h",
+        "give up this handle",
+        outputs="none; an owning handle's map loses one reference (and is reclaimed at zero)",
+        roles={"h": "the handle to give up (owning or borrowed)"},
+        errnos=(
+            _BADF,
+            _STALE,
+            (E.BUSY, "`h` is lent to a call in progress (`borrow`); it can be closed after"),
+        ),
+    ),
+    _f(
+        "clone",
+        "h rights out_h",
+        "a second owning handle, rights a subset of h's",
+        outputs="on OK, `out_h`: a new owning handle to `h`'s map (one reference more)",
+        roles={"rights": "the new handle's rights: a subset of `h`'s"},
+        errnos=(
+            _FAULT,
+            (E.INVAL, "unknown rights bits"),
+            _BADF,
+            _STALE,
+            (E.ACCES, "`rights` exceed `h`'s rights"),
+            _QUOTA_HANDLE,
+        ),
+    ),
+    _f(
+        "get",
+        "h key_ptr key_len buf_ptr buf_cap out_len",
+        "copy the value into buf",
+        R,
+        outputs=(
+            "on OK, the value at `buf_ptr` and its length at `out_len` (u32); on RANGE only the"
+            " needed length at `out_len`, the buffer untouched"
+        ),
+        roles={"out_len": "out: a u32, the value's length"},
+        errnos=_on_map(
+            R,
+            (E.NOENT, "the key is absent"),
+            (E.TYPE, "the key holds a map reference (read it with `get_map`)"),
+            (E.RANGE, "`buf_cap` is smaller than the value"),
+        ),
+    ),
+    _f(
+        "set",
+        "h key_ptr key_len val_ptr val_len",
+        "insert or replace",
+        W,
+        outputs="none",
+        errnos=_on_map(W, _QUOTA_WRITE, toobig=_TOOBIG_BOTH),
+    ),
+    _f(
+        "delete",
+        "h key_ptr key_len",
+        "remove; OK also when absent",
+        W,
+        outputs="none; a map reference removed is released",
+        errnos=_on_map(W),
+    ),
+    _f(
+        "exists",
+        "h key_ptr key_len out_u32",
+        "1 or 0",
+        R,
+        outputs="on OK, `out_u32`: 1 if the key is present (bytes or a map reference), else 0",
+        roles={"out_u32": "out: a u32, 1 or 0"},
+        errnos=_on_map(R),
+    ),
+    _f(
+        "len",
+        "h out_u32",
+        "number of entries",
+        R,
+        outputs="on OK, `out_u32`: the number of entries (map references included)",
+        roles={"out_u32": "out: a u32, the number of entries"},
+        errnos=_on_map(R, toobig=None),
+    ),
+    _f(
+        "keys",
+        "h cursor_ptr buf_ptr buf_cap out_used out_count",
+        "one page of keys",
+        R,
+        outputs=(
+            "on OK, `out_count` keys as u32 length + bytes in the first `out_used` bytes of the"
+            " buffer, and the next cursor at `cursor_ptr` (0: done); on RANGE only the size the"
+            " first key needs at `out_used`"
+        ),
+        roles={
+            "cursor_ptr": "in/out: a u64 cursor, 0 to start; receives the next one",
+            "out_used": "out: a u32, the bytes of the buffer used",
+            "out_count": "out: a u32, the number of keys in the page",
+        },
+        errnos=_on_map(R, (E.RANGE, "not even the next key fits in `buf_cap`"), toobig=None),
+    ),
+    _f(
+        "incr",
+        "h key_ptr key_len delta:i64 out_i64",
+        "atomic add on an 8-byte LE i64",
+        R | W,
+        outputs="on OK, `out_i64`: the value after the addition (an absent key counts as 0)",
+        roles={
+            "delta": "the i64 to add (wrapping, as `i64.add`)",
+            "out_i64": "out: an i64, the new value",
+        },
+        errnos=_on_map(
+            R | W,
+            (E.TYPE, "the value is not exactly 8 bytes, or is a map reference"),
+            _QUOTA_WRITE,
+            toobig=(E.TOOBIG, "the key is over `key_size`, or `value_size` is under 8"),
+        ),
+    ),
+    _f(
+        "version",
+        "h key_ptr key_len out_u64",
+        "the key's version, 0 when absent",
+        R,
+        outputs="on OK, `out_u64`: the key's version, 0 when absent",
+        roles={"out_u64": "out: a u64, the version"},
+        errnos=_on_map(R),
+    ),
     _f(
         "set_if",
         "h key_ptr key_len val_ptr val_len expected:i64",
         "set only if the version equals expected",
         R | W,
+        outputs="none",
+        roles={"expected": "the version the key must have (0: it must be absent), as a u64"},
+        errnos=_on_map(
+            R | W,
+            (E.CONFLICT, "the key's version is not `expected`; nothing was written"),
+            _QUOTA_WRITE,
+            toobig=_TOOBIG_BOTH,
+        ),
     ),
-    _f("get_many", "h keys_ptr keys_len buf_ptr buf_cap out_used", "batch get", R),
-    _f("set_many", "h items_ptr items_len", "batch set, all or nothing", W),
-    _f("set_map", "h key_ptr key_len child_h", "store a reference to child's map", W),
-    _f("get_map", "h key_ptr key_len out_h", "a new owning handle to the referenced map", R),
-    _f("watch_drop", "h cookie:i64", "call wasi_map_on_drop(cookie) when the map is reclaimed"),
+    _f(
+        "get_many",
+        "h keys_ptr keys_len buf_ptr buf_cap out_used",
+        "batch get",
+        R,
+        outputs=(
+            "on OK, one record per key at `buf_ptr` (u32 length + bytes; 0xFFFFFFFF and no bytes"
+            " for an absent key) and their total size at `out_used`; on RANGE only the total"
+            " needed at `out_used`"
+        ),
+        roles={
+            "keys_ptr": "where the keys are, each as u32 length + bytes",
+            "keys_len": "the key list's size in bytes",
+            "out_used": "out: a u32, the bytes of the buffer used",
+        },
+        errnos=_on_map(
+            R,
+            (E.TYPE, "a key holds a map reference (nothing is written)"),
+            (E.RANGE, "`buf_cap` is smaller than the answer"),
+            invalid=((E.INVAL, "a truncated key record, or the buffer overlaps the key list"),),
+            toobig=(E.TOOBIG, "a key is longer than `key_size`"),
+        ),
+    ),
+    _f(
+        "set_many",
+        "h items_ptr items_len",
+        "batch set, all or nothing",
+        W,
+        outputs="none; every item is written, or none",
+        roles={
+            "items_ptr": "where the items are: u32 key length, key, u32 value length, value",
+            "items_len": "the batch's size in bytes",
+        },
+        errnos=_on_map(
+            W,
+            (E.QUOTA, "the batch, every item counted as a new entry, is over `bytes`/`entries`"),
+            invalid=((E.INVAL, "a truncated item"),),
+            toobig=(E.TOOBIG, "a key is over `key_size` or a value over `value_size`"),
+        ),
+    ),
+    _f(
+        "set_map",
+        "h key_ptr key_len child_h",
+        "store a reference to child's map",
+        W,
+        outputs="none; the parent map now holds one reference to the child's map",
+        roles={"child_h": "a handle to the map to store, with READ and WRITE"},
+        errnos=(
+            _FAULT,
+            (E.BADF, "`h` or `child_h` was never issued to this module"),
+            (E.STALE, "`h` or `child_h` was closed, or moved away"),
+            (E.ACCES, "`h` lacks WRITE, or `child_h` lacks READ or WRITE"),
+            _TOOBIG_KEY,
+            (E.TYPE, "`h` is a named map kept in sqlite or Redis, which hold bytes only"),
+            _QUOTA_WRITE,
+        ),
+    ),
+    _f(
+        "get_map",
+        "h key_ptr key_len out_h",
+        "a new owning handle to the referenced map",
+        R,
+        outputs="on OK, `out_h`: a new owning handle to the referenced map, with `h`'s rights",
+        errnos=_on_map(
+            R,
+            (E.NOENT, "the key is absent"),
+            (E.TYPE, "the key holds bytes, not a map reference"),
+            _QUOTA_HANDLE,
+        ),
+    ),
+    _f(
+        "watch_drop",
+        "h cookie:i64",
+        "call wasi_map_on_drop(cookie) when the map is reclaimed",
+        outputs=(
+            "none; when the map is reclaimed the broker calls this module's"
+            " `wasi_map_on_drop(cookie)`, after the outermost broker operation"
+        ),
+        roles={
+            "h": "a handle to the map to watch (any rights)",
+            "cookie": "an i64 handed back to `wasi_map_on_drop`",
+        },
+        errnos=(
+            _BADF,
+            _STALE,
+            (E.QUOTA, "the module's `watches` limit of pending registrations is reached"),
+        ),
+    ),
+)
+
+# What a handle passed to another module's export (own, borrow, share) can
+# fail with.  A guest caller traps naming the errno; the host gets it as an
+# exception.  Checked before anything passes: all the handles pass, or none.
+PASS_ERRNOS: tuple[tuple[Errno, str], ...] = (
+    (E.INVAL, "more than 64 handle parameters in one call (a declaration the manifest refuses)"),
+    (E.BADF, "the handle was never issued to the caller"),
+    (E.STALE, "the handle was closed, or moved away"),
+    (E.ACCES, "`own` of a borrowed handle: it is not the caller's to give"),
+    (
+        E.BUSY,
+        "`own` of a handle lent to a call in progress, the same handle twice in one call where"
+        " one pass is `own`, or a handle lent 65,535 times at once",
+    ),
+    (E.QUOTA, "no room in the receiver's handle table: the receiver is at fault"),
 )
 
 BY_NAME: dict[str, AbiFunction] = {f.name: f for f in FUNCTIONS}
@@ -243,31 +560,10 @@ def guest_header() -> str:
     return "\n".join(out)
 
 
-def markdown_table() -> str:
-    """The function table of docs/abi.md."""
-    rows = ["| function | params | rights on `h` |", "|---|---|---|"]
-    for f in FUNCTIONS:
-        params = ", ".join(p.name if p.wasm == "i32" else f"{p.name} {p.wasm}" for p in f.params)
-        needs = ", ".join(r.name or "" for r in Rights if r and r in f.needs) or "-"
-        rows.append(f"| `{f.name}` | ({params}) → errno | {needs} |")
-    return "\n".join(rows) + "\n"
-
-
-TABLE_START, TABLE_END = "<!-- abi-table: generated -->\n", "<!-- /abi-table -->\n"
-
-
-def docs_with_table(old: str) -> str:
-    """docs/abi.md with its generated function table brought up to date."""
-    head, _, rest = old.partition(TABLE_START)
-    _, _, tail = rest.partition(TABLE_END)
-    return head + TABLE_START + markdown_table() + TABLE_END + tail
-
-
 ROOT = Path(__file__).resolve().parent.parent
-GENERATED: dict[str, Callable[[str], str]] = {
+GENERATED: dict[str, Callable[[str], str]] = {  # the C files; docs: broker/docgen
     "native/abi_gen.h": lambda _old: c_header(),
     "guests/include/wasi_map.h": lambda _old: guest_header(),
-    "docs/abi.md": docs_with_table,
 }
 
 

@@ -17,6 +17,64 @@ MAX_LINEAR_MEMORY = 1 << 48  # bytes: far beyond any real machine, still finite
 MAX_TABLE_ELEMENTS = (1 << 32) - 1
 
 
+# The largest value each numeric limit may take (0 is the smallest).
+CEILINGS: dict[str, int] = {
+    "key_size": MAX_KEY_SIZE,
+    "value_size": MAX_VALUE_SIZE,
+    "handles": MAX_HANDLES,
+    "bytes": (1 << 63),
+    "entries": (1 << 63),
+    "watches": (1 << 32) - 1,
+    "time_ms": MAX_TIME_MS,
+    "linear_memory": MAX_LINEAR_MEMORY,
+    "table_elements": MAX_TABLE_ELEMENTS,
+}
+
+
+@dataclass(frozen=True)
+class LimitDoc:
+    """What a limit bounds and what happens when it is reached (for the reference)."""
+
+    unit: str
+    bounds: str
+    reached: str
+
+
+LIMIT_DOCS: dict[str, LimitDoc] = {
+    "key_size": LimitDoc("bytes", "the length of every key argument, reads included", "`TOOBIG`"),
+    "value_size": LimitDoc("bytes", "the length of every value written", "`TOOBIG`"),
+    "handles": LimitDoc("handles", "the module's live handles (owning and borrowed)", "`QUOTA`"),
+    "bytes": LimitDoc(
+        "bytes",
+        "memory charged to the module: each entry it last wrote (key + value + 88) and each"
+        " anonymous map it made (160)",
+        "`QUOTA`",
+    ),
+    "entries": LimitDoc("entries", "entries the module last wrote that are still live", "`QUOTA`"),
+    "watches": LimitDoc(
+        "registrations", "the module's pending `watch_drop` registrations", "`QUOTA`"
+    ),
+    "on_quota": LimitDoc(
+        "—", "what a quota reached does", '"trap": the guest traps instead of `QUOTA`'
+    ),
+    "time_ms": LimitDoc(
+        "milliseconds",
+        "wall-clock time of each call into the module (0: no limit)",
+        "the call traps; the module is torn down",
+    ),
+    "linear_memory": LimitDoc(
+        "bytes",
+        "the module's linear memory",
+        "`memory.grow` returns -1; a bigger minimum fails the load",
+    ),
+    "table_elements": LimitDoc(
+        "elements",
+        "each of the module's tables",
+        "`table.grow` returns -1; a bigger minimum fails the load",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Limits:
     """Limits for one module (or, for the host, just the two size limits).
@@ -42,18 +100,7 @@ class Limits:
     table_elements: int = 1_000_000
 
     def __post_init__(self) -> None:
-        ceilings = {
-            "key_size": MAX_KEY_SIZE,
-            "value_size": MAX_VALUE_SIZE,
-            "handles": MAX_HANDLES,
-            "bytes": (1 << 63),
-            "entries": (1 << 63),
-            "watches": (1 << 32) - 1,
-            "time_ms": MAX_TIME_MS,
-            "linear_memory": MAX_LINEAR_MEMORY,
-            "table_elements": MAX_TABLE_ELEMENTS,
-        }
-        for name, ceiling in ceilings.items():
+        for name, ceiling in CEILINGS.items():
             value = getattr(self, name)
             if type(value) is not int or not 0 <= value <= ceiling:
                 raise ValueError(f"limit {name} must be an integer in 0..{ceiling}, got {value!r}")

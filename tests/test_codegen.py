@@ -29,8 +29,8 @@ class TestDerivedFiles:
             assert match, fn.name
             assert len(match.group(1).split(",")) == len(fn.params)
 
-    def test_errno_values_are_the_spec_values(self) -> None:
-        """Errno numbers are fixed by the spec (guests compare the numbers)."""
+    def test_errno_values_are_the_contracts(self) -> None:
+        """Errno numbers are fixed by the contract, docs/abi.md (guests compare the numbers)."""
         names = [e.name for e in sorted(abi.Errno)]
         assert names == [
             "OK",
