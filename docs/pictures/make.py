@@ -64,10 +64,16 @@ def app(camera: Camera | None = None) -> Broker:
     if camera is None:
         return Broker.from_manifest(APP, trace=True)
     manifest = load_manifest(APP)
-    b = Broker(camera, gc_threshold=manifest.gc_threshold, trace=True)
+    b = Broker(
+        camera,
+        limits=manifest.limits,
+        strict_borrows=manifest.strict_borrows,
+        gc_threshold=manifest.gc_threshold,
+        trace=True,
+    )
     camera.broker = b
-    for spec in manifest.modules.values():
-        b.load(spec.name, spec.path, grants=dict(spec.grants), exports=spec.exports)
+    for m in manifest.modules.values():
+        b.load(m.name, m.path, grants=dict(m.grants), limits=m.limits, exports=m.exports)
     return b
 
 
