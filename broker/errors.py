@@ -6,6 +6,8 @@ is never raised.  Errno errors carry `errno` (an `Errno`) and say its name.
 
 from __future__ import annotations
 
+import re
+
 from .abi import Errno
 
 
@@ -104,12 +106,27 @@ def error_for(errno: int, message: str = "") -> ErrnoError:
     return BY_ERRNO[Errno(errno)](message)
 
 
+_CHAIN_NUMBER = re.compile(r"^\d+: ")  # wasmtime numbers the causes of a chain
+
+
+def error_chain(message: str) -> list[str]:
+    """wasmtime's error message as a list: the error, then its causes.
+
+    wasmtime writes the causes under "Caused by:", numbered ("0: ...",
+    "1: ...") when there are several; the numbers are its layout, not
+    part of any reason, and are dropped.  A backtrace is not kept (it is
+    in the message, for `GuestTrap.details`)."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if "Caused by:" not in lines:
+        return lines[-1:]
+    at = lines.index("Caused by:")
+    return lines[:1] + [_CHAIN_NUMBER.sub("", line, count=1) for line in lines[at + 1 :]]
+
+
 def trap_reason(message: str) -> str:
     """The one line that says why wasmtime trapped (its message adds a backtrace)."""
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    if "Caused by:" in lines:
-        lines = lines[lines.index("Caused by:") + 1 :]
-    reason = lines[-1] if lines else "trap"
+    chain = error_chain(message)
+    reason = chain[-1] if chain else "trap"
     return reason.removeprefix("wasm trap: ")
 
 
