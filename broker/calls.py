@@ -94,6 +94,7 @@ class HostCall:
                     f"{self.label}: argument {i} must be an {self.params[i]}, got {value!r}"
                 )
             slots[2 * i] = value - span if value >= (span >> 1) else value
+        _native.store_failure.last = None  # a trap of this call is blamed on its own failures
         err, trap = self._link.call(self._args, bytes(masks) if masks is not None else None)
         if err:
             bad = self._link.bad_param

@@ -203,17 +203,16 @@ class Runtime:
                     self.links.resolve(peer, loaded[peer.module])
             native.enter()  # the start function runs under the time limit
             self.links.loading(name, native)
+            _native.store_failure.last = None  # a trap of the start is blamed on its own
             try:
                 instance = linker.instantiate(store, module)
             except wasmtime.Trap as exc:
-                raise ModuleError(
-                    f"{label}: trapped while starting: {trap_reason(str(exc))}"
-                ) from None
+                trapped = start_trapped(label, str(exc))
+                raise trapped from trapped.__cause__
             except wasmtime.WasmtimeError as exc:
                 if "wasi_map:" in str(exc):  # the broker stopped its start (a time limit)
-                    raise ModuleError(
-                        f"{label}: trapped while starting: {trap_reason(str(exc))}"
-                    ) from None
+                    trapped = start_trapped(label, str(exc))
+                    raise trapped from trapped.__cause__
                 raise ModuleError(
                     f"{label}: cannot instantiate: {instantiate_problem(str(exc), limits)}"
                 ) from None
@@ -247,6 +246,17 @@ class Runtime:
 
     def close(self) -> None:
         self.engine.close()  # the core holds its own reference while it ticks
+
+
+def start_trapped(label: str, message: str) -> ModuleError:
+    """The error for a start function that trapped; the store's failure
+    during it, if any, is said and is its cause."""
+    error = ModuleError(f"{label}: trapped while starting: {trap_reason(message)}")
+    failure = _native.take_store_failure()
+    if failure is not None:
+        error = ModuleError(f"{error} (the store failed during the start: {failure})")
+        error.__cause__ = failure.error
+    return error
 
 
 def instantiate_problem(message: str, limits: Limits) -> str:
