@@ -358,6 +358,14 @@ class NativeBroker:
         return int(self.stats()["unreleased_borrows"])
 
 
+def pass_problem(err: int, code: int, handle: int, *, twice: bool = False) -> str:
+    """Why `handle` could not pass as `code` (a WM_PASS_* parameter), and what
+    to do: the words a guest's trap says (native/link.c)."""
+    out = ffi.new("char[512]")
+    lib.wm_pass_explain(out, len(out), err, code, lib.WM_WHY_TWICE if twice else 0, handle)
+    return str(ffi.string(out).decode())
+
+
 class NativeLink:
     """A caller's way to one export (native/link.c): a guest import's
     trampoline, or the host's way in.  Freed with the broker."""

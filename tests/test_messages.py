@@ -1,14 +1,17 @@
-"""Messages a user can act on: where a module fails to compile, why a guest trapped."""
+"""Messages a user can act on: where a module fails to compile, why a guest trapped,
+why a handle could not pass."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import wasmtime
+from xmod import caller_map, decl, load_pair
 
-from broker import Broker, GuestTrap, ModuleError
-from broker.errors import error_chain, trap_reason
+from broker import Borrow, Broker, GuestTrap, ModuleError, Own
+from broker.errors import BusyError, StaleHandleError, error_chain, trap_reason
 
 TRAPS = b"""
 (module
@@ -120,3 +123,125 @@ class TestTrapMessages:
     def test_trap_reason_of_nothing(self) -> None:
         """An empty message still gives a reason."""
         assert trap_reason("") == "trap"
+
+
+class TestHandleReasons:
+    """A handle that cannot pass says why and what to do, not only the errno's name."""
+
+    def test_borrowed_passed_as_own(self, broker: Broker) -> None:
+        """The lead example: a borrowed handle passed on as own."""
+        load_pair(broker, {"take": decl("own")}, {"via_take": decl("borrow")})
+        with broker.new_map() as m, pytest.raises(GuestTrap) as info:
+            broker.call("caller.via_take", Borrow(m))
+        assert re.fullmatch(
+            r"wasi_map: caller -> callee\.take: parameter 0 \(own\): ACCES: handle \d+ is "
+            r"borrowed \(lent to the caller for the call it is in\), and a borrowed handle "
+            r"cannot be passed as own: pass it as borrow or share, or pass an owned handle "
+            r"\(clone makes one\)",
+            info.value.reason,
+        )
+
+    def test_lent_passed_as_own(self, broker: Broker) -> None:
+        """A handle lent to a call in progress: BUSY, and why."""
+        load_pair(broker, {"take": decl("own"), "call_back": decl("borrow")})
+        h = caller_map(broker)
+        with pytest.raises(GuestTrap) as info:
+            broker.call("caller.via_call_back", h, 1)
+        assert "BUSY: handle" in info.value.reason
+        assert "is lent to a call that has not returned (passed as borrow)" in info.value.reason
+
+    def test_twice_as_own(self, broker: Broker) -> None:
+        """The same handle twice, once as own: BUSY, and why."""
+        load_pair(broker, {"pair": decl("own", "own")})
+        h = caller_map(broker)
+        with pytest.raises(GuestTrap) as info:
+            broker.call("caller.via_pair", h, h)
+        assert info.value.reason.endswith(
+            f"parameter 1 (own): BUSY: handle {h} is passed twice, once as own: a handle "
+            "that moves can go only once; pass a clone for the other"
+        )
+
+    def test_stale(self, broker: Broker) -> None:
+        """STALE names the number and says what to pass instead."""
+        load_pair(broker, {"take": decl("own")})
+        bad = broker.call("caller.new")
+        assert broker.call("caller.close", bad) == 0
+        with pytest.raises(GuestTrap) as info:
+            broker.call("caller.via_take", bad)
+        assert info.value.reason.endswith(
+            f"STALE: handle {bad} was closed, or moved away as own, before it was passed: "
+            "pass a live handle"
+        )
+
+    def test_never_issued(self, broker: Broker) -> None:
+        """BADF says the number was never the caller's, and where handles come from."""
+        load_pair(broker, {"take": decl("own")})
+        with pytest.raises(GuestTrap) as info:
+            broker.call("caller.via_take", 0x7FFF)
+        assert info.value.reason.endswith(
+            "BADF: 32767 is not a handle the caller was issued: pass a handle it got from "
+            "open, new, clone, get_map or a call"
+        )
+
+    def test_callee_full(self, broker: Broker) -> None:
+        """QUOTA says whose table is full and what can be done."""
+        load_pair(broker, {"take": decl("own")}, limits={"handles": 1})
+        broker.call("callee.new")
+        with pytest.raises(GuestTrap) as info:
+            broker.call("caller.via_take", caller_map(broker))
+        assert "QUOTA: the callee has no room for another handle (its `handles` limit" in (
+            info.value.reason
+        )
+
+    def test_borrowed_returned_as_own(self, broker: Broker) -> None:
+        """A result: the callee's handle it was lent cannot come back as own."""
+        load_pair(broker, {"give_back": decl("borrow", results=("own",))})
+        with pytest.raises(GuestTrap) as info:
+            broker.call("caller.via_give_back", broker.call("caller.new"))
+        assert "result 0 (own): ACCES: handle" in info.value.reason
+        assert info.value.reason.endswith(
+            "cannot be returned as own: declare the result share, or return an owned "
+            "handle (clone makes one)"
+        )
+
+    def test_strict_borrow_left_open(self, broker: Broker) -> None:
+        """Strict borrows: the trap says how to end or keep the borrow."""
+        broker.strict_borrows = True
+        broker._native.set_strict_borrows(True)
+        load_pair(broker, {"keep": decl("borrow")})
+        with pytest.raises(GuestTrap) as info:
+            broker.call("caller.via_keep", caller_map(broker))
+        assert info.value.reason.endswith(
+            "(strict borrows): close each borrowed handle before returning; to keep the "
+            "map, clone the handle or pass it on as share"
+        )
+
+    def test_host_own_twice(self, broker: Broker) -> None:
+        """The host passing one MapRef twice as own gets the same words."""
+        load_pair(broker, {"pair": decl("own", "own")})
+        with broker.new_map() as m, pytest.raises(BusyError) as info:
+            h = m.handle
+            broker.call("callee.pair", Own(m), Own(m))
+        assert str(info.value) == (
+            f"BUSY: callee.pair: parameter 1 (own): handle {h} is passed twice, once "
+            "as own: a handle that moves can go only once; pass a clone for the other"
+        )
+
+    def test_moved_mapref_says_where(self, broker: Broker) -> None:
+        """A MapRef given away with Own(...) says it was moved, and to where."""
+        load_pair(broker, {"take": decl("own")})
+        m = broker.new_map()
+        broker.call("callee.take", Own(m))
+        with pytest.raises(StaleHandleError) as info:
+            m[b"k"]
+        assert str(info.value) == (
+            "STALE: the MapRef was moved to callee.take (parameter 0) with Own(...): the "
+            "callee owns the map now; to keep using it, pass Borrow(ref) or Share(ref), "
+            "or Own(ref.clone())"
+        )
+        assert repr(m) == "<MapRef moved to callee.take (parameter 0) map=0>"
+        m.close()  # still a no-op
+        other = broker.new_map()
+        other.close()
+        with pytest.raises(StaleHandleError, match="^STALE: the MapRef is closed$"):
+            other[b"k"]
