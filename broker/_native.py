@@ -20,7 +20,13 @@ import wasmtime
 from wasmtime import _ffi as wt
 
 from . import abi
-from .errors import BufferTooSmallError, ConfigError, WasmtimeMismatchError, error_for
+from .errors import (
+    BufferTooSmallError,
+    ConfigError,
+    StoreFailure,
+    WasmtimeMismatchError,
+    error_for,
+)
 from .limits import Limits
 
 try:
@@ -173,15 +179,24 @@ def _c_limits(limits: Limits) -> Native:
     return c
 
 
-# Why this thread's last store call answered IO (set by _store_calls).
+# .last: the StoreFailure of this thread's last store call that answered IO,
+# until it is taken (set by _store_calls).
 store_failure = threading.local()
+
+
+def take_store_failure() -> StoreFailure | None:
+    """This thread's store failure not yet reported, and forget it."""
+    failure: StoreFailure | None = getattr(store_failure, "last", None)
+    store_failure.last = None
+    return failure
 
 
 def _check(err: int, what: str) -> None:
     if err:
+        cause = take_store_failure() if err == abi.Errno.IO else None
         if err == abi.Errno.IO:
-            what = f"{what}: {getattr(store_failure, 'message', 'the store failed')}"
-        raise error_for(err, what)
+            what = f"{what}: {cause.message if cause else 'the store failed'}"
+        raise error_for(err, what) from (cause.error if cause else None)
 
 
 def wasmtime_error(ptr: Native) -> wasmtime.WasmtimeError:
@@ -341,6 +356,14 @@ class NativeBroker:
 
     def unreleased_borrows(self) -> int:
         return int(self.stats()["unreleased_borrows"])
+
+
+def pass_problem(err: int, code: int, handle: int, *, twice: bool = False) -> str:
+    """Why `handle` could not pass as `code` (a WM_PASS_* parameter), and what
+    to do: the words a guest's trap says (native/link.c)."""
+    out = ffi.new("char[512]")
+    lib.wm_pass_explain(out, len(out), err, code, lib.WM_WHY_TWICE if twice else 0, handle)
+    return str(ffi.string(out).decode())
 
 
 class NativeLink:

@@ -4,19 +4,23 @@ native/store.c calls `wm_py_store` once per operation on such a map, after
 every check the C core makes (FAULT, INVAL, handle, rights, TOOBIG) and
 without its lock held.  Here the request becomes one call of the `Store`,
 and the answer goes back into the caller's buffer (guest memory for a
-guest).  A `StoreError` becomes IO; its message is kept per thread, so the
-host API raises it with the cause (see `_native._check`).
+guest).  A `StoreError` becomes IO, and a `StoreFailure` says what failed:
+the door keeps the last one (`Broker.last_store_failure`), and the thread
+keeps it until it is taken -- by the host API, which raises a StoreError
+whose cause it is (`_native._check`), or by the trap of a guest's call
+that got the IO (`GuestTrap.store_failure`); a host call clears it first.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from . import abi
 from ._native import Native, ffi, lib, store_failure
-from .errors import StoreError
+from .errors import StoreError, StoreFailure
 from .stores.base import Store, redact_url
 
 Errno = abi.Errno
@@ -24,13 +28,35 @@ log = logging.getLogger("wasi_map.store")
 KEYS_PER_READ = 1024  # the most keys one `keys` page asks the store for
 
 
+def _module_number(module_id: int) -> str:
+    return "host" if module_id == 0 else f"module#{module_id}"
+
+
 class StoreDoor:
     """A Store, as the C core's store function sees it."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, name_of: Callable[[int], str] = _module_number) -> None:
         self.store = store
+        self.url = redact_url(store.url)  # an app's own Store may not redact its own
         self._names: dict[int, str] = {}  # the C core's map number -> name
+        self._name_of = name_of  # a module's name, by its id
+        self._failures = itertools.count(1)
+        self.last_failure: StoreFailure | None = None  # of any thread
         self.handle = ffi.new_handle(self)  # the C core's ctx: keep alive with the door
+
+    def failed(self, req: Native, error: StoreError) -> int:
+        """Record why `req` failed, for this thread and the broker; IO."""
+        error.__traceback__ = None  # the message says why; its frames would hold the data
+        failure = StoreFailure(
+            error,
+            self.url,
+            self.name(req),
+            OP_NAMES.get(req.op, f"operation {req.op}"),
+            self._name_of(req.module),
+            next(self._failures),
+        )
+        self.last_failure = store_failure.last = failure
+        return int(Errno.IO)
 
     def name(self, req: Native) -> str:
         name = self._names.get(req.map)
@@ -143,13 +169,13 @@ def _get_many(door: StoreDoor, req: Native) -> int:
     count = req.count
     values = door.store.get_many(door.name(req), _records(req, count))
     if len(values) != count:
-        raise StoreError(f"{redact_url(door.store.url)}: {len(values)} values for {count} keys")
+        raise StoreError(f"{door.url}: {len(values)} values for {count} keys")
     lens = [abi.ABSENT if v is None else len(v) for v in values]
     # Empty and absent values add no bytes: filter(None) drops both.
     blob = b"".join(filter(None, values))
     err = int(lib.wm_records_pack(req, lens, count, blob, len(blob)))
     if err == Errno.INVAL:
-        raise StoreError(f"{redact_url(door.store.url)}: a value longer than 4 GiB")
+        raise StoreError(f"{door.url}: a value longer than 4 GiB")
     return err
 
 
@@ -174,9 +200,11 @@ OPS: dict[int, Callable[[StoreDoor, Native], int]] = {
 }
 
 
+OP_NAMES = {op: fn.__name__.lstrip("_") for op, fn in OPS.items()}
+
+
 def _crashed(exc_type: Any, exc: BaseException, tb: Any) -> int:
-    """A bug below (not a StoreError): IO to the caller, and a log line."""
-    store_failure.message = f"internal error in the store: {exc!r}"
+    """A failure outside the store's own (recording it failed): IO, and a log line."""
     log.error("store call failed", exc_info=(exc_type, exc, tb))
     return int(Errno.IO)
 
@@ -187,12 +215,20 @@ def wm_py_store(ctx: Native, req: Native) -> int:
     try:
         return int(OPS[req.op](door, req))
     except StoreError as exc:
-        store_failure.message = str(exc).removeprefix("IO: ")
-        return int(Errno.IO)
+        return door.failed(req, exc)
+    except Exception as exc:  # a bug in the store (not a StoreError): IO, and a log line
+        log.error("store call failed", exc_info=True)
+        exc.__traceback__ = None
+        error = StoreError(f"{door.url}: internal error in the store: {exc!r}")
+        error.__cause__ = exc
+        return door.failed(req, error)
 
 
-def attach(native_broker: Any, store: Store) -> StoreDoor:
-    """Back `native_broker`'s named maps by `store` from now on."""
-    door = StoreDoor(store)
+def attach(
+    native_broker: Any, store: Store, name_of: Callable[[int], str] = _module_number
+) -> StoreDoor:
+    """Back `native_broker`'s named maps by `store` from now on; `name_of`
+    names a module by its id in the failures the door records."""
+    door = StoreDoor(store, name_of)
     lib.wm_broker_set_store(native_broker.ptr, lib.wm_py_store, door.handle)
     return door

@@ -65,7 +65,7 @@ class HostCall:
                 f"{self.label} takes {len(self.params)} argument(s) "
                 f"({', '.join(self.params)}), {len(args)} given"
             )
-        slots, masks, moved = self._slots, None, []
+        slots, masks, moved = self._slots, None, []  # moved: (MapRef, parameter)
         for i, value in enumerate(args):
             p = self._passes[i]
             if p.is_handle:
@@ -81,7 +81,7 @@ class HostCall:
                     masks = masks or bytearray(b"\x03" * len(args))
                     masks[i] = value.mask
                 if p.kind is Kind.OWN:
-                    moved.append(value.ref)
+                    moved.append((value.ref, i))
                 continue
             if isinstance(value, _Passing):
                 raise TypeError(
@@ -94,16 +94,22 @@ class HostCall:
                     f"{self.label}: argument {i} must be an {self.params[i]}, got {value!r}"
                 )
             slots[2 * i] = value - span if value >= (span >> 1) else value
+        _native.store_failure.last = None  # a trap of this call is blamed on its own failures
         err, trap = self._link.call(self._args, bytes(masks) if masks is not None else None)
         if err:
-            bad = self._link.bad_param
-            kind = self._passes[bad].kind.name.lower()
-            raise error_for(err, f"{self.label}: parameter {bad} ({kind})")
-        for ref in moved:
-            ref._h = None  # the callee owns it now
+            raise error_for(err, self._refused(args, self._link.bad_param, err))
+        for ref, i in moved:
+            ref._moved(f"{self.label} (parameter {i})")  # the callee owns it now
         if trap is not None:
             return trap, ()
         return None, tuple(self._result(i) for i in range(len(self.results)))
+
+    def _refused(self, args: tuple[Any, ...], bad: int, err: int) -> str:
+        """Why parameter `bad` could not pass, and what to do."""
+        p, ref = self._passes[bad], args[bad].ref
+        twice = sum(isinstance(a, _Passing) and a.ref is ref for a in args) > 1
+        why = _native.pass_problem(err, p.code, self._slots[2 * bad] & 0xFFFFFFFF, twice=twice)
+        return f"{self.label}: parameter {bad} ({p.kind.name.lower()}): {why}"
 
     def _result(self, i: int) -> Any:
         raw = self._slots[2 * i]

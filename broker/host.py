@@ -16,7 +16,7 @@ from . import _native, _store_calls, stores
 from . import gc as cycle_gc
 from .abi import DROP_EXPORT, Rights, parse_rights
 from .calls import HostCall
-from .errors import ConfigError, GuestTrap, ModuleError
+from .errors import ConfigError, GuestTrap, ModuleError, StoreFailure
 from .limits import DEFAULT_LIMITS, Limits
 from .manifest import (
     ExportDecl,
@@ -82,7 +82,7 @@ class Broker:
         # What other code prints: the URL with any password hidden.
         self.store_url = stores.redact_url(store.url if isinstance(store, Store) else store)
         if self.store is not None:
-            self._store_door = _store_calls.attach(self._native, self.store)
+            self._store_door = _store_calls.attach(self._native, self.store, self._name_of)
         self._lock = threading.RLock()
         self._delivering = False
         # Guest code running under this broker's lock (on the thread that
@@ -329,7 +329,14 @@ class Broker:
             origin.native.teardown()
             origin.torn_down = f"trapped in {module}.{export}"
         where = origin.name if origin is not None and origin.name != module else None
-        return GuestTrap(module, export, details, origin=where)
+        failure = _native.take_store_failure()  # the call's own: HostCall.invoke cleared it
+        return GuestTrap(module, export, details, origin=where, store_failure=failure)
+
+    @property
+    def last_store_failure(self) -> StoreFailure | None:
+        """The last operation the store could not answer, from any module or
+        thread (None: none yet, or no store): docs/stores.md."""
+        return self._store_door.last_failure if self.store is not None else None
 
     # --- drop notices --------------------------------------------------------
 

@@ -23,20 +23,33 @@ class MapRef(MutableMapping[bytes, bytes]):
     `Own(ref)`, every use raises `StaleHandleError`.
     """
 
-    __slots__ = ("_broker", "_h", "__weakref__")
+    __slots__ = ("_broker", "_h", "_moved_to", "__weakref__")
 
     def __init__(self, broker: Broker, handle: int) -> None:
         self._broker = broker
         self._h: int | None = handle
+        self._moved_to: str | None = None  # where Own(...) gave it: "module.export parameter i"
 
     # --- identity ------------------------------------------------------
 
     @property
     def handle(self) -> int:
-        """The host handle number (StaleHandleError once closed)."""
+        """The host handle number (StaleHandleError once closed or moved)."""
         if self._h is None:
-            raise StaleHandleError("the MapRef is closed")
+            raise StaleHandleError(self._gone())
         return self._h
+
+    def _moved(self, to: str) -> None:
+        """Given away with Own(...) to `to`: the callee owns the map now."""
+        self._h, self._moved_to = None, to
+
+    def _gone(self) -> str:
+        if self._moved_to is None:
+            return "the MapRef is closed"
+        return (
+            f"the MapRef was moved to {self._moved_to} with Own(...): the callee owns the map "
+            "now; to keep using it, pass Borrow(ref) or Share(ref), or Own(ref.clone())"
+        )
 
     @property
     def map_id(self) -> int:
@@ -52,7 +65,10 @@ class MapRef(MutableMapping[bytes, bytes]):
         return self._broker.host
 
     def __repr__(self) -> str:
-        state = "closed" if self._h is None else f"handle={self._h}"
+        if self._h is not None:
+            state = f"handle={self._h}"
+        else:
+            state = "closed" if self._moved_to is None else f"moved to {self._moved_to}"
         return f"<MapRef {state} map={self.map_id}>"
 
     # --- the mapping ---------------------------------------------------

@@ -14,6 +14,7 @@ broker/calls.py.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ import wasmtime
 
 from . import _native, abi, input_file
 from .check import module_problems
-from .errors import ModuleError, trap_reason
+from .errors import ModuleError, error_chain, trap_reason
 from .limits import Limits
 from .linking import Links, check_declarations
 from .manifest import ExportDecl
@@ -64,21 +65,58 @@ def compile_module(
     if not data:  # wasmtime would say only "expected wasm bytes", naming nothing
         given = "no bytes given" if isinstance(source, (bytes, bytearray)) else "the file is empty"
         raise ModuleError(f"{label}: not a valid Wasm module: {given}")
+    text = None
     try:
         if data[:4] == b"\0asm":
             module = wasmtime.Module(engine or wasmtime.Engine(), data)
         else:
-            module = wasmtime.Module(engine or wasmtime.Engine(), data.decode("utf-8"))
+            text = data.decode("utf-8")
+            module = wasmtime.Module(engine or wasmtime.Engine(), text)
     except UnicodeDecodeError as exc:
         raise ModuleError(
             f"{label}: not a valid Wasm module: neither Wasm (no \\0asm header) nor UTF-8 "
             f"WAT text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
         ) from None
     except wasmtime.WasmtimeError as exc:
-        text = str(exc).strip()
-        first = text.splitlines()[0] if text else type(exc).__name__
-        raise ModuleError(f"{label}: not a valid Wasm module: {first}") from None
+        file = None if isinstance(source, (bytes, bytearray)) else label
+        problem = compile_problem(str(exc), file, text)
+        raise ModuleError(f"{label}: not a valid Wasm module: {problem}") from None
     return module, label
+
+
+# Where wasmtime says a WAT error is: below the error (`--> <anon>:3:29`,
+# then the line and a caret) or, for a long line, after it (` at <anon>:1:519`).
+_WAT_PLACE = re.compile(r"(?:\n\s*-->| at) <anon>:(\d+):(\d+)")
+SHOWN_SOURCE = 100  # the most characters of a WAT line a message shows
+
+
+def compile_problem(message: str, file: str | None, text: str | None) -> str:
+    """Why wasmtime did not compile a module, in one line: the error and its
+    last cause; for WAT `text` with an error, the place wasmtime points at
+    (`FILE:LINE:COLUMN`) and that line of the text."""
+    place = _WAT_PLACE.search(message)
+    if place is None:
+        chain = error_chain(message)
+        if len(chain) < 2:
+            return chain[0] if chain else "wasmtime gave no reason"
+        return f"{chain[0]}: {chain[-1]}"
+    number, column = int(place[1]), int(place[2])
+    where = f"{file}:{number}:{column}" if file else f"line {number}, column {column}"
+    problem = f"{message[: place.start()].strip()} at {where}"
+    lines = (text or "").splitlines()
+    if not 0 < number <= len(lines) or not lines[number - 1].strip():
+        return problem
+    return f"{problem}: {_excerpt(lines[number - 1], column)}"
+
+
+def _excerpt(line: str, column: int) -> str:
+    """A source line for a message: without its indent, around `column` if long."""
+    if len(line.strip()) <= SHOWN_SOURCE:
+        return line.strip()
+    start = max(0, column - 1 - SHOWN_SOURCE // 2)
+    end = start + SHOWN_SOURCE
+    cut = line[start:end].strip()
+    return f"{'...' if start else ''}{cut}{'...' if end < len(line.rstrip()) else ''}"
 
 
 @dataclass
@@ -165,17 +203,16 @@ class Runtime:
                     self.links.resolve(peer, loaded[peer.module])
             native.enter()  # the start function runs under the time limit
             self.links.loading(name, native)
+            _native.store_failure.last = None  # a trap of the start is blamed on its own
             try:
                 instance = linker.instantiate(store, module)
             except wasmtime.Trap as exc:
-                raise ModuleError(
-                    f"{label}: trapped while starting: {trap_reason(str(exc))}"
-                ) from None
+                trapped = start_trapped(label, str(exc))
+                raise trapped from trapped.__cause__
             except wasmtime.WasmtimeError as exc:
                 if "wasi_map:" in str(exc):  # the broker stopped its start (a time limit)
-                    raise ModuleError(
-                        f"{label}: trapped while starting: {trap_reason(str(exc))}"
-                    ) from None
+                    trapped = start_trapped(label, str(exc))
+                    raise trapped from trapped.__cause__
                 raise ModuleError(
                     f"{label}: cannot instantiate: {instantiate_problem(str(exc), limits)}"
                 ) from None
@@ -209,6 +246,17 @@ class Runtime:
 
     def close(self) -> None:
         self.engine.close()  # the core holds its own reference while it ticks
+
+
+def start_trapped(label: str, message: str) -> ModuleError:
+    """The error for a start function that trapped; the store's failure
+    during it, if any, is said and is its cause."""
+    error = ModuleError(f"{label}: trapped while starting: {trap_reason(message)}")
+    failure = _native.take_store_failure()
+    if failure is not None:
+        error = ModuleError(f"{error} (the store failed during the start: {failure})")
+        error.__cause__ = failure.error
+    return error
 
 
 def instantiate_problem(message: str, limits: Limits) -> str:

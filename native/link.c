@@ -26,7 +26,7 @@ static const char *const KIND_NAMES[] = {"plain", "own", "borrow", "share"};
 
 wt_trap *wm_trap(wm_broker *b, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(msg, sizeof msg, fmt, ap);
@@ -48,6 +48,84 @@ static wt_trap *error_to_trap(wm_broker *b, wt_error *error)
     b->api.byte_vec_delete(&msg);
     b->api.error_delete(error);
     return trap;
+}
+
+/* --- why a handle could not pass ----------------------------------------------
+ *
+ * Every errno a pass can fail with, in words: what is wrong with the handle
+ * and what the module can do instead.  The "giver" is the caller for a
+ * parameter and the callee for a result. */
+
+static const char NEW_HANDLE[] = "a handle it got from open, new, clone, get_map or a call";
+static const char NO_ROOM[] =
+    "has no room for another handle (its `handles` limit, or every handle number it may be "
+    "issued is spent): raise its limit, have it close handles it no longer needs, or reload it";
+
+int wm_pass_explain(char *out, size_t cap, int err, uint32_t how, uint32_t flags, uint32_t handle)
+{
+    bool result = flags & WM_WHY_RESULT, own = (how & WM_PASS_KIND) == WM_PASS_OWN;
+    const char *giver = result ? "the callee" : "the caller";
+    const char *pass = result ? "returned" : "passed";
+    switch (err) {
+    case WM_BADF:
+        return snprintf(out, cap, "%u is not a handle %s was issued: %s %s", handle, giver,
+                        result ? "return" : "pass", NEW_HANDLE);
+    case WM_STALE:
+        return snprintf(out, cap,
+                        "handle %u was closed, or moved away as own, before it was %s: %s a "
+                        "live handle",
+                        handle, pass, result ? "return" : "pass");
+    case WM_ACCES:
+        if (own && result)
+            return snprintf(out, cap,
+                            "handle %u is borrowed (lent to the callee for this call), and a "
+                            "borrowed handle cannot be returned as own: declare the result "
+                            "share, or return an owned handle (clone makes one)",
+                            handle);
+        if (own)
+            return snprintf(out, cap,
+                            "handle %u is borrowed (lent to the caller for the call it is in), "
+                            "and a borrowed handle cannot be passed as own: pass it as borrow "
+                            "or share, or pass an owned handle (clone makes one)",
+                            handle);
+        break;
+    case WM_BUSY:
+        if (flags & WM_WHY_TWICE)
+            return snprintf(out, cap,
+                            "handle %u is %s twice, once as own: a handle that moves can go "
+                            "only once; %s a clone for the other",
+                            handle, pass, result ? "return" : "pass");
+        if (own)
+            return snprintf(out, cap,
+                            "handle %u is lent to a call that has not returned (passed as "
+                            "borrow), and cannot move until it does: %s a clone as own%s",
+                            handle, result ? "return" : "pass",
+                            result ? "" : ", or pass it as borrow or share");
+        return snprintf(out, cap,
+                        "handle %u is lent to %u calls at once, the most there can be: let "
+                        "one return first",
+                        handle, (unsigned)UINT16_MAX);
+    case WM_QUOTA:
+        return snprintf(out, cap, "%s %s", result ? "the caller" : "the callee", NO_ROOM);
+    case WM_INVAL:
+        return snprintf(out, cap, "more than %d handles in one call", MAX_HANDLE_ARGS);
+    default:
+        break;
+    }
+    return snprintf(out, cap, "handle %u cannot be %s as %s", handle, pass,
+                    KIND_NAMES[how & WM_PASS_KIND]);
+}
+
+/* The trap of a handle that could not pass: the link, which parameter or
+ * result, the errno, and why in words. */
+static wt_trap *pass_trap(wm_link *l, int err, uint32_t index, uint32_t flags, uint32_t handle)
+{
+    char why[512];
+    uint32_t how = l->how[(flags & WM_WHY_RESULT ? l->nparams : 0) + index];
+    wm_pass_explain(why, sizeof why, err, how, flags, handle);
+    return wm_trap(l->b, "wasi_map: %s: %s %u (%s): %s: %s", l->label,
+                   flags & WM_WHY_RESULT ? "result" : "parameter", index,
+                   KIND_NAMES[how & WM_PASS_KIND], ERRNO_NAMES[err], why);
 }
 
 void wm_mark_origin(wm_broker *b, wm_module *m)
@@ -193,9 +271,10 @@ typedef struct lent {
  * looked up again after the reserve, just before it passes. */
 static int pass_all(wm_link *l, wt_val_raw *vals, const uint8_t *how, uint32_t count,
                     const uint8_t *masks, wm_module *from, wm_module *to, lent *lends,
-                    uint32_t *nlends, uint32_t *bad, bool *receiver_full)
+                    uint32_t *nlends, uint32_t *bad, bool *receiver_full, bool *twice)
 {
     *receiver_full = false;
+    *twice = false;
     uint32_t which[MAX_HANDLE_ARGS], k = 0;
     for (uint32_t i = 0; i < count; i++) {
         if ((how[i] & WM_PASS_KIND) == WM_PASS_PLAIN)
@@ -213,8 +292,10 @@ static int pass_all(wm_link *l, wt_val_raw *vals, const uint8_t *how, uint32_t c
             uint32_t other = which[j];
             if ((uint32_t)vals[other].i32 == h &&
                 ((how[i] & WM_PASS_KIND) == WM_PASS_OWN ||
-                 (how[other] & WM_PASS_KIND) == WM_PASS_OWN))
+                 (how[other] & WM_PASS_KIND) == WM_PASS_OWN)) {
+                *twice = true;
                 return WM_BUSY;
+            }
         }
         which[k++] = i;
     }
@@ -277,12 +358,16 @@ static wt_trap *unreachable_target(wm_link *l)
     wm_module *target = l->target;
     if (!target && l->loading) {
         wm_mark_origin(b, l->loading);
-        return wm_trap(b, "wasi_map: %s: the module is still loading (its start called back)",
+        return wm_trap(b,
+                       "wasi_map: %s: the module is still loading (its start function called "
+                       "back into it through another module): do that work in an export "
+                       "called after the load",
                        l->label);
     }
     wm_mark_origin(b, l->caller);
     return wm_trap(b, "wasi_map: %s: the module is %s", l->label,
-                   target ? "torn down" : "not loaded");
+                   target ? "torn down (it trapped earlier): load it again"
+                          : "not loaded: load it before calling it");
 }
 
 void wm_link_set_loading(wm_link *l, wm_module *loading)
@@ -319,7 +404,7 @@ static void plain_call(wm_link *l, wt_val_raw *args, wt_trap **trap)
  * nothing was called, and *blame_callee says whether the callee's full
  * handle table was the reason).  *trap is set when the call trapped. */
 static int link_call(wm_link *l, wt_val_raw *args, const uint8_t *masks, wt_trap **trap,
-                     uint32_t *bad, bool *blame_callee)
+                     uint32_t *bad, bool *blame_callee, bool *twice)
 {
     wm_broker *b = l->b;
     wm_module *caller = l->caller, *target;
@@ -341,7 +426,7 @@ static int link_call(wm_link *l, wt_val_raw *args, const uint8_t *masks, wt_trap
     WM_TRACE(b, .kind = WM_EV_CALL, .module = caller->id, .other_module = target->id,
              .link = l->id);
     int err = pass_all(l, args, l->how, l->nparams, masks, caller, target, lends, &nlends, bad,
-                       blame_callee);
+                       blame_callee, twice);
     if (err)
         WM_TRACE(b, .kind = WM_EV_RETURN, .module = caller->id, .other_module = target->id,
                  .link = l->id, .flags = WM_EVF_TRAPPED);
@@ -362,7 +447,10 @@ static int link_call(wm_link *l, wt_val_raw *args, const uint8_t *masks, wt_trap
                     slot->state == WM_H_BORROW;
         if (open) {
             wm_mark_origin(b, target);
-            *trap = wm_trap(b, "wasi_map: %s: returned with %u borrow(s) still open (strict borrows)",
+            *trap = wm_trap(b,
+                            "wasi_map: %s: returned with %u borrow(s) still open (strict "
+                            "borrows): close each borrowed handle before returning; to keep "
+                            "the map, clone the handle or pass it on as share",
                             l->label, open);
         }
     }
@@ -370,15 +458,13 @@ static int link_call(wm_link *l, wt_val_raw *args, const uint8_t *masks, wt_trap
      * lent as `share`. */
     if (!*trap) {
         uint32_t result, none = 0;
-        bool caller_full;
+        bool caller_full, again;
         int rerr = pass_all(l, args, l->how + l->nparams, l->nresults, NULL, target, caller,
-                            NULL, &none, &result, &caller_full);
+                            NULL, &none, &result, &caller_full, &again);
         if (rerr) {
             wm_mark_origin(b, caller_full ? caller : target);
-            *trap = wm_trap(b, "wasi_map: %s: result %u (%s) is not a handle it may pass: %s",
-                            l->label, result,
-                            KIND_NAMES[l->how[l->nparams + result] & WM_PASS_KIND],
-                            ERRNO_NAMES[rerr]);
+            *trap = pass_trap(l, rerr, result, WM_WHY_RESULT | (again ? WM_WHY_TWICE : 0),
+                              (uint32_t)args[result].i32);
         }
     }
     uint32_t left_open = 0;
@@ -399,15 +485,14 @@ static wt_trap *trampoline(void *env, wt_caller *caller, wt_val_raw *args, size_
     wm_link *l = env;
     wt_trap *trap;
     uint32_t bad = 0;
-    bool blame_callee;
+    bool blame_callee, twice;
     (void)caller;
-    int err = link_call(l, args, NULL, &trap, &bad, &blame_callee);
+    int err = link_call(l, args, NULL, &trap, &bad, &blame_callee, &twice);
     if (err) {
         wm_lock(l->b);
         wm_mark_origin(l->b, blame_callee ? l->target : l->caller);
         wm_unlock(l->b);
-        trap = wm_trap(l->b, "wasi_map: %s: parameter %u (%s): %s", l->label, bad,
-                       KIND_NAMES[l->how[bad] & WM_PASS_KIND], ERRNO_NAMES[err]);
+        trap = pass_trap(l, err, bad, twice ? WM_WHY_TWICE : 0, (uint32_t)args[bad].i32);
     }
     return trap;
 }
@@ -422,9 +507,10 @@ int wm_link_call(wm_link *l, wm_val_raw *args, size_t n, const uint8_t *masks, v
                  uint32_t *bad_param)
 {
     (void)n;
-    bool blame_callee;
+    bool blame_callee, twice;
     wm_tick_begin(); /* a top-level call: time must flow while it runs */
-    int err = link_call(l, (wt_val_raw *)args, masks, (wt_trap **)trap, bad_param, &blame_callee);
+    int err = link_call(l, (wt_val_raw *)args, masks, (wt_trap **)trap, bad_param, &blame_callee,
+                        &twice);
     wm_tick_end();
     return err;
 }

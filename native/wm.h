@@ -329,6 +329,12 @@ void *wm_link_define(wm_link *l, void *linker, const char *module, const char *n
  * not pass (nothing was called). */
 int wm_link_call(wm_link *l, wm_val_raw *args, size_t n, const uint8_t *masks,
                  void **trap, uint32_t *bad_param);
+/* Why `handle` could not pass as `how` (WM_PASS_*) with errno `err`, and
+ * what to do, as one sentence in out[cap] (cut short to fit); the length
+ * it needed.  `flags`: WM_WHY_RESULT (a result the callee returned, not a
+ * parameter), WM_WHY_TWICE (BUSY because it appears twice, once as own). */
+enum { WM_WHY_RESULT = 1, WM_WHY_TWICE = 2 };
+int wm_pass_explain(char *out, size_t cap, int err, uint32_t how, uint32_t flags, uint32_t handle);
 
 /* The ABI operations on already-checked spans, for any module (the host
  * API uses the host module).  Same semantics and errnos as the guest ABI.

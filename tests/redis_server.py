@@ -2,7 +2,9 @@
 
 `RedisServer(dir)` runs Debian's redis-server with persistence off (the
 default) or, with `durable=True`, with an append-only file synced on every
-write, so that `kill()` + `start()` keeps every acknowledged write.
+write, so that `kill()` + `start()` keeps every acknowledged write.  It can
+also listen on a unix socket (`unixsocket=`), on a TLS port (`tls=` the
+server's certificate files) and ask for a password (`password=`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -24,8 +27,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A TLS server's certificate, its key, and the CA that signed it (PEM files)."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
 class RedisServer:
-    def __init__(self, directory: Path, *, durable: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        durable: bool = False,
+        unixsocket: Path | None = None,
+        tls: TlsFiles | None = None,
+        password: str | None = None,
+    ) -> None:
         if REDIS_SERVER is None:
             raise RuntimeError(
                 "redis-server is not installed: run scripts/install-deps.sh (Debian redis-server)"
@@ -33,6 +53,8 @@ class RedisServer:
         self.dir = directory
         self.port = free_port()
         self.durable = durable
+        self.unixsocket, self.tls, self.password = unixsocket, tls, password
+        self.tls_port = free_port() if tls else None
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -46,13 +68,21 @@ class RedisServer:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
             args += ["--appendonly", "no"]
+        if self.unixsocket:
+            args += ["--unixsocket", str(self.unixsocket), "--unixsocketperm", "700"]
+        if self.tls:
+            args += ["--tls-port", str(self.tls_port), "--tls-cert-file", str(self.tls.cert)]
+            args += ["--tls-key-file", str(self.tls.key), "--tls-ca-cert-file", str(self.tls.ca)]
+            args += ["--tls-auth-clients", "optional"]
+        if self.password:
+            args += ["--requirepass", self.password]
         return args
 
     def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
             self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        client = redis.Redis(port=self.port, password=self.password, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -83,6 +113,6 @@ class RedisServer:
             self.proc = None
 
     def flush(self) -> None:
-        client = redis.Redis(port=self.port)
+        client = redis.Redis(port=self.port, password=self.password)
         client.flushall()
         client.close()

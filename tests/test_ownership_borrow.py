@@ -65,7 +65,9 @@ class TestLenderDuringTheCall:
         h = caller_map(lend)
         with pytest.raises(GuestTrap) as info:
             lend.call("caller.via_call_back", h, 1)
-        assert info.value.reason == "wasi_map: caller -> callee.take: parameter 0 (own): BUSY"
+        assert info.value.reason.startswith(
+            "wasi_map: caller -> callee.take: parameter 0 (own): BUSY: "
+        )
         assert info.value.origin == "caller"
 
     def test_lent_handle_may_be_lent_again(self, lend: Broker) -> None:
@@ -172,7 +174,7 @@ class TestStrictBorrows:
         h = caller_map(strict)
         with pytest.raises(GuestTrap) as info:
             strict.call("caller.via_keep", h)
-        assert info.value.reason == (
+        assert info.value.reason.startswith(
             "wasi_map: caller -> callee.keep: returned with 1 borrow(s) still open (strict borrows)"
         )
         assert (info.value.module, info.value.export, info.value.origin) == (

@@ -104,7 +104,9 @@ class TestOwnRefused:
         m[b"k"] = b"v"
         with pytest.raises(GuestTrap) as info:
             broker.call("caller.via_take", Borrow(m))
-        assert info.value.reason == "wasi_map: caller -> callee.take: parameter 0 (own): ACCES"
+        assert info.value.reason.startswith(
+            "wasi_map: caller -> callee.take: parameter 0 (own): ACCES: "
+        )
         assert (info.value.module, info.value.origin) == ("caller", "caller")
         assert broker.stats()["handles"]["callee"] == 0
         assert dict(m) == {b"k": b"v"}
@@ -116,7 +118,9 @@ class TestOwnRefused:
         h = caller_map(own)
         with pytest.raises(GuestTrap) as info:
             own.call("caller.via_call_back", h, 1)
-        assert info.value.reason == "wasi_map: caller -> callee.take: parameter 0 (own): BUSY"
+        assert info.value.reason.startswith(
+            "wasi_map: caller -> callee.take: parameter 0 (own): BUSY: "
+        )
         assert info.value.origin == "caller"
         assert own.stats()["handles"]["callee"] == 0
 
@@ -125,7 +129,9 @@ class TestOwnRefused:
         h = caller_map(own)
         with pytest.raises(GuestTrap) as info:
             own.call("caller.via_pair", h, h)
-        assert info.value.reason == "wasi_map: caller -> callee.pair: parameter 1 (own): BUSY"
+        assert info.value.reason.startswith(
+            "wasi_map: caller -> callee.pair: parameter 1 (own): BUSY: "
+        )
         assert own.stats()["handles"]["callee"] == 0
 
     def test_own_and_borrow_of_one_handle_traps_with_busy(self, broker: Broker) -> None:
@@ -134,7 +140,9 @@ class TestOwnRefused:
         h = broker.call("caller.new")
         with pytest.raises(GuestTrap) as info:
             broker.call("caller.via_pair", h, h)
-        assert info.value.reason == "wasi_map: caller -> callee.pair: parameter 1 (own): BUSY"
+        assert info.value.reason.startswith(
+            "wasi_map: caller -> callee.pair: parameter 1 (own): BUSY: "
+        )
 
     @pytest.mark.parametrize("first", ["own", "share", "borrow"])
     @pytest.mark.parametrize(("second", "errno"), [("stale", "STALE"), ("never issued", "BADF")])
@@ -154,7 +162,9 @@ class TestOwnRefused:
         before = broker._native.unreleased_borrows()
         with pytest.raises(GuestTrap) as info:
             broker.call("caller.via_pair", h, bad)
-        assert info.value.reason == f"wasi_map: caller -> callee.pair: parameter 1 (own): {errno}"
+        assert info.value.reason.startswith(
+            f"wasi_map: caller -> callee.pair: parameter 1 (own): {errno}: "
+        )
         assert broker.stats()["handles"]["callee"] == 0  # nothing reached the callee
         assert broker._native.unreleased_borrows() == before
         assert broker.stats()["maps"] == 1
@@ -169,7 +179,9 @@ class TestOwnRefused:
         a, b = broker.call("caller.new"), broker.call("caller.new")
         with pytest.raises(GuestTrap) as info:
             broker.call("caller.via_pair", a, b)
-        assert info.value.reason == "wasi_map: caller -> callee.pair: parameter 0 (own): QUOTA"
+        assert info.value.reason.startswith(
+            "wasi_map: caller -> callee.pair: parameter 0 (own): QUOTA: "
+        )
         # The receiver's table is full: the receiver is torn down, the caller
         # keeps both handles (neither moved).
         assert info.value.origin == "callee"

@@ -47,8 +47,8 @@ class TestGuestResults:
         h = broker.call("caller.new")
         with pytest.raises(GuestTrap) as info:
             broker.call("caller.via_give_bad")
-        assert info.value.reason == (
-            "wasi_map: caller -> callee.give_bad: result 0 (own) is not a handle it may pass: BADF"
+        assert info.value.reason.startswith(
+            "wasi_map: caller -> callee.give_bad: result 0 (own): BADF: "
         )
         assert (info.value.module, info.value.export, info.value.origin) == (
             "caller",
@@ -76,9 +76,8 @@ class TestGuestResults:
         h = broker.call("caller.new")
         with pytest.raises(GuestTrap) as info:
             broker.call("caller.via_give_back", h)
-        assert info.value.reason == (
-            "wasi_map: caller -> callee.give_back: "
-            "result 0 (own) is not a handle it may pass: ACCES"
+        assert info.value.reason.startswith(
+            "wasi_map: caller -> callee.give_back: result 0 (own): ACCES: "
         )
 
     def test_share_result_of_a_borrowed_handle(self, broker: Broker) -> None:
@@ -146,9 +145,7 @@ class TestHostResults:
     def test_bad_result_to_the_host_traps(self, broker: Broker) -> None:
         """A bad declared result of a host call raises GuestTrap and tears the callee down."""
         load_pair(broker, {"give_bad": decl(results=("share",))})
-        with pytest.raises(
-            GuestTrap, match=r"result 0 \(share\) is not a handle it may pass: BADF"
-        ):
+        with pytest.raises(GuestTrap, match=r"result 0 \(share\): BADF: "):
             broker.call("callee.give_bad")
         with pytest.raises(ModuleError, match="torn down"):
             broker.call("callee.new")
