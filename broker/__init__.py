@@ -6,31 +6,57 @@ and reclaims a map the moment nothing can reach it.  The data plane is C
 plane: manifests, loading, calls, the CLI.
 """
 
+from importlib import metadata
+
 from .abi import Errno, Rights
 from .errors import (
     AccessError,
     BadHandleError,
+    BufferTooSmallError,
+    BusyError,
     ConfigError,
+    ConflictError,
+    ErrnoError,
+    FaultError,
     GuestTrap,
+    InvalidArgumentError,
     ManifestError,
     MapError,
     ModuleError,
     NotFoundError,
+    QuotaError,
     StaleHandleError,
+    StoreError,
+    TooBigError,
+    ValueTypeError,
+    WasmtimeMismatchError,
 )
-from .host import Broker
+from .host import Broker, CallResult, CallValue, Stats
+from .leaks import LeakReport
 from .limits import Limits
+from .manifest import ExportDecl
 from .mapref import MapRef
 from .ownership import Borrow, Own, Share
+from .stores.base import Store
 
 __all__ = [
     "AccessError",
     "BadHandleError",
     "Borrow",
     "Broker",
+    "BufferTooSmallError",
+    "BusyError",
+    "CallResult",
+    "CallValue",
     "ConfigError",
+    "ConflictError",
     "Errno",
+    "ErrnoError",
+    "ExportDecl",
+    "FaultError",
     "GuestTrap",
+    "InvalidArgumentError",
+    "LeakReport",
     "Limits",
     "ManifestError",
     "MapError",
@@ -38,8 +64,19 @@ __all__ = [
     "ModuleError",
     "NotFoundError",
     "Own",
+    "QuotaError",
     "Rights",
     "Share",
     "StaleHandleError",
+    "Stats",
+    "Store",
+    "StoreError",
+    "TooBigError",
+    "ValueTypeError",
+    "WasmtimeMismatchError",
 ]
-__version__ = "0.1.0"
+
+try:
+    __version__ = metadata.version("wasi-map")
+except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "unknown"
