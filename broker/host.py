@@ -134,12 +134,18 @@ class Broker:
 
     @classmethod
     def from_manifest(
-        cls, path: str | Path, *, trace: bool | str | Path | IO[str] = False
+        cls,
+        path: str | Path,
+        *,
+        trace: bool | str | Path | IO[str] = False,
+        store: str | Store | None = None,
     ) -> Broker:
-        """A broker with every module of an app manifest loaded, in file order."""
+        """A broker with every module of an app manifest loaded, in file order.
+
+        `store` (a URL or a Store) replaces the manifest's `[store]`."""
         manifest = load_manifest(path)
         broker = cls(
-            manifest.store_url,
+            manifest.store_url if store is None else store,
             limits=manifest.limits,
             strict_borrows=manifest.strict_borrows,
             gc_threshold=manifest.gc_threshold,

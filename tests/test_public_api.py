@@ -33,21 +33,7 @@ TWO = """
   (func (export "take") (param i32 i32) (result i32) (local.get 1)))
 """
 
-# Opens the named map "hits" and increments a key; traps when either answers an errno.
-STORE_TRAPPER = """
-(module
-  (import "wasi_map" "open" (func $open (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_map" "incr" (func $incr (param i32 i32 i32 i64 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 16) "hits")
-  (func (export "main") (result i64)
-    (if (call $open (i32.const 16) (i32.const 4) (i32.const 3) (i32.const 0)) (then unreachable))
-    (if (call $incr (i32.load (i32.const 0)) (i32.const 16) (i32.const 4) (i64.const 1)
-                    (i32.const 8))
-      (then unreachable))
-    (i64.load (i32.const 8))))
-"""
-
+STORE_TRAP = Path(__file__).parent / "guests" / "store_trap.wat"
 
 ROOT = Path(broker.__file__).parents[1]
 
@@ -160,7 +146,7 @@ class TestLastStoreError:
         """A guest that got IO from a store that is down traps; the store's reason is kept."""
         url = f"redis://127.0.0.1:{closed_port()}/0"
         with Broker(store=url) as b:
-            b.load("m", STORE_TRAPPER.encode(), grants={"hits": "rw"})
+            b.load("m", STORE_TRAP, grants={"hits": "rw"})
             assert b.last_store_error() is None
             with pytest.raises(GuestTrap):
                 b.call("m.main")
@@ -173,7 +159,7 @@ class TestLastStoreError:
         """The record is of the last call: a call that meets no failure resets it."""
         url = f"redis://127.0.0.1:{closed_port()}/0"
         with Broker(store=url) as b:
-            b.load("m", STORE_TRAPPER.encode(), grants={"hits": "rw"})
+            b.load("m", STORE_TRAP, grants={"hits": "rw"})
             b.load("n", TWO.encode())
             with pytest.raises(GuestTrap):
                 b.call("m.main")
@@ -182,7 +168,7 @@ class TestLastStoreError:
 
     def test_memory_store_never_fails(self, broker: Broker) -> None:
         """On the memory store a call leaves no store error."""
-        broker.load("m", STORE_TRAPPER.encode(), grants={"hits": "rw"})
+        broker.load("m", STORE_TRAP, grants={"hits": "rw"})
         assert broker.call("m.main") == 1
         assert broker.last_store_error() is None
 
