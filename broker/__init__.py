@@ -10,32 +10,57 @@ first use: `import broker.pytest_plugin`, which pytest does in every session
 of an environment that has wasi-map, stays light.
 """
 
+from importlib import metadata
 from typing import TYPE_CHECKING
 
 from .abi import Errno, Rights
 from .errors import (
     AccessError,
     BadHandleError,
+    BufferTooSmallError,
+    BusyError,
     ConfigError,
+    ConflictError,
+    ErrnoError,
+    FaultError,
     GuestTrap,
+    InvalidArgumentError,
     ManifestError,
     MapError,
     ModuleError,
     NotFoundError,
+    QuotaError,
     StaleHandleError,
+    StoreError,
+    StoreFailure,
+    TooBigError,
+    ValueTypeError,
+    WasmtimeMismatchError,
 )
 from .limits import Limits
+from .manifest import ExportDecl
 from .mapref import MapRef
 from .ownership import Borrow, Own, Share
+from .stores.base import Store
 
 __all__ = [
     "AccessError",
     "BadHandleError",
     "Borrow",
     "Broker",
+    "BufferTooSmallError",
+    "BusyError",
+    "CallResult",
+    "CallValue",
     "ConfigError",
+    "ConflictError",
     "Errno",
+    "ErrnoError",
+    "ExportDecl",
+    "FaultError",
     "GuestTrap",
+    "InvalidArgumentError",
+    "LeakReport",
     "Limits",
     "ManifestError",
     "MapError",
@@ -43,19 +68,41 @@ __all__ = [
     "ModuleError",
     "NotFoundError",
     "Own",
+    "QuotaError",
     "Rights",
     "Share",
     "StaleHandleError",
+    "Stats",
+    "Store",
+    "StoreError",
+    "StoreFailure",
+    "TooBigError",
+    "ValueTypeError",
+    "WasmtimeMismatchError",
 ]
-__version__ = "0.1.0"
+
+try:
+    __version__ = metadata.version("wasi-map")
+except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "unknown"
 
 if TYPE_CHECKING:
-    from .host import Broker
+    from .host import Broker, CallResult, CallValue, Stats
+    from .leaks import LeakReport
+
+_LAZY = {  # loading these loads wasmtime and the C core: on first use only
+    "Broker": "host",
+    "CallResult": "host",
+    "CallValue": "host",
+    "Stats": "host",
+    "LeakReport": "leaks",
+}
 
 
 def __getattr__(name: str) -> object:
-    if name == "Broker":
-        from .host import Broker
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
 
-        return Broker
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{module}", __name__), name)

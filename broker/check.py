@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import wasmtime
 
 from . import abi
+from .manifest import ExportDecl
+from .ownership import Kind
+
+MAX_HANDLE_ARGS = 64  # handles in one call's parameters and results (native/link.c)
 
 
 @dataclass(frozen=True)
@@ -84,4 +89,43 @@ def module_problems(module: wasmtime.Module) -> list[str]:
     drop = drop_handler_problem(module)
     if drop:
         problems.append(drop)
+    return problems
+
+
+def declaration_problems(
+    types: Mapping[str, wasmtime.FuncType | None], decls: Mapping[str, ExportDecl]
+) -> list[tuple[str, str]]:
+    """(export, problem) for every declaration its function cannot serve.
+
+    `types` maps each declared export to its function type (None: no
+    exported function of that name): every declared kind must fit its
+    slot (a plain kind is the type itself, a handle an i32), and a call
+    may pass at most MAX_HANDLE_ARGS handles."""
+    problems = []
+    for name, decl in decls.items():
+        ty = types.get(name)
+        if ty is None:
+            problems.append((name, "declared in exports, but not an exported function"))
+            continue
+        for part, passes, slots in (
+            ("params", decl.param_passes, ty.params),
+            ("results", decl.result_passes, ty.results),
+        ):
+            if len(passes) > len(slots):
+                problems.append(
+                    (name, f"declares {len(passes)} {part}, the function has {len(slots)}")
+                )
+                continue
+            for i, (p, t) in enumerate(zip(passes, slots, strict=False)):
+                if p.kind is Kind.PLAIN and p.text != str(t):
+                    problems.append((name, f"{part}[{i}] is declared {p.text}, but is {t}"))
+                if p.is_handle and str(t) != "i32":
+                    problems.append(
+                        (
+                            name,
+                            f"{part}[{i}] is declared {p.text}, but a handle is an i32, not {t}",
+                        )
+                    )
+        if sum(p.is_handle for p in decl.param_passes + decl.result_passes) > MAX_HANDLE_ARGS:
+            problems.append((name, f"at most {MAX_HANDLE_ARGS} handle parameters"))
     return problems

@@ -1,8 +1,15 @@
-"""The `wasi-map` command (spec section 4): run, leaks, graph and check.
+"""The `wasi-map` command: run, leaks, graph and check.
 
-Exit codes: 0 success; 1 a trap, a rule violation, (check) a bad import,
-or (leaks) a leak or an unreleased borrow found; 2 a bad manifest, module
-or command line (a --trace or -o file that cannot be written among them).
+Exit codes: 0 success; 1 a trap, a rule violation, (check) a problem
+found, or (leaks) a leak or an unreleased borrow found; 2 a bad manifest,
+module or command line (a --trace or -o file that cannot be written among
+them).
+
+Options may come before or after the manifest.  `--call` takes the export
+and the words after it up to the next option: integers (decimal, 0x hex,
+negative), the call's arguments.  The last of them may be the manifest,
+when it is not an integer and no manifest stands elsewhere
+(`run --call m.e 1 2 app.toml`).
 """
 
 from __future__ import annotations
@@ -11,49 +18,93 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 import structlog
 
 from . import leaks
+from ._native import WASMTIME_PIN
 from .check import memory_problem, wasi_map_imports
+from .check_app import check_app
 from .errors import ConfigError, GuestTrap, MapError
-from .host import Broker
+from .host import Broker, CallResult
+from .manifest import load_manifest
+from .mapref import MapRef
+from .ownership import parse_pass
 from .runtime import compile_module
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+MODULE_SUFFIXES = (".wat", ".wasm")  # `check` of anything else reads an app manifest
 
 
 class UsageError(Exception):
     """A command line that cannot be run (exit 2)."""
 
 
-# Options that may follow --call's integers (which never look like them).
-_AFTER_CALL = {"--json": 0, "--trace": 1, "-o": 1, "--output": 1}
+def version_text() -> str:
+    """`wasi-map --version`: the installed distribution's version and the wasmtime pin."""
+    try:
+        version = metadata.version("wasi-map")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        version = "unknown"
+    return f"wasi-map {version} (wasmtime {WASMTIME_PIN})"
 
 
-def _split_call(ns: argparse.Namespace) -> None:
-    """Move options written after `--call M.E INT...` out of the call's words."""
-    words, rest = list(ns.call or []), []
-    i = 0
-    while i < len(words):
-        arity = _AFTER_CALL.get(words[i])
-        if arity is None:
-            rest.append(words[i])
-            i += 1
+def _is_int(word: str) -> bool:
+    try:
+        int(word, 0)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_option(word: str) -> bool:
+    """An option word: it starts with '-' and is not a (negative) integer."""
+    return word.startswith("-") and word != "-" and not _is_int(word)
+
+
+def gather_call(argv: Sequence[str]) -> tuple[list[str], list[str], str | None]:
+    """Take `--call MODULE.EXPORT [INT ...]` out of argv, wherever it is.
+
+    Returns the words left for argparse (with `--call=MODULE.EXPORT` in its
+    place), the call's arguments, and the word that may be the manifest
+    (a non-integer right after them; argparse decides: it is the manifest
+    unless one was given elsewhere).  Done before argparse because an
+    argument like -0x10 looks like an option to it.
+    """
+    out: list[str] = []
+    args: list[str] = []
+    candidate: str | None = None
+    i, seen = 0, False
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            out += argv[i:]
+            break
+        i += 1
+        if word != "--call" and not word.startswith("--call="):
+            out.append(word)
             continue
-        if arity and i + 1 >= len(words):
-            raise UsageError(f"{words[i]} needs a value")
-        name = words[i].lstrip("-").replace("-", "_")
-        name = "output" if name == "o" else name
-        setattr(ns, name, True if arity == 0 else words[i + 1])
-        i += 1 + arity
-    ns.call = rest
+        if seen:
+            raise UsageError("--call is given more than once")
+        seen = True
+        words = [word.partition("=")[2]] if "=" in word else []
+        while i < len(argv) and not _is_option(argv[i]) and argv[i] != "--":
+            words.append(argv[i])
+            i += 1
+        target, *args = words or [""]
+        if args and not _is_int(args[-1]):
+            candidate = args.pop()
+        out.append(f"--call={target}")
+        if candidate is not None:
+            out.append(candidate)
+    return out, args, candidate
 
 
 def _parse_call(words: Sequence[str]) -> tuple[str, list[int]]:
-    if not words:
+    target, *rest = words or [""]
+    if not target:
         raise UsageError("--call needs MODULE.EXPORT")
-    target, *rest = words
     if "." not in target.strip("."):
         raise UsageError(f"--call {target!r}: expected MODULE.EXPORT")
     args = []
@@ -65,13 +116,53 @@ def _parse_call(words: Sequence[str]) -> tuple[str, list[int]]:
     return target, args
 
 
-def _print_result(result: object) -> None:
+def _refuse_handle_params(broker: Broker, target: str) -> None:
+    """A handle parameter cannot come from a shell: say what to do instead."""
+    for i, kind in enumerate(broker.signature(target).params):
+        try:
+            passing = parse_pass(kind, result=False)
+        except ValueError:
+            continue  # f32 and the like: the call says only i32/i64 can be passed
+        if passing.is_handle:
+            base, _, rights = kind.partition(":")
+            wrapper = f"{base.title()}(mapref" + (f', rights="{rights}")' if rights else ")")
+            raise UsageError(
+                f"{target}: parameter {i} is a handle ({kind}); handle parameters can't be "
+                "given on the command line (a number is no handle of the callee's): call "
+                f"an export that takes only i32/i64 parameters, or call this one from "
+                f"Python with {wrapper}"
+            )
+
+
+def _call(broker: Broker, target: str, args: list[int]) -> CallResult:
+    _refuse_handle_params(broker, target)
+    return broker.call(target, *args)
+
+
+def _shown(value: int | MapRef) -> str:
+    """A result as printed: an int, or a map as `leaks` names it."""
+    return f"map {value.map_id}" if isinstance(value, MapRef) else str(value)
+
+
+def _print_result(result: CallResult) -> None:
     if result is None:
         print()
     elif isinstance(result, tuple):
-        print(" ".join(str(v) for v in result))
+        print(" ".join(_shown(v) for v in result))
     else:
-        print(result)
+        print(_shown(result))
+
+
+def _print_failure(failure: MapError, broker: Broker, verbose: bool) -> None:
+    """The one line of a failed run; with -v a trap's details; and the store's
+    reason when a guest got IO from it."""
+    print(f"wasi-map: {failure}", file=sys.stderr)
+    if verbose and isinstance(failure, GuestTrap):
+        for line in failure.details.strip().splitlines():
+            print(f"  {line}".rstrip(), file=sys.stderr)
+    store_failure = broker.last_store_failure
+    if store_failure is not None and not isinstance(failure, GuestTrap):
+        print(f"wasi-map: the store answered IO: {store_failure.message}", file=sys.stderr)
 
 
 def _quiet_structlog() -> None:
@@ -80,11 +171,26 @@ def _quiet_structlog() -> None:
         structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
 
 
-def cmd_run(ns: argparse.Namespace) -> int:
+def _run_call(broker: Broker, ns: argparse.Namespace) -> tuple[CallResult, MapError | None]:
+    """Make the call; a trap or rule violation is returned, a bad call raised."""
     target, args = _parse_call(ns.call)
+    try:
+        return _call(broker, target, args), None
+    except ConfigError:
+        raise
+    except MapError as exc:
+        return None, exc
+
+
+def cmd_run(ns: argparse.Namespace) -> int:
+    _parse_call(ns.call)  # a bad --call is refused before the app is loaded
     _quiet_structlog()
     with Broker.from_manifest(ns.app, trace=ns.trace or False) as broker:
-        _print_result(broker.call(target, *args))
+        result, failure = _run_call(broker, ns)
+        if failure is not None:
+            _print_failure(failure, broker, ns.verbose)
+            return EXIT_FAILED
+        _print_result(result)
     return EXIT_OK
 
 
@@ -92,19 +198,14 @@ def _traced_run(ns: argparse.Namespace) -> tuple[Broker, MapError | None]:
     """Load the app with the tracer on, make the call, collect cycles.
 
     A trap does not stop the report: it is returned with the broker."""
-    target, args = _parse_call(ns.call)
+    _parse_call(ns.call)
     _quiet_structlog()
     broker = Broker.from_manifest(ns.app, trace=ns.trace or True)
-    failure: MapError | None = None
     try:
-        broker.call(target, *args)
-    except GuestTrap as exc:
-        failure = exc
-    except MapError as exc:
-        if isinstance(exc, ConfigError):
-            broker.close()
-            raise
-        failure = exc
+        _, failure = _run_call(broker, ns)
+    except BaseException:
+        broker.close()
+        raise
     broker.collect()
     return broker, failure
 
@@ -114,7 +215,7 @@ def cmd_leaks(ns: argparse.Namespace) -> int:
     with broker:
         data = broker.leaks()
     if failure is not None:
-        print(f"wasi-map: {failure}", file=sys.stderr)
+        _print_failure(failure, broker, ns.verbose)
     if ns.json:
         print(json.dumps(data, indent=2))
     else:
@@ -131,13 +232,13 @@ def cmd_graph(ns: argparse.Namespace) -> int:
         broker.graph(ns.output, title=f"{ns.app} --call {' '.join(ns.call)}")
         path = ns.output
     if failure is not None:
-        print(f"wasi-map: {failure}", file=sys.stderr)
+        _print_failure(failure, broker, ns.verbose)
     print(f"wrote {path}")
     return EXIT_FAILED if failure is not None else EXIT_OK
 
 
-def cmd_check(ns: argparse.Namespace) -> int:
-    module, label = compile_module(ns.module)
+def _check_module(path: str) -> int:
+    module, label = compile_module(path)
     reports = wasi_map_imports(module)
     bad = 0
     for r in reports:
@@ -156,42 +257,112 @@ def cmd_check(ns: argparse.Namespace) -> int:
     return EXIT_FAILED if bad else EXIT_OK
 
 
+def _check_app(path: str) -> int:
+    manifest = load_manifest(path)
+    report = check_app(manifest)
+    for problem in report.problems:
+        print(problem)
+    if report.problems:
+        print(f"{manifest.path}: {len(report.problems)} problem(s)", file=sys.stderr)
+        return EXIT_FAILED
+    print(report.summary(manifest))
+    return EXIT_OK
+
+
+def cmd_check(ns: argparse.Namespace) -> int:
+    if ns.target.endswith(MODULE_SUFFIXES):
+        return _check_module(ns.target)
+    return _check_app(ns.target)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wasi-map", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    """The whole command line, with help for every option (docs are made from it)."""
+    parser = argparse.ArgumentParser(
+        prog="wasi-map",
+        description="Run, inspect and check wasi-map apps (WebAssembly modules sharing maps).",
+        epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=version_text(),
+        help="print wasi-map's version and the wasmtime version it is built for, then exit",
+    )
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="what to do (COMMAND -h: its options)",
+    )
     commands = {
-        "run": ("load an app and call one export", cmd_run),
+        "run": ("load an app, call one export, print its results on one line", cmd_run),
         "leaks": ("the same run with the tracer on; report maps and borrows left", cmd_leaks),
         "graph": ("the same run; draw the ownership graph afterwards", cmd_graph),
     }
     for name, (help_text, func) in commands.items():
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument("app", help="the app manifest (TOML)")
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("app", metavar="APP.toml", help="the app manifest")
         p.add_argument(
             "--call",
-            nargs=argparse.REMAINDER,
+            nargs="+",
             required=True,
-            metavar="MODULE.EXPORT [INT ...]",
-            help="the export and its integer arguments",
+            metavar=("MODULE.EXPORT", "INT"),
+            help="the export to call and its integer arguments (decimal, 0x hex, negative); "
+            "handle parameters cannot be given here",
         )
-        p.add_argument("--trace", metavar="FILE.jsonl", help="write every ownership event")
+        p.add_argument(
+            "--trace",
+            metavar="FILE.jsonl",
+            help="write every ownership event to FILE as JSON lines",
+        )
+        p.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="on a trap, print its details too (wasmtime's message: the faulting "
+            "address and memory size where it says them, and the backtrace)",
+        )
         if name == "leaks":
             p.add_argument("--json", action="store_true", help="print the report as JSON")
         if name == "graph":
-            p.add_argument("-o", "--output", metavar="FILE", help=".dot, .svg or .png")
+            p.add_argument(
+                "-o", "--output", metavar="FILE", help="where to write it: .dot, .svg or .png"
+            )
         p.set_defaults(func=func, json=False, output=None)
-    check = sub.add_parser("check", help="check a module's wasi_map imports")
-    check.add_argument("module", help="a .wasm or .wat file")
+    check = sub.add_parser(
+        "check",
+        help="check a module's wasi_map imports, or a whole app",
+        description="A .wat or .wasm file: list its wasi_map imports and whether each is "
+        "in the ABI. Anything else is read as an app manifest: every module compiles and "
+        "suits the ABI, every export declaration fits, every link resolves, and the app "
+        "loads (into the memory store); one line per problem, or a one-line summary.",
+    )
+    check.add_argument(
+        "target", metavar="MODULE.wasm|MODULE.wat|APP.toml", help="a module or an app manifest"
+    )
     check.set_defaults(func=cmd_check)
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """argv parsed, with `--call`'s words gathered wherever they stand."""
+    words, call_args, candidate = gather_call(argv)
+    ns, extra = parser.parse_known_args(words)
+    if candidate is not None and extra and extra[-1] == candidate:
+        extra.pop()  # the manifest came before: the word was meant as an argument
+        call_args.append(candidate)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if getattr(ns, "call", None) is not None:
+        ns.call = ns.call + call_args
+    return ns
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    ns = parser.parse_args(argv)
     try:
-        if getattr(ns, "call", None) is not None:
-            _split_call(ns)
+        ns = parse(parser, sys.argv[1:] if argv is None else argv)
         code: int = ns.func(ns)
         return code
     except UsageError as exc:

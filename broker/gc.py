@@ -17,8 +17,10 @@ with the standard library's `gc`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ._native import NativeBroker
+if TYPE_CHECKING:  # the manifest reads MAX_THRESHOLD without loading the C core
+    from ._native import NativeBroker
 
 MAX_THRESHOLD = (1 << 64) - 1  # wm_broker_set_gc_threshold takes a uint64_t
 DEFAULT_THRESHOLD = 10_000

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypedDict
 
 import wasmtime
 
@@ -17,12 +17,14 @@ from . import gc as cycle_gc
 from .abi import DROP_EXPORT, Rights, parse_rights
 from .calls import HostCall
 from .errors import ConfigError, GuestTrap, ModuleError, StoreFailure
+from .leaks import LeakReport
 from .limits import DEFAULT_LIMITS, Limits
 from .manifest import (
     ExportDecl,
     Manifest,
     load_manifest,
     map_name_problem,
+    module_file_problem,
     module_name_problem,
     shown_name,
 )
@@ -33,7 +35,31 @@ from .runtime import LoadedModule, Runtime
 from .stores.base import Store
 from .tracer import Bounds, Tracer
 
-CallResult = Any  # None, an int or MapRef, or a tuple of them
+#: What `Broker.call` returns: None (no results), the one result, or a tuple
+#: of them; each an int, or a MapRef for a result declared own or share.
+CallValue = int | MapRef
+CallResult = CallValue | tuple[CallValue, ...] | None
+
+
+class Stats(TypedDict):
+    """What `Broker.stats()` returns."""
+
+    maps: int  # live anonymous maps
+    named: int  # named maps the broker has open
+    handles: dict[str, int]  # open handles of each loaded module
+
+
+SHOWN_NAMES = 20  # names an "unknown module/export" message lists at most
+
+
+def _listed(what: str, names: Iterable[str]) -> str:
+    """'what: a, b, c' for a message, cut after SHOWN_NAMES names."""
+    names = list(names)
+    if not names:
+        return f"{what}: none"
+    shown = ", ".join(shown_name(n) for n in names[:SHOWN_NAMES])
+    more = f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else ""
+    return f"{what}: {shown}{more}"
 
 
 class Broker:
@@ -54,9 +80,8 @@ class Broker:
         trace_bounds: Bounds | None = None,
     ) -> None:
         self.limits = limits
-        self.strict_borrows = strict_borrows
         self._native = _native.NativeBroker(limits)
-        self._native.set_strict_borrows(strict_borrows)
+        self.strict_borrows = strict_borrows
         try:
             self.gc = cycle_gc.Collector(self._native, gc_threshold)
         except ValueError as exc:
@@ -92,14 +117,34 @@ class Broker:
         self._pid = os.getpid()  # a forked child gets a copy it cannot use
         self.closed = False
 
+    @property
+    def strict_borrows(self) -> bool:
+        """Strict borrows: an export that returns with a borrow still open traps.
+
+        Takes effect when set, for every call from then on (docs/abi.md)."""
+        return self._strict_borrows
+
+    @strict_borrows.setter
+    def strict_borrows(self, strict: bool) -> None:
+        if type(strict) is not bool:
+            raise ConfigError(f"strict_borrows must be True or False, not {shown_name(strict)}")
+        self._native.set_strict_borrows(strict)
+        self._strict_borrows = strict
+
     @classmethod
     def from_manifest(
-        cls, path: str | Path, *, trace: bool | str | Path | IO[str] = False
+        cls,
+        path: str | Path,
+        *,
+        trace: bool | str | Path | IO[str] = False,
+        store: str | Store | None = None,
     ) -> Broker:
-        """A broker with every module of an app manifest loaded, in file order."""
+        """A broker with every module of an app manifest loaded, in file order.
+
+        `store` (a URL or a Store) replaces the manifest's `[store]`."""
         manifest = load_manifest(path)
         broker = cls(
-            manifest.store_url,
+            manifest.store_url if store is None else store,
             limits=manifest.limits,
             strict_borrows=manifest.strict_borrows,
             gc_threshold=manifest.gc_threshold,
@@ -114,6 +159,9 @@ class Broker:
 
     def _load_manifest(self, manifest: Manifest) -> None:
         for spec in manifest.modules.values():
+            missing = module_file_problem(manifest, spec)
+            if missing:
+                raise ModuleError(missing)
             self.load(
                 spec.name,
                 spec.path,
@@ -278,7 +326,9 @@ class Broker:
         self._check_open()
         loaded = self._modules.get(name)
         if loaded is None:
-            raise ConfigError(f"no module named {name!r} is loaded")
+            raise ConfigError(
+                f"no module named {name!r} is loaded ({_listed('loaded', self._modules)})"
+            )
         if loaded.torn_down and not allow_torn_down:
             raise ModuleError(f"module {name!r} was torn down ({loaded.torn_down}); load it again")
         return loaded
@@ -312,14 +362,44 @@ class Broker:
             return None
         return values[0] if len(values) == 1 else values
 
+    def signature(self, target: str) -> ExportDecl:
+        """How `module.export`'s parameters and results pass from the host.
+
+        Each is its declared kind ("own", "borrow:r", ...) or, where nothing
+        is declared, its Wasm type ("i32", "i64", ...)."""
+        module, sep, export = target.partition(".")
+        if not sep or not export:
+            raise ConfigError(f"call target {target!r}: expected MODULE.EXPORT")
+        self._check_open()
+        with self._lock:
+            loaded = self._module(module)
+            ty = self._export_func(loaded, export).type(loaded.store)
+            decl = loaded.decls.get(export) or ExportDecl((), ())
+        params = decl.params + tuple(str(t) for t in ty.params[len(decl.params) :])
+        results = decl.results + tuple(str(t) for t in ty.results[len(decl.results) :])
+        return ExportDecl(params, results)
+
     def _host_call(self, loaded: LoadedModule, export: str) -> HostCall:
         fn = loaded.calls.get(export)
         if fn is None:
-            item = loaded.instance.exports(loaded.store).get(export)
-            if not isinstance(item, wasmtime.Func):
-                raise ModuleError(f"module {loaded.name!r} has no exported function {export!r}")
-            fn = loaded.calls[export] = HostCall(self, loaded, export, item)
+            fn = loaded.calls[export] = HostCall(
+                self, loaded, export, self._export_func(loaded, export)
+            )
         return fn
+
+    @staticmethod
+    def _export_func(loaded: LoadedModule, export: str) -> wasmtime.Func:
+        """The exported function `export` of `loaded`; a ConfigError naming its
+        functions when it has none of that name (as for an unknown module)."""
+        exports = loaded.instance.exports(loaded.store)
+        item = exports.get(export)
+        if not isinstance(item, wasmtime.Func):
+            funcs = [n for n, v in exports.items() if isinstance(v, wasmtime.Func)]
+            raise ConfigError(
+                f"module {loaded.name!r} has no exported function {export!r} "
+                f"({_listed('its functions', funcs)})"
+            )
+        return item
 
     def _trapped(self, module: str, export: str, details: str) -> GuestTrap:
         """Tear down the module the trap began in; the GuestTrap to raise."""
@@ -435,24 +515,24 @@ class Broker:
 
     # --- inspection --------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> Stats:
         """{"maps": live anonymous maps, "named": n, "handles": {module: n}}."""
         self._check_open()
         with self._lock:  # a module unloaded meanwhile would be freed under us
             self._check_open()
             counts = self._native.stats()
-            return {
-                "maps": counts["maps"],
-                "named": counts["named"],
-                "handles": {name: m.native.handle_count() for name, m in self._modules.items()},
-            }
+            return Stats(
+                maps=counts["maps"],
+                named=counts["named"],
+                handles={name: m.native.handle_count() for name, m in self._modules.items()},
+            )
 
     def check_mine(self, ref: MapRef, where: str) -> None:
         """Refuse a MapRef of another broker: its handle number means nothing here."""
         if ref._broker is not self:
             raise ConfigError(f"{where}: the MapRef belongs to another broker")
 
-    def leaks(self) -> dict[str, Any]:
+    def leaks(self) -> LeakReport:
         """The leak report of `wasi-map leaks --json` (see broker/leaks.py).
 
         Every live map that is not a named map, with its holders (and, for

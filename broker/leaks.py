@@ -1,7 +1,8 @@
 """The leak report: maps still alive that no name explains, and who holds them.
 
-`report()` builds what `wasi-map leaks --json` prints (spec section 4) from
-a snapshot of the refcount table (broker/refs.py) and the tracer's events:
+`report()` builds what `wasi-map leaks --json` prints (docs/abi.md, "The
+ownership tracer, leaks and the graph") from a snapshot of the refcount
+table (broker/refs.py) and the tracer's events:
 
     {"leaks": [{"map": ID, "holders": [{"module": NAME, "handle": H}],
                 "referenced_by": [...], "entries": N, "events": [...]}],
@@ -22,12 +23,83 @@ from __future__ import annotations
 
 import gc as python_gc
 import types
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from .refs import Snapshot
 from .tracer import Event, Tracer
 
 HOST = "host"
+
+#: One event of a map's history: `Event.as_dict()` (only the fields that apply).
+EventRecord = dict[str, Any]
+
+
+class Holder(TypedDict):
+    """A module's handle on a leaked map."""
+
+    module: str
+    handle: int
+    kind: NotRequired[str]  # absent for own; "borrow" or "share"
+    python: NotRequired[list[str]]  # the host's: who keeps its MapRef alive
+
+
+class Referrer(TypedDict):
+    """A map that holds the leaked map under a key."""
+
+    map: int
+    key: str
+
+
+class EventsSkipped(TypedDict):
+    """Events of a map's history the tracer did not keep."""
+
+    count: int
+    after_seq: int
+
+
+class Leak(TypedDict):
+    """A live map that no name explains."""
+
+    map: int
+    holders: list[Holder]
+    referenced_by: list[Referrer]
+    entries: int
+    events: list[EventRecord]
+    events_skipped: NotRequired[EventsSkipped]
+
+
+class UnreleasedBorrow(TypedDict):
+    """A borrow the broker ended itself: its borrower returned with it open.
+
+    None where the tracer could not tell (a map already gone, a call path
+    whose events were dropped)."""
+
+    map: int | None
+    lender: str
+    handle: int | None
+    borrower: str
+    borrowed_handle: int | None
+    export: str | None
+    path: list[str]
+    seq: int
+
+
+class NotKept(TypedDict):
+    """What the tracer's bounds left out of the report."""
+
+    events_dropped: int
+    histories: int
+    unreleased_borrows: int
+
+
+class LeakReport(TypedDict):
+    """What `Broker.leaks()` returns and `wasi-map leaks --json` prints."""
+
+    leaks: list[Leak]
+    unreleased_borrows: list[UnreleasedBorrow]
+    reclaimed: int
+    cycles_reclaimed: int
+    not_kept: NotRequired[NotKept]
 
 
 def report(
@@ -35,60 +107,60 @@ def report(
     tracer: Tracer | None,
     stats: dict[str, int],
     mapref_owners: dict[int, list[str]] | None = None,
-) -> dict[str, Any]:
+) -> LeakReport:
     """The leak report as JSON-ready data."""
-    leaks: list[dict[str, Any]] = []
+    leaks: list[Leak] = []
     for row in snapshot.anonymous():
-        holders: list[dict[str, Any]] = []
+        holders: list[Holder] = []
         for h in snapshot.holders(row.id):
-            holder: dict[str, Any] = {"module": h.module, "handle": h.handle}
+            holder = Holder(module=h.module, handle=h.handle)
             if h.kind != "own":
                 holder["kind"] = h.kind
             if h.module == HOST and mapref_owners:
                 holder["python"] = mapref_owners.get(h.handle, [])
             holders.append(holder)
-        entry: dict[str, Any] = {
-            "map": row.id,
-            "holders": holders,
-            "referenced_by": [
-                {"map": e.parent, "key": e.key_text} for e in snapshot.referrers(row.id)
+        entry = Leak(
+            map=row.id,
+            holders=holders,
+            referenced_by=[
+                Referrer(map=e.parent, key=e.key_text) for e in snapshot.referrers(row.id)
             ],
-            "entries": row.entries,
-            "events": [e.as_dict() for e in tracer.history(row.id)] if tracer else [],
-        }
+            entries=row.entries,
+            events=[e.as_dict() for e in tracer.history(row.id)] if tracer else [],
+        )
         skipped, after = tracer.skipped(row.id) if tracer else (0, 0)
         if skipped:
-            entry["events_skipped"] = {"count": skipped, "after_seq": after}
+            entry["events_skipped"] = EventsSkipped(count=skipped, after_seq=after)
         leaks.append(entry)
-    data: dict[str, Any] = {
-        "leaks": leaks,
-        "unreleased_borrows": [_borrow(e) for e in tracer.unreleased] if tracer else [],
-        "reclaimed": stats["reclaimed"] - stats["cycles_reclaimed"],
-        "cycles_reclaimed": stats["cycles_reclaimed"],
-    }
+    data = LeakReport(
+        leaks=leaks,
+        unreleased_borrows=[_borrow(e) for e in tracer.unreleased] if tracer else [],
+        reclaimed=stats["reclaimed"] - stats["cycles_reclaimed"],
+        cycles_reclaimed=stats["cycles_reclaimed"],
+    )
     if tracer is not None:
-        not_kept = {
-            "events_dropped": tracer.dropped,
-            "histories": tracer.histories_forgotten,
-            "unreleased_borrows": tracer.unreleased_skipped,
-        }
+        not_kept = NotKept(
+            events_dropped=tracer.dropped,
+            histories=tracer.histories_forgotten,
+            unreleased_borrows=tracer.unreleased_skipped,
+        )
         if any(not_kept.values()):
             data["not_kept"] = not_kept
     return data
 
 
-def _borrow(e: Event) -> dict[str, Any]:
+def _borrow(e: Event) -> UnreleasedBorrow:
     """A borrow the broker ended itself (a borrow_end event flagged left_open)."""
-    return {
-        "map": e.map,
-        "lender": e.module,
-        "handle": e.handle,
-        "borrower": e.to_module,
-        "borrowed_handle": e.to_handle,
-        "export": e.export,
-        "path": list(e.path),
-        "seq": e.seq,
-    }
+    return UnreleasedBorrow(
+        map=e.map,
+        lender=e.module or "",  # a borrow_end always names both (broker/tracer.py)
+        handle=e.handle,
+        borrower=e.to_module or "",
+        borrowed_handle=e.to_handle,
+        export=e.export,
+        path=list(e.path),
+        seq=e.seq,
+    )
 
 
 def mapref_owners(handles: set[int], broker: object) -> dict[int, list[str]]:
@@ -142,11 +214,11 @@ def _describe_referrers(ref: Any) -> str:
     return "referenced by " + (", ".join(kinds) if kinds else "a local variable")
 
 
-def format_text(data: dict[str, Any]) -> str:
+def format_text(data: LeakReport) -> str:
     """The report for people."""
     leaks, borrows = data["leaks"], data["unreleased_borrows"]
-    not_kept = data.get("not_kept", {})
-    unlisted = not_kept.get("unreleased_borrows", 0)
+    not_kept = data.get("not_kept")
+    unlisted = not_kept["unreleased_borrows"] if not_kept else 0
     lines = [
         f"{len(leaks)} map(s) still alive that are not named maps; "
         f"{len(borrows) + unlisted} borrow(s) not released; "
@@ -170,7 +242,7 @@ def format_text(data: dict[str, Any]) -> str:
             lines.append(f"  referenced by map {r['map']} under key {r['key']!r}")
         if leak["events"]:
             lines.append("  history:")
-            skipped = leak.get("events_skipped", {})
+            skipped = leak.get("events_skipped")
             for e in leak["events"]:
                 lines.append(f"    {describe(e)}")
                 if skipped and e["seq"] == skipped["after_seq"]:

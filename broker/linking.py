@@ -15,15 +15,13 @@ from typing import TYPE_CHECKING
 import wasmtime
 
 from ._native import NativeLink, NativeModule
-from .check import signature
+from .check import declaration_problems, signature
 from .errors import ModuleError
 from .manifest import ExportDecl
 from .ownership import Kind, Pass
 
 if TYPE_CHECKING:
     from .runtime import LoadedModule
-
-MAX_HANDLE_ARGS = 64  # native/link.c
 
 
 @dataclass
@@ -57,31 +55,12 @@ def check_declarations(
 ) -> None:
     """Every declared export exists, and its handle kinds sit on i32 slots."""
     exports = instance_exports  # InstanceExports
-    for name, decl in decls.items():
+    types: dict[str, wasmtime.FuncType | None] = {}
+    for name in decls:
         func = exports.get(name)  # type: ignore[attr-defined]
-        where = f"module {module!r} export {name!r}"
-        if not isinstance(func, wasmtime.Func):
-            raise ModuleError(f"{where}: declared in exports, but not an exported function")
-        ty = func.type(store)
-        for part, passes, types in (
-            ("params", decl.param_passes, ty.params),
-            ("results", decl.result_passes, ty.results),
-        ):
-            if len(passes) > len(types):
-                raise ModuleError(
-                    f"{where}: declares {len(passes)} {part}, the function has {len(types)}"
-                )
-            for i, (p, t) in enumerate(zip(passes, types, strict=False)):
-                if p.kind is Kind.PLAIN and p.text != str(t):
-                    raise ModuleError(f"{where}: {part}[{i}] is declared {p.text}, but is {t}")
-                if p.is_handle and str(t) != "i32":
-                    raise ModuleError(
-                        f"{where}: {part}[{i}] is declared {p.text}, but a handle "
-                        f"is an i32, not {t}"
-                    )
-        handles = sum(p.is_handle for p in decl.param_passes + decl.result_passes)
-        if handles > MAX_HANDLE_ARGS:
-            raise ModuleError(f"{where}: at most {MAX_HANDLE_ARGS} handle parameters")
+        types[name] = func.type(store) if isinstance(func, wasmtime.Func) else None
+    for name, problem in declaration_problems(types, decls):
+        raise ModuleError(f"module {module!r} export {name!r}: {problem}")
 
 
 class Links:

@@ -1,4 +1,4 @@
-"""The app manifest (spec section 3): TOML in, checked records out.
+"""The app manifest (docs/reference/manifest.md): TOML in, checked records out.
 
 Every problem is a `ManifestError` of one line naming the file and the key
 (quoted as TOML would, so a name with a newline stays on the line), and
@@ -10,6 +10,7 @@ by broker/toml_guard.py (no nesting or keys that tomllib chokes on).
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,6 +203,24 @@ class _Reader:
             except ValueError as exc:
                 raise self.fail(f"{key}.{part}", str(exc)) from None
         return ExportDecl(kinds["params"], kinds["results"])
+
+
+def module_key(name: str) -> str:
+    """The manifest key of a module's table: `modules.NAME`, quoted as TOML would."""
+    return _Reader.sub("modules", name)
+
+
+def module_file_problem(manifest: Manifest, spec: ModuleSpec) -> str | None:
+    """The one-line error for a module path that names no file, or None.
+
+    Names the manifest, the key and the path as resolved, so a path
+    relative to the manifest's folder is not mistaken for one relative to
+    the working directory; any other reason a file cannot be read is the
+    module's own error when it is compiled."""
+    if os.path.lexists(spec.path):
+        return None
+    where = os.path.abspath(spec.path)
+    return f"{manifest.path}: {module_key(spec.name)}.path: no such file: {where}"
 
 
 def load_manifest(path: str | Path) -> Manifest:

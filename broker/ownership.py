@@ -4,7 +4,7 @@ The C core enforces them (native/ownership.c, native/link.c); this module
 says them, parses the manifest's kinds, and gives host code the `Own`,
 `Borrow` and `Share` wrappers.
 
-Counting (spec section 2).  A map stays alive while its count is above
+Counting (docs/ownership.md "What keeps a map alive").  A map stays alive while its count is above
 zero; the count is the number of
   - owning handles to it, in any module or the host,
   - references to it stored in live maps (`set_map`),

@@ -2,7 +2,7 @@
  *
  * A map's count is the number of owning handles to it (any module, the
  * host included), of references stored in live maps by set_map, plus one
- * while it is named (spec section 2).  When it reaches zero the map is
+ * while it is named (docs/ownership.md).  When it reaches zero the map is
  * reclaimed at once: its entries are freed and credited back to the
  * modules that wrote them, and the maps it referenced lose a reference,
  * which may reclaim them in turn.  The cascade runs over an intrusive

@@ -139,7 +139,7 @@ typedef struct wm_edge_info {
     uint8_t key[48];
 } wm_edge_info;
 
-/* How a declared parameter or result passes a handle (spec section 2):
+/* How a declared parameter or result passes a handle (docs/ownership.md):
  * a kind, optionally with WM_PASS_READONLY (the ":r" suffix). */
 enum {
     WM_PASS_PLAIN = 0,

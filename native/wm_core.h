@@ -39,7 +39,7 @@ typedef struct wm_watch {
 
 /* One row of the refcount table: a map, its count and its storage. */
 typedef struct wm_mapslot {
-    uint64_t refcount; /* see spec section 2: owning handles, host refs, set_map refs, name */
+    uint64_t refcount; /* docs/ownership.md: owning handles, host refs, set_map refs, name */
     uint64_t id;       /* unique within the broker, never reused; 0 = free slot */
     uint32_t next;     /* free list / reclaim list link (index + 1) */
     uint32_t flags;

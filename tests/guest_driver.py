@@ -4,7 +4,7 @@
 function with exact raw arguments (the guest re-exports each one); `put`,
 `read`, `u32`... lay out inputs and read outputs in its linear memory.  The
 convenience methods (`get`, `keys`, ...) use a fixed layout and check, on
-every call, the spec's rule that nothing is written to an out-pointer
+every call, the contract's rule that nothing is written to an out-pointer
 unless the call returns OK (RANGE: only the needed size).
 
 `map()` gives a fresh map of the broker's store (tests/stores_fixtures.py):

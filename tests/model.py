@@ -2,7 +2,7 @@
 
 `test_model.py` drives it beside the core's operations in one module at a
 time; `test_model_xmod.py` beside real cross-module calls.  It is written to
-be read.  Every rule comes from spec section 2 and docs/abi.md ("Order of
+be read.  Every rule comes from docs/ownership.md and docs/abi.md ("Order of
 checks", "Handles", "Rights", "Lifetime", "Calls between modules"):
 
 - A map's count = owning handles to it in any module + `set_map`
@@ -222,7 +222,7 @@ class Model:
         return sum(1 for m in self.maps if m.alive and m.name is None)
 
     def count_of(self, m: Map) -> int:
-        """A map's count from its definition (spec section 2), not from `refs`."""
+        """A map's count from its definition (docs/ownership.md), not from `refs`."""
         handles = sum(1 for mod in self.modules for h in mod.handles() if h.owning and h.map is m)
         stored = sum(
             1 for other in self.maps if other.alive for e in other.entries.values() if e.value is m

@@ -200,7 +200,7 @@ class TestOrderOfChecks:
 
 
 class TestNothingWrittenUnlessOk:
-    """Spec section 1: outputs are written only on OK (RANGE: the needed size only)."""
+    """Outputs are written only on OK (RANGE: the needed size only): docs/abi.md."""
 
     @pytest.mark.parametrize(
         "fn, key, errno",

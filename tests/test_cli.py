@@ -1,12 +1,17 @@
-"""The `wasi-map` command: output and exit codes of spec section 4."""
+"""The `wasi-map` command: its output, exit codes, option order and messages."""
 
+import argparse
+import re
+import socket
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from broker.cli import main
+from broker._native import WASMTIME_PIN
+from broker.cli import build_parser, main
 
 GUESTS = Path(__file__).parent / "guests"
 
@@ -133,3 +138,216 @@ class TestCheck:
         path.write_bytes(b"\0asm\x07junk")
         assert main(["check", str(path)]) == 2
         assert "junk.wasm: not a valid Wasm module" in capsys.readouterr().err
+
+
+class TestVersion:
+    def test_version(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--version prints the installed version and the pinned wasmtime, and exits 0."""
+        with pytest.raises(SystemExit) as info:
+            main(["--version"])
+        assert info.value.code == 0
+        expected = f"wasi-map {metadata.version('wasi-map')} (wasmtime {WASMTIME_PIN})\n"
+        assert capsys.readouterr().out == expected
+
+    def test_version_of_the_installed_command(self) -> None:
+        """The console script answers --version too."""
+        done = subprocess.run(
+            [sys.executable, "-m", "broker.cli", "--version"], capture_output=True, text=True
+        )
+        assert (done.returncode, done.stdout) == (0, f"wasi-map 0.1.0 (wasmtime {WASMTIME_PIN})\n")
+
+
+class TestOptionOrder:
+    @pytest.mark.parametrize(
+        "words",
+        [
+            ["{app}", "--call", "m.add", "-7", "0x10"],
+            ["--call", "m.add", "-7", "0x10", "{app}"],
+            ["--call", "m.add", "-7", "0x10", "-v", "{app}"],
+            ["-v", "{app}", "--call", "m.add", "-7", "0x10"],
+            ["--call=m.add", "-7", "0x10", "{app}"],
+            ["--trace", "{trace}", "--call", "m.add", "-7", "0x10", "{app}"],
+            ["--call", "m.add", "-7", "0x10", "{app}", "--trace", "{trace}"],
+        ],
+    )
+    def test_run_either_order(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], words: list[str]
+    ) -> None:
+        """The manifest may come before or after --call and the other options."""
+        path, trace = app(tmp_path, ADD), tmp_path / "t.jsonl"
+        argv = [w.format(app=path, trace=trace) for w in words]
+        assert main(["run", *argv]) == 0
+        assert capsys.readouterr().out == "16 -7\n"
+
+    def test_negative_hex_argument(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A negative hex argument is an argument, not an option, before the manifest too."""
+        assert main(["run", "--call", "m.add", "-0x10", "3", str(app(tmp_path, ADD))]) == 0
+        assert capsys.readouterr().out == "3 -16\n"
+
+    def test_leaks_and_graph_either_order(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """leaks and graph take the manifest after --call and its options too."""
+        path, out = app(tmp_path, ADD), tmp_path / "g.dot"
+        assert main(["leaks", "--call", "m.add", "1", "2", "--json", str(path)]) == 0
+        assert '"leaks": []' in capsys.readouterr().out
+        assert main(["graph", "-o", str(out), "--call", "m.add", "1", "2", str(path)]) == 0
+        assert out.read_text().startswith("digraph")
+
+    @pytest.mark.parametrize(
+        "words,expected",
+        [
+            (["{app}", "--call", "m.add", "1", "x"], "argument 'x' is not an integer"),
+            (["--call", "m.add", "1", "x", "2", "{app}"], "argument 'x' is not an integer"),
+            (["--call", "m.add", "1", "2"], "the following arguments are required: APP.toml"),
+            (["{app}", "--call"], "--call needs MODULE.EXPORT"),
+            (
+                ["{app}", "--call", "m.add", "1", "--call", "m.add"],
+                "--call is given more than once",
+            ),
+            (["{app}", "--call", "m.add", "1", "2", "--bogus"], "unrecognized arguments: --bogus"),
+        ],
+    )
+    def test_bad_order_exits_2(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        words: list[str],
+        expected: str,
+    ) -> None:
+        """A word that is neither an integer nor the manifest, or no manifest, exits 2."""
+        argv = [w.format(app=app(tmp_path, ADD)) for w in words]
+        try:
+            code = main(["run", *argv])
+        except SystemExit as exc:  # argparse's own refusals
+            code = int(str(exc.code))
+        assert code == 2
+        assert expected in capsys.readouterr().err
+
+
+TRAP_OOB = (
+    '(module (memory (export "memory") 1)'
+    ' (func (export "f") (result i32) (i32.load (i32.const 70000))))'
+)
+
+
+class TestVerbose:
+    def test_one_line_without_v(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """Without -v a trap is one line."""
+        assert main(["run", str(app(tmp_path, TRAP_OOB)), "--call", "m.f"]) == 1
+        assert capsys.readouterr().err.count("\n") == 1
+
+    @pytest.mark.parametrize("flag", ["-v", "--verbose"])
+    def test_details_with_v(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str
+    ) -> None:
+        """-v adds the trap's details: the faulting address, the memory size, the backtrace."""
+        assert main(["run", flag, str(app(tmp_path, TRAP_OOB)), "--call", "m.f"]) == 1
+        first, *rest = capsys.readouterr().err.splitlines()
+        assert first.startswith("wasi-map: m.f: guest trapped") and "out of bounds" in first
+        details = "\n".join(rest)
+        assert all(line.startswith("  ") or not line for line in rest)
+        assert "wasm backtrace" in details
+        assert "memory fault at wasm address 0x11170 in linear memory of size 0x10000" in details
+
+    def test_leaks_with_v(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """leaks -v prints the details of the trap before its report."""
+        assert main(["leaks", "-v", str(app(tmp_path, TRAP_OOB)), "--call", "m.f"]) == 1
+        assert "memory fault at wasm address" in capsys.readouterr().err
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (a connection is refused at once)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class TestStoreFailure:
+    @pytest.mark.parametrize("command", ["run", "leaks"])
+    def test_store_reason_after_the_trap(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+    ) -> None:
+        """A run that traps after a store failed prints the store's reason on stderr."""
+        url = f"redis://127.0.0.1:{closed_port()}/0"
+        path = tmp_path / "app.toml"
+        path.write_text(
+            f'[store]\nurl = "{url}"\n[modules.s]\npath = "{GUESTS / "store_trap.wat"}"\n'
+            'grants = { hits = "rw" }\n'
+        )
+        assert main([command, str(path), "--call", "s.main"]) == 1
+        err = capsys.readouterr().err.splitlines()
+        trap = "wasi-map: s.main: guest trapped: wasm `unreachable` instruction executed"
+        assert err[0].startswith(f"{trap} (the store failed during the call: ")
+        assert f"map 'hits' from s: {url}: " in err[0] and "refused" in err[0]
+        assert len(err) == 1
+
+    def test_no_store_line_without_failure(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A trap with no store failure behind it is the trap's line alone."""
+        path = tmp_path / "app.toml"
+        path.write_text(f'[modules.s]\npath = "{GUESTS / "store_trap.wat"}"\n')  # no grant
+        assert main(["run", str(path), "--call", "s.main"]) == 1
+        assert capsys.readouterr().err.count("\n") == 1
+
+
+HANDLES = (
+    '(module (import "wasi_map" "new" (func $new (param i32) (result i32)))'
+    ' (memory (export "memory") 1)'
+    ' (func (export "ingest") (param i32 i32) (result i32) (local.get 1))'
+    ' (func (export "give") (result i32 i32)'
+    "   (drop (call $new (i32.const 0))) (i32.load (i32.const 0)) (i32.const 7)))"
+)
+
+
+class TestHandleParams:
+    @pytest.mark.parametrize(
+        "kind,wrapper", [("own", "Own(mapref)"), ("borrow:r", 'Borrow(mapref, rights="r")')]
+    )
+    def test_advice_for_a_shell_user(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, wrapper: str
+    ) -> None:
+        """Asking for a handle parameter from the shell says why not and what to do instead."""
+        path = app(tmp_path, HANDLES, extra=f'exports.ingest = {{ params = ["{kind}", "i32"] }}\n')
+        assert main(["run", str(path), "--call", "m.ingest", "1", "2"]) == 2
+        err = capsys.readouterr().err
+        assert err == (
+            f"wasi-map: m.ingest: parameter 0 is a handle ({kind}); handle parameters can't "
+            "be given on the command line (a number is no handle of the callee's): call an "
+            "export that takes only i32/i64 parameters, or call this one from Python with "
+            f"{wrapper}\n"
+        )
+        assert "pass Own" not in err
+
+    def test_a_map_result_is_shown_as_a_handle(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A declared handle result prints as its map's number (as leaks shows it), not a repr."""
+        path = app(tmp_path, HANDLES, extra='exports.give = { results = ["own", "i32"] }\n')
+        assert main(["run", str(path), "--call", "m.give"]) == 0
+        assert re.fullmatch(r"map \d+ 7\n", capsys.readouterr().out)
+
+
+class TestParser:
+    def test_every_option_has_help(self) -> None:
+        """build_parser() gives every option and argument of every command a help text."""
+        parser = build_parser()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        for name, command in sub.choices.items():
+            for action in command._actions:
+                assert action.help, f"{name} {action.option_strings or action.dest}"
+        assert all(a.help for a in parser._actions)
+
+    def test_missing_module_file_names_the_key(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A manifest naming a module file that is not there: key and resolved path, exit 2."""
+        path = tmp_path / "app.toml"
+        path.write_text('[modules.counter]\npath = "counter.wat"\n')
+        assert main(["run", str(path), "--call", "counter.hit"]) == 2
+        assert capsys.readouterr().err == (
+            f"wasi-map: {path}: modules.counter.path: no such file: {tmp_path / 'counter.wat'}\n"
+        )

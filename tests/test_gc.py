@@ -1,4 +1,4 @@
-"""The cycle collector (native/gc.c, broker/gc.py; spec section 2 "Cycles").
+"""The cycle collector (native/gc.c, broker/gc.py; docs/abi.md "The cycle collector").
 
 Most tests run with automatic collection off (`gc_threshold=0`), so every
 collection is one the test asked for and the counts are exact; the tests of

@@ -2,10 +2,11 @@
 
 The model is the graph the host API builds: nodes are maps, edges are
 references stored with `set_map`, roots are the live `MapRef`s.  It counts
-references the way spec section 2 does (a map goes the moment its count is
-zero, cascading) and collects like the spec's collector: every map no root
-reaches.  Rules drive the host API (new_map, clone, close, set_map, bytes over
-a reference, delete, get_map, rings, collect); the checks:
+references the way docs/ownership.md does (a map goes the moment its count is
+zero, cascading) and collects like the documented collector (docs/abi.md,
+"The cycle collector"): every map no root reaches.  Rules drive the host
+API (new_map, clone, close, set_map, bytes over a reference, delete,
+get_map, rings, collect); the checks:
 
 - after every `collect()`: the broker's live anonymous maps are exactly the
   maps the model reaches from its live MapRefs, and `collect()` returned how

@@ -1,4 +1,6 @@
-"""The leak report (broker/leaks.py, `wasi-map leaks`, spec section 4) on apps with known leaks.
+"""The leak report (broker/leaks.py, `wasi-map leaks`) on apps with known leaks.
+
+The report's shape: docs/abi.md, "The ownership tracer, leaks and the graph".
 
 tests/apps/leaky/app.toml leaves, by design: map 1 kept by the module it
 was moved to, a borrow left open (map 2, then reclaimed), a garbage cycle
@@ -207,7 +209,7 @@ class TestReport:
         assert leaky.leaks() == EXPECTED
 
     def test_spec_shape(self, leaky: Broker) -> None:
-        """The report has the spec's keys; each leak has map, holders and events."""
+        """The report has the documented keys; each leak has map, holders and events."""
         report = leaky.leaks()
         assert {"leaks", "unreleased_borrows", "reclaimed", "cycles_reclaimed"} <= set(report)
         for entry in report["leaks"]:

@@ -1,4 +1,4 @@
-"""Linking modules by name (spec section 2, docs/abi.md "Calls between modules")."""
+"""Linking modules by name (docs/abi.md "Calls between modules")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MapRef, the host's handle to a map (spec section 5, docs/abi.md "The host's maps")."""
+"""MapRef, the host's handle to a map (docs/abi.md "The host's maps")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Own, Borrow and Share from the host (spec section 5, docs/abi.md "The host's maps")."""
+"""Own, Borrow and Share from the host (docs/abi.md "The host's maps")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Passing a handle as `own` from one guest to another (spec section 2)."""
+"""Passing a handle as `own` from one guest to another (docs/ownership.md)."""
 
 from __future__ import annotations
 

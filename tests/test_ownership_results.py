@@ -1,4 +1,4 @@
-"""Declared own/share results, from a guest caller and from the host (spec section 2)."""
+"""Declared own/share results, from a guest caller and from the host (docs/ownership.md)."""
 
 from __future__ import annotations
 

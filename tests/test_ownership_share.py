@@ -1,4 +1,4 @@
-"""Passing a handle as `share`, and the read-only `:r` kinds (spec section 2)."""
+"""Passing a handle as `share`, and the read-only `:r` kinds (docs/ownership.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Teardown after a trap, and unload, across modules (spec section 2, docs/abi.md "Lifetime")."""
+"""Teardown after a trap, and unload, across modules (docs/abi.md "Lifetime")."""
 
 from __future__ import annotations
 

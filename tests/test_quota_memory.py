@@ -10,7 +10,6 @@ chained under empty keys were charged 8 MiB and took 580 MiB.
 
 from __future__ import annotations
 
-
 from sanitizer import SANITIZED, rss
 
 from broker import Broker, Errno

@@ -9,7 +9,6 @@ peer down, as any trap does, and never poisons the next trap's blame.
 
 from __future__ import annotations
 
-
 import pytest
 import wasmtime
 from sanitizer import SANITIZED, rss
