@@ -27,6 +27,7 @@ from ._native import WASMTIME_PIN
 from .check import memory_problem, wasi_map_imports
 from .check_app import check_app
 from .errors import ConfigError, GuestTrap, MapError
+from .guest_header import include_dir
 from .host import Broker, CallResult
 from .manifest import load_manifest
 from .mapref import MapRef
@@ -275,6 +276,11 @@ def cmd_check(ns: argparse.Namespace) -> int:
     return _check_app(ns.target)
 
 
+def cmd_include(ns: argparse.Namespace) -> int:
+    print(include_dir())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, with help for every option (docs are made from it)."""
     parser = argparse.ArgumentParser(
@@ -342,6 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
         "target", metavar="MODULE.wasm|MODULE.wat|APP.toml", help="a module or an app manifest"
     )
     check.set_defaults(func=cmd_check)
+    include = sub.add_parser(
+        "include",
+        help="print the directory of the C guest header wasi_map.h (for clang -I)",
+        description="Print the directory that holds wasi_map.h, the C guest header: "
+        'clang ... -I "$(wasi-map include)".',
+    )
+    include.set_defaults(func=cmd_include)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 import argparse
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -155,6 +156,43 @@ class TestVersion:
             [sys.executable, "-m", "broker.cli", "--version"], capture_output=True, text=True
         )
         assert (done.returncode, done.stdout) == (0, f"wasi-map 0.1.0 (wasmtime {WASMTIME_PIN})\n")
+
+
+CHECKOUT_HEADER = Path(__file__).parent.parent / "guests" / "include" / "wasi_map.h"
+MINIMAL_GUEST = """#include "wasi_map.h"
+__attribute__((export_name("fresh"))) uint32_t fresh(void) {
+    wm_handle_t h;
+    return wm_new((uint32_t)(uintptr_t)&h) == WM_OK && wm_close(h) == WM_OK;
+}
+"""
+
+
+class TestInclude:
+    def test_prints_the_header_directory(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """`wasi-map include` prints a directory holding the generated guest header.
+
+        Installed from a wheel it is the package's copy (broker/include/); in a
+        checkout, guests/include/: either way the same bytes."""
+        assert main(["include"]) == 0
+        where = Path(capsys.readouterr().out.strip())
+        assert (where / "wasi_map.h").read_bytes() == CHECKOUT_HEADER.read_bytes()
+
+    @pytest.mark.skipif(shutil.which("clang") is None, reason="no clang to build a guest")
+    def test_a_guest_builds_with_it(self, tmp_path: Path) -> None:
+        """clang -I "$(wasi-map include)" builds a guest that runs (docs/guest-c.md)."""
+        (tmp_path / "g.c").write_text(MINIMAL_GUEST)
+        done = subprocess.run(
+            "clang --target=wasm32-wasi -O2 -nostartfiles -Wl,--no-entry "
+            f'-I "$("{sys.executable}" -m broker.cli include)" -o g.wasm g.c',
+            shell=True,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        path = tmp_path / "app.toml"
+        path.write_text('[modules.g]\npath = "g.wasm"\n')
+        assert main(["run", str(path), "--call", "g.fresh"]) == 0
 
 
 class TestOptionOrder:

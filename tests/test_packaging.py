@@ -91,6 +91,7 @@ class TestSdist:
         shipped = sdist_names(dist[0])
         needed = {"setup.py", "native/ffi_build.py", "native/wm.h", "native/wm_core.h"}
         needed |= {"guests/include/wasi_map.h", "scripts/install-deps.sh", "MANIFEST.in"}
+        needed |= {"LICENSE"}
         assert sorted(needed - shipped) == []
 
 
@@ -104,7 +105,14 @@ class TestWheel:
         modules = {n for n in sdist_names(sdist) if n.startswith("broker/") and n.endswith(".py")}
         cores = {n for n in package if n.startswith("broker/_wm") and n.endswith(".so")}
         assert len(cores) == 1, sorted(package)
-        assert package == modules | cores | {"broker/py.typed"}
+        header = "broker/include/wasi_map.h"  # setup.py copies it from guests/include/
+        assert package == modules | cores | {"broker/py.typed", header}
+        with zipfile.ZipFile(wheel) as zf, tarfile.open(sdist) as tar:
+            (source,) = (
+                m for m in tar.getmembers() if m.name.endswith("guests/include/wasi_map.h")
+            )
+            original = tar.extractfile(source)
+            assert original is not None and zf.read(header) == original.read()
 
     def test_metadata_and_entry_points(self, dist: tuple[Path, Path]) -> None:
         """The SPDX license, the console script and the pytest plugin's entry point."""
@@ -113,6 +121,10 @@ class TestWheel:
             meta = email.parser.Parser().parsestr(zf.read(info).decode())
             entry_points = zf.read(info.replace("METADATA", "entry_points.txt")).decode()
         assert meta["License-Expression"] == "Apache-2.0"
+        assert meta["License-File"] == "LICENSE"
+        with zipfile.ZipFile(dist[1]) as zf:
+            text = zf.read(info.replace("METADATA", "licenses/LICENSE")).decode()
+        assert "Apache License" in text and "Version 2.0" in text
         assert "wasi-map = broker.cli:main" in entry_points
         assert "[pytest11]\nwasi_map = broker.pytest_plugin" in entry_points
 
