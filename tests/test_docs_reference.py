@@ -30,10 +30,17 @@ DOCS = ROOT / "docs"
 class TestGenerated:
     def test_every_generated_block_is_current(self) -> None:
         """`python -m broker.docgen --check` finds nothing stale."""
-        assert docgen_main(["--check"]) == 0
+        assert docgen_main(["--check", "--root", str(ROOT)]) == 0
+
+    def test_a_tree_without_docs_is_refused(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Run elsewhere (as from an installed package), it says what to pass."""
+        assert docgen_main(["--check", "--root", str(tmp_path)]) == 2
+        assert "has no README.md and docs/: pass --root" in capsys.readouterr().err
 
     def test_every_block_is_on_a_page_and_every_page_block_is_known(self) -> None:
-        used = [name for page in pages() for name in blocks.names(page.read_text())]
+        used = [name for page in pages(ROOT) for name in blocks.names(page.read_text())]
         assert set(used) == set(BLOCKS)
 
     def test_refill_replaces_only_the_block(self) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-
 
 def title(path: Path) -> str:
     """A page's first heading, without the #s."""
@@ -15,12 +13,12 @@ def title(path: Path) -> str:
     return path.stem
 
 
-def table() -> str:
-    """One row per page under docs/ (this index excepted), reference pages last."""
+def table(docs: Path) -> str:
+    """One row per page under `docs` (its README.md excepted), reference pages last."""
     pages = sorted(
-        (p for p in DOCS.rglob("*.md") if p.name != "README.md"),
-        key=lambda p: (p.parent != DOCS, str(p)),
+        (p for p in docs.rglob("*.md") if p.name != "README.md"),
+        key=lambda p: (p.parent != docs, str(p)),
     )
     rows = ["| page | what it holds |", "|---|---|"]
-    rows += [f"| [{p.relative_to(DOCS)}]({p.relative_to(DOCS)}) | {title(p)} |" for p in pages]
+    rows += [f"| [{p.relative_to(docs)}]({p.relative_to(docs)}) | {title(p)} |" for p in pages]
     return "\n".join(rows) + "\n"
