@@ -38,8 +38,8 @@ from .errors import (
     WasmtimeMismatchError,
 )
 from .limits import Limits
-from .manifest import ExportDecl
 from .mapref import MapRef
+from .module_spec import ExportDecl
 from .ownership import Borrow, Own, Share
 from .stores.base import Store
 

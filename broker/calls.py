@@ -8,18 +8,17 @@ back as `MapRef`s.  The call itself costs about 1 µs from Python, not the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import wasmtime
 
 from . import _native
 from .errors import error_for
+from .hostside import HostSide
 from .linking import pass_codes
+from .loaded import LoadedModule
+from .mapref import MapRef, check_mine
 from .ownership import Kind, Pass, _Passing
-from .runtime import LoadedModule
-
-if TYPE_CHECKING:
-    from .host import Broker
 
 _RANGES = {"i32": 1 << 32, "i64": 1 << 64}
 
@@ -28,7 +27,7 @@ class HostCall:
     """One export, callable from the host."""
 
     def __init__(
-        self, broker: Broker, target: LoadedModule, name: str, func: wasmtime.Func
+        self, side: HostSide, target: LoadedModule, name: str, func: wasmtime.Func
     ) -> None:
         ty = func.type(target.store)
         self.label = f"{target.name}.{name}"
@@ -42,9 +41,9 @@ class HostCall:
             )
         codes = pass_codes(ty, target.decls.get(name))
         self._passes = [Pass("", Kind(c & 3), bool(c & 4)) for c in codes]
-        self._broker = broker
+        self._side = side
         self._link = _native.NativeLink(
-            broker._native.host,
+            side.module,
             f"host -> {self.label}",
             len(self.params),
             len(self.results),
@@ -75,7 +74,7 @@ class HostCall:
                         f"{self.label}: parameter {i} is declared "
                         f"{p.kind.name.lower()}: pass {wrapper}(mapref)"
                     )
-                self._broker.check_mine(value.ref, f"{self.label}: parameter {i}")
+                check_mine(value.ref, self._side, f"{self.label}: parameter {i}")
                 slots[2 * i] = value.ref.handle
                 if value.mask != 3:
                     masks = masks or bytearray(b"\x03" * len(args))
@@ -114,9 +113,7 @@ class HostCall:
     def _result(self, i: int) -> Any:
         raw = self._slots[2 * i]
         if self._passes[len(self.params) + i].is_handle:
-            from .mapref import MapRef
-
-            return MapRef(self._broker, raw & 0xFFFFFFFF)
+            return MapRef(self._side, raw & 0xFFFFFFFF)
         if self.results[i] == "i32":
             return ((raw & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
         return raw

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import wasmtime
 
 from . import abi
-from .manifest import ExportDecl
+from .module_spec import ExportDecl
 from .ownership import Kind
 
 MAX_HANDLE_ARGS = 64  # handles in one call's parameters and results (native/link.c)

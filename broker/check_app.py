@@ -21,7 +21,8 @@ from . import abi
 from .check import declaration_problems, module_problems, signature
 from .errors import ConfigError, MapError
 from .host import Broker
-from .manifest import Manifest, ModuleSpec, module_file_problem, module_key, shown_key
+from .manifest import Manifest, module_file_problem, module_key, shown_key
+from .module_spec import ModuleSpec
 from .runtime import WASI_MODULE, compile_module
 
 

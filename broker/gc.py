@@ -19,11 +19,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .names import shown_name
+
 if TYPE_CHECKING:  # the manifest reads MAX_THRESHOLD without loading the C core
     from ._native import NativeBroker
 
 MAX_THRESHOLD = (1 << 64) - 1  # wm_broker_set_gc_threshold takes a uint64_t
 DEFAULT_THRESHOLD = 10_000
+
+
+def threshold_problem(value: object) -> str | None:
+    """Why `value` cannot be the collector's threshold, or None (the manifest's
+    `broker.gc_threshold` and `Broker(gc_threshold=...)` both come here)."""
+    if type(value) is not int or not 0 <= value <= MAX_THRESHOLD:
+        return f"must be an integer from 0 to {MAX_THRESHOLD}, not {shown_name(value)}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -50,10 +60,9 @@ class Collector:
 
     @threshold.setter
     def threshold(self, value: int) -> None:
-        if type(value) is not int or not 0 <= value <= MAX_THRESHOLD:
-            raise ValueError(
-                f"the collector threshold must be an int in 0..{MAX_THRESHOLD}, not {value!r}"
-            )
+        problem = threshold_problem(value)
+        if problem:
+            raise ValueError(f"the collector threshold {problem}")
         self._native.set_gc_threshold(value)
         self._threshold = value
 

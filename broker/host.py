@@ -1,39 +1,39 @@
-"""The host API: `Broker`, the object orchestration code and tests drive."""
+"""The host API: `Broker`, the object orchestration code and tests drive.
+
+A façade: it checks arguments into a module spec (broker/module_spec.py)
+and hands the work to collaborators with one job each -- the loaded
+modules (broker/registry.py), calls and drop notices (broker/dispatch.py),
+stats, leaks and the graph (broker/inspection.py) -- sharing one lock and
+lifetime (broker/guard.py).  docs/architecture.md draws how they depend.
+"""
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, TypedDict
-
-import wasmtime
+from typing import IO, Any
 
 from . import _native, _store_calls, stores
 from . import gc as cycle_gc
-from .abi import DROP_EXPORT, Rights, parse_rights
-from .calls import HostCall
-from .errors import ConfigError, GuestTrap, ModuleError, StoreFailure
+from .abi import parse_rights
+from .dispatch import Dispatcher
+from .errors import ConfigError, ModuleError, StoreFailure
+from .guard import Guard
+from .inspection import Inspection, Stats
 from .leaks import LeakReport
 from .limits import DEFAULT_LIMITS, Limits
-from .manifest import (
-    ExportDecl,
-    Manifest,
-    load_manifest,
-    map_name_problem,
-    module_file_problem,
-    module_name_problem,
-    shown_name,
-)
-from .mapref import MapRef
-from .ownership import parse_kind
+from .manifest import Manifest, load_manifest, module_file_problem
+from .mapref import MapRef, check_mine
+from .module_spec import ExportDecl, ModuleSpec, SpecError, module_spec
+from .names import map_name_problem, shown_name
 from .refs import Snapshot
-from .runtime import LoadedModule, Runtime
+from .registry import Registry
+from .runtime import Runtime
 from .stores.base import Store
 from .tracer import Bounds, Tracer
+
+__all__ = ["Broker", "CallResult", "CallValue", "Stats"]
 
 #: What `Broker.call` returns: None (no results), the one result, or a tuple
 #: of them; each an int, or a MapRef for a result declared own or share.
@@ -41,32 +41,11 @@ CallValue = int | MapRef
 CallResult = CallValue | tuple[CallValue, ...] | None
 
 
-class Stats(TypedDict):
-    """What `Broker.stats()` returns."""
-
-    maps: int  # live anonymous maps
-    named: int  # named maps the broker has open
-    handles: dict[str, int]  # open handles of each loaded module
-
-
-SHOWN_NAMES = 20  # names an "unknown module/export" message lists at most
-
-
-def _listed(what: str, names: Iterable[str]) -> str:
-    """'what: a, b, c' for a message, cut after SHOWN_NAMES names."""
-    names = list(names)
-    if not names:
-        return f"{what}: none"
-    shown = ", ".join(shown_name(n) for n in names[:SHOWN_NAMES])
-    more = f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else ""
-    return f"{what}: {shown}{more}"
-
-
 class Broker:
-    """Owns every map, loads modules into one wasmtime store, and calls them.
+    """Owns every map, loads modules (a wasmtime store each), and calls them.
 
     Thread-safe: the C core has its own lock, and calls into wasmtime (whose
-    store is single-threaded) are serialised by a broker lock.
+    stores are single-threaded) are serialised by a broker lock.
     """
 
     def __init__(
@@ -81,15 +60,23 @@ class Broker:
     ) -> None:
         self.limits = limits
         self._native = _native.NativeBroker(limits)
+        self._guard = Guard(self._native)
         self.strict_borrows = strict_borrows
         try:
             self.gc = cycle_gc.Collector(self._native, gc_threshold)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         self._runtime = Runtime(self._native)
-        self._modules: dict[str, LoadedModule] = {}
-        self._by_id: dict[int, LoadedModule] = {}
-        self._names: dict[int, str] = {self._native.host.id: "host"}  # every module ever loaded
+        self._registry = Registry(self._native, self._runtime, self._guard)
+        self._modules = self._registry.modules  # for tests: name -> LoadedModule
+        self._name_of = self._registry.name_of
+        self._dispatch = Dispatcher(
+            self._native, self._registry, self._guard, self._drain, self._tracing
+        )
+        self._inspection = Inspection(
+            self._native, self._registry, self._guard, self._dispatch.side
+        )
+        self._link_label = self._inspection.link_label
         self.tracer = (
             Tracer.open(self._native, trace, self._name_of, self._link_label, trace_bounds)
             if trace
@@ -108,14 +95,6 @@ class Broker:
         self.store_url = stores.redact_url(store.url if isinstance(store, Store) else store)
         if self.store is not None:
             self._store_door = _store_calls.attach(self._native, self.store, self._name_of)
-        self._lock = threading.RLock()
-        self._delivering = False
-        # Guest code running under this broker's lock (on the thread that
-        # holds it): a store or callback inside it must not unload, load or
-        # close, nor deliver notices in the middle of the guest's call.
-        self._running = 0
-        self._pid = os.getpid()  # a forked child gets a copy it cannot use
-        self.closed = False
 
     @property
     def strict_borrows(self) -> bool:
@@ -130,6 +109,11 @@ class Broker:
             raise ConfigError(f"strict_borrows must be True or False, not {shown_name(strict)}")
         self._native.set_strict_borrows(strict)
         self._strict_borrows = strict
+
+    @property
+    def closed(self) -> bool:
+        """Closed: the broker cannot be used any more."""
+        return self._guard.closed
 
     @classmethod
     def from_manifest(
@@ -158,17 +142,12 @@ class Broker:
         return broker
 
     def _load_manifest(self, manifest: Manifest) -> None:
+        """Every module of a manifest, its specs checked already by the reader."""
         for spec in manifest.modules.values():
             missing = module_file_problem(manifest, spec)
             if missing:
                 raise ModuleError(missing)
-            self.load(
-                spec.name,
-                spec.path,
-                grants=dict(spec.grants),
-                limits=spec.limits,
-                exports=spec.exports,
-            )
+            self._load(spec)
         for peer in self._runtime.links.unresolved():
             raise ModuleError(
                 f"{manifest.path}: module {peer.importer!r} imports "
@@ -193,94 +172,29 @@ class Broker:
         pass (own, borrow, share; see broker/ownership.py).  Imports of
         other modules' exports are linked as soon as those are loaded.
         """
-        self._check_open()
-        problem = module_name_problem(name)
-        if problem:
-            raise ConfigError(f"module name {shown_name(name)}: {problem}")
-        with self._lock:
-            self._refuse_inside_a_call(f"load {name!r}")
-            if name in self._modules:
-                raise ConfigError(f"module {name!r} is already loaded")
-            module_limits = self._limits(limits)
-            declared = self._exports(name, exports or {})
-            granted = {g: self._grant_rights(name, g, r) for g, r in (grants or {}).items()}
-            compiled, label = self._runtime.compile(name, module)
-            native = self._native.new_module(module_limits, name)
-            self._names[native.id] = name
+        self._guard.check_open()
+        try:
+            spec = module_spec(
+                name, module, grants=grants, limits=limits, exports=exports, base_limits=self.limits
+            )
+        except SpecError as exc:
+            if exc.where == ("name",):
+                raise ConfigError(f"module name {shown_name(name)}: {exc.problem}") from None
+            raise ConfigError(f"module {name!r} {exc.place()}: {exc.problem}") from None
+        self._load(spec)
+
+    def _load(self, spec: ModuleSpec) -> None:
+        with self._guard.lock:
+            self._guard.refuse_inside_a_call(f"load {spec.name!r}")
             try:
-                for gname, rights in granted.items():
-                    native.grant(gname, int(rights))
+                loaded = self._registry.add(spec)
                 try:
-                    with self._guest():
-                        loaded = self._runtime.instantiate(
-                            name, compiled, label, native, module_limits, declared, self._modules
-                        )
+                    self._dispatch.initialize(loaded)
                 except BaseException:
-                    # Nothing of it stays: what its start function made is
-                    # closed, and a trap that began in a peer tears that down.
-                    self._blame_peer(name, "start")
-                    native.unload()
-                    raise
-                self._modules[name] = self._by_id[native.id] = loaded
-                try:
-                    self._runtime.links.resolve_into(loaded)
-                    if isinstance(
-                        loaded.instance.exports(loaded.store).get("_initialize"), wasmtime.Func
-                    ):
-                        with self._guest():
-                            trap, _ = self._host_call(loaded, "_initialize").invoke(())
-                        if trap is not None:
-                            self._blame_peer(name, "_initialize")
-                            raise ModuleError(
-                                f"{label}: trapped in _initialize: "
-                                f"{GuestTrap(name, '_initialize', trap).reason}"
-                            )
-                except BaseException:
-                    self._remove(name)
+                    self._remove(spec.name)
                     raise
             finally:
                 self._drain()
-
-    @staticmethod
-    def _grant_rights(module: str, name: str, rights: str | int) -> Rights:
-        problem = map_name_problem(name)
-        try:
-            if problem:
-                raise ValueError(problem)
-            if isinstance(rights, str):
-                return parse_rights(rights)
-            if type(rights) is not int and not isinstance(rights, Rights) or rights & ~3:
-                raise ValueError(
-                    f"rights must be a combination of READ and WRITE, not {shown_name(rights)}"
-                )
-            return Rights(rights)
-        except ValueError as exc:
-            raise ConfigError(f"module {module!r} grant {shown_name(name)}: {exc}") from None
-
-    def _limits(self, limits: Limits | Mapping[str, Any] | None) -> Limits:
-        if limits is None:
-            return self.limits
-        if isinstance(limits, Limits):
-            return limits
-        try:
-            return self.limits.merged(dict(limits))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"limits: {exc}") from None
-
-    @staticmethod
-    def _exports(name: str, exports: Mapping[str, Any]) -> dict[str, ExportDecl]:
-        out = {}
-        for ename, decl in exports.items():
-            if isinstance(decl, ExportDecl):
-                out[ename] = decl
-                continue
-            try:
-                params = tuple(parse_kind(k, result=False) for k in decl.get("params", []))
-                results = tuple(parse_kind(k, result=True) for k in decl.get("results", []))
-            except (ValueError, AttributeError) as exc:
-                raise ConfigError(f"module {name!r} export {ename!r}: {exc}") from None
-            out[ename] = ExportDecl(params, results)
-        return out
 
     def unload(self, name: str) -> None:
         """Remove a module; every handle it holds is closed as if by `close`.
@@ -288,50 +202,26 @@ class Broker:
         Maps still referenced elsewhere keep all their data; imports of its
         exports wait for a module of that name to be loaded again.
         """
-        self._check_open()
-        with self._lock:
-            self._refuse_inside_a_call(f"unload {name!r}")
-            self._module(name, allow_torn_down=True)
+        self._guard.check_open()
+        with self._guard.lock:
+            self._guard.refuse_inside_a_call(f"unload {name!r}")
+            self._registry.get(name, allow_torn_down=True)
             self._remove(name)
-            trap = self._deliver_notices()
+            trap = self._dispatch.deliver_notices()
             self._drain()
         if trap is not None:
             raise trap
 
     def _remove(self, name: str) -> None:
-        """Unload `name` whole: its handles closed, its links, watches, table,
-        id and wasmtime store (its linear memory) given back."""
-        loaded = self._modules.pop(name)
-        self._by_id.pop(loaded.native.id, None)
-        self._runtime.links.forget(name)
-        for host_call in loaded.calls.values():
-            host_call.retire()
-        loaded.calls.clear()
-        loaded.native.unload()
-        loaded.store.close()
-
-    def _blame_peer(self, name: str, where: str) -> None:
-        """Loading `name` failed: a trap that began in another module tears
-        that one down, as any trap does; the origin is consumed either way."""
-        origin_id = self._native.take_trap_origin()
-        origin = self._by_id.get(origin_id) if origin_id is not None else None
-        if origin is not None and origin.name != name and not origin.torn_down:
-            origin.native.teardown()
-            origin.torn_down = f"trapped in {name}'s {where}"
+        self._dispatch.forget(name)  # the host's links into it first
+        self._registry.remove(name)
 
     def modules(self) -> list[str]:
-        return list(self._modules)
+        return list(self._registry.modules)
 
-    def _module(self, name: str, *, allow_torn_down: bool = False) -> LoadedModule:
-        self._check_open()
-        loaded = self._modules.get(name)
-        if loaded is None:
-            raise ConfigError(
-                f"no module named {name!r} is loaded ({_listed('loaded', self._modules)})"
-            )
-        if loaded.torn_down and not allow_torn_down:
-            raise ModuleError(f"module {name!r} was torn down ({loaded.torn_down}); load it again")
-        return loaded
+    def native_module(self, name: str) -> _native.NativeModule:
+        """The C side of a loaded module (for tests and tools)."""
+        return self._registry.get(name, allow_torn_down=True).native
 
     # --- calls -------------------------------------------------------------
 
@@ -343,21 +233,7 @@ class Broker:
         its handles closed) and raises `GuestTrap`.  Drop notices queued by
         the call are delivered before it returns.
         """
-        module, sep, export = target.partition(".")
-        if not sep or not export:
-            raise ConfigError(f"call target {target!r}: expected MODULE.EXPORT")
-        self._check_open()  # before the lock: a forked copy's lock may never come free
-        with self._lock:
-            loaded = self._module(module)
-            try:
-                with self._guest():
-                    trap, values = self._host_call(loaded, export).invoke(args)
-                error = self._trapped(module, export, trap) if trap is not None else None
-                drop_trap = self._deliver_notices()
-            finally:
-                self._drain()
-        if error or drop_trap:
-            raise error or drop_trap  # type: ignore[misc]
+        values = self._dispatch.call(target, args)
         if not values:
             return None
         return values[0] if len(values) == 1 else values
@@ -367,50 +243,7 @@ class Broker:
 
         Each is its declared kind ("own", "borrow:r", ...) or, where nothing
         is declared, its Wasm type ("i32", "i64", ...)."""
-        module, sep, export = target.partition(".")
-        if not sep or not export:
-            raise ConfigError(f"call target {target!r}: expected MODULE.EXPORT")
-        self._check_open()
-        with self._lock:
-            loaded = self._module(module)
-            ty = self._export_func(loaded, export).type(loaded.store)
-            decl = loaded.decls.get(export) or ExportDecl((), ())
-        params = decl.params + tuple(str(t) for t in ty.params[len(decl.params) :])
-        results = decl.results + tuple(str(t) for t in ty.results[len(decl.results) :])
-        return ExportDecl(params, results)
-
-    def _host_call(self, loaded: LoadedModule, export: str) -> HostCall:
-        fn = loaded.calls.get(export)
-        if fn is None:
-            fn = loaded.calls[export] = HostCall(
-                self, loaded, export, self._export_func(loaded, export)
-            )
-        return fn
-
-    @staticmethod
-    def _export_func(loaded: LoadedModule, export: str) -> wasmtime.Func:
-        """The exported function `export` of `loaded`; a ConfigError naming its
-        functions when it has none of that name (as for an unknown module)."""
-        exports = loaded.instance.exports(loaded.store)
-        item = exports.get(export)
-        if not isinstance(item, wasmtime.Func):
-            funcs = [n for n, v in exports.items() if isinstance(v, wasmtime.Func)]
-            raise ConfigError(
-                f"module {loaded.name!r} has no exported function {export!r} "
-                f"({_listed('its functions', funcs)})"
-            )
-        return item
-
-    def _trapped(self, module: str, export: str, details: str) -> GuestTrap:
-        """Tear down the module the trap began in; the GuestTrap to raise."""
-        origin_id = self._native.take_trap_origin()
-        origin = self._by_id.get(origin_id) if origin_id is not None else self._modules[module]
-        if origin is not None and not origin.torn_down:
-            origin.native.teardown()
-            origin.torn_down = f"trapped in {module}.{export}"
-        where = origin.name if origin is not None and origin.name != module else None
-        failure = _native.take_store_failure()  # the call's own: HostCall.invoke cleared it
-        return GuestTrap(module, export, details, origin=where, store_failure=failure)
+        return self._dispatch.signature(target)
 
     @property
     def last_store_failure(self) -> StoreFailure | None:
@@ -418,78 +251,19 @@ class Broker:
         thread (None: none yet, or no store): docs/stores.md."""
         return self._store_door.last_failure if self.store is not None else None
 
-    # --- drop notices --------------------------------------------------------
-
     def deliver_notices(self) -> None:
         """Deliver queued drop notices now (calls deliver them on their own)."""
-        self._check_open()
-        with self._lock:
-            self._check_open()
-            trap = self._deliver_notices()
-        if trap is not None:
-            raise trap
-
-    def _deliver_notices(self) -> GuestTrap | None:
-        """Call wasi_map_on_drop(cookie) for every notice queued so far whose
-        module is loaded and exports it; the first trap, if any (lock held).
-
-        Notices that the handlers themselves queue wait for the next
-        delivery: a handler that feeds itself cannot keep the operation that
-        delivers from returning (each handler call is bounded by its
-        module's time limit, the batch by the watches quotas)."""
-        if self._delivering or self.closed or self._running:
-            return None  # the outermost operation delivers when it ends
-        self._delivering = True
-        first: GuestTrap | None = None
-        queued: list[tuple[int, int]] = []
-        while batch := self._native.take_notices(4096):
-            queued += batch
-        try:
-            for module_id, cookie in queued:
-                loaded = self._by_id.get(module_id)
-                if loaded is None or loaded.torn_down:
-                    continue
-                exports = loaded.instance.exports(loaded.store)
-                if not isinstance(exports.get(DROP_EXPORT), wasmtime.Func):
-                    continue
-                with self._guest():
-                    trap, _ = self._host_call(loaded, DROP_EXPORT).invoke((cookie,))
-                if trap is not None:
-                    error = self._trapped(loaded.name, DROP_EXPORT, trap)
-                    first = first or error
-        finally:
-            self._delivering = False
-        return first
-
-    def _after_host_op(self) -> None:
-        """After a host operation: take its trace events and deliver the notices
-        of maps it reclaimed, unless a call is running (it does both when it
-        returns)."""
-        wanted = self.tracer is not None or self._native.has_notices()
-        if not wanted or not self._lock.acquire(blocking=False):
-            return
-        if self._running:  # this thread is inside a guest call: it does both later
-            self._lock.release()
-            return
-        try:
-            trap = self._deliver_notices()
-            self._drain()
-        finally:
-            self._lock.release()
-        if trap is not None:
-            raise trap
-
-    # --- the cycle collector --------------------------------------------------
+        self._dispatch.deliver_now()
 
     def collect(self) -> int:
         """Run the cycle collector now; the number of maps reclaimed.
 
         Their drop notices are delivered before it returns."""
-        self._check_open()
-        with self._lock:
-            self._check_open()
+        self._guard.check_open()
+        with self._guard.lock:
+            self._guard.check_open()
             freed = self.gc.collect()
-            trap = self._deliver_notices()
+            trap = self._dispatch.deliver_notices()
             self._drain()
         if trap is not None:
             raise trap
@@ -499,8 +273,9 @@ class Broker:
 
     def new_map(self) -> MapRef:
         """A new anonymous map, owned by the host."""
-        ref = MapRef(self, self.host.op_new())
-        self._after_host_op()
+        side = self._dispatch.side
+        ref = MapRef(side, side.module.op_new())
+        side.after_op()
         return ref
 
     def open(self, name: str, rights: str | int = "rw") -> MapRef:
@@ -509,28 +284,25 @@ class Broker:
         problem = map_name_problem(name)
         if problem:
             raise ConfigError(f"map name {shown_name(name)}: {problem}")
-        ref = MapRef(self, self.host.op_open(name.encode(), int(mask)))
-        self._after_host_op()
+        side = self._dispatch.side
+        ref = MapRef(side, side.module.op_open(name.encode(), int(mask)))
+        side.after_op()
         return ref
+
+    def check_mine(self, ref: MapRef, where: str) -> None:
+        """Refuse a MapRef of another broker: its handle number means nothing here."""
+        check_mine(ref, self._dispatch.side, where)
+
+    @property
+    def host(self) -> _native.NativeModule:
+        """The host's own side of the core (its handles count like a module's)."""
+        return self._dispatch.side.module
 
     # --- inspection --------------------------------------------------------
 
     def stats(self) -> Stats:
         """{"maps": live anonymous maps, "named": n, "handles": {module: n}}."""
-        self._check_open()
-        with self._lock:  # a module unloaded meanwhile would be freed under us
-            self._check_open()
-            counts = self._native.stats()
-            return Stats(
-                maps=counts["maps"],
-                named=counts["named"],
-                handles={name: m.native.handle_count() for name, m in self._modules.items()},
-            )
-
-    def check_mine(self, ref: MapRef, where: str) -> None:
-        """Refuse a MapRef of another broker: its handle number means nothing here."""
-        if ref._broker is not self:
-            raise ConfigError(f"{where}: the MapRef belongs to another broker")
+        return self._inspection.stats()
 
     def leaks(self) -> LeakReport:
         """The leak report of `wasi-map leaks --json` (see broker/leaks.py).
@@ -539,104 +311,41 @@ class Broker:
         the host, the Python objects keeping the MapRef alive) and, when
         tracing, its history; every borrow the broker had to end itself.
         """
-        from . import leaks
-
-        self._check_open()
-        with self._lock:
-            self._check_open()
-            self._drain()
-            snapshot = self.snapshot()
-            host = {h.handle for h in snapshot.handles if h.module == "host"}
-            owners = leaks.mapref_owners(host, self) if host else {}
-            return leaks.report(snapshot, self.tracer, self._native.stats(), owners)
+        return self._inspection.leaks(self.tracer, self._drain)
 
     def graph(self, path: str | Path | None = None, title: str = "") -> Any:
         """The ownership graph (a graphviz.Digraph); written to `path` if given."""
-        from . import graph
-
-        self._check_open()
-        with self._lock:
-            self._check_open()
-            g = graph.build(self.snapshot(), list(self._modules), title)
-        if path is not None:
-            graph.write(g, path)
-        return g
+        return self._inspection.graph(path, title)
 
     def snapshot(self) -> Snapshot:
         """Who holds which map, right now (broker/refs.py)."""
-        self._check_open()
-        return Snapshot.take(self._native, self._name_of)
+        return self._inspection.snapshot()
 
-    def _name_of(self, module_id: int) -> str:
-        return self._names.get(module_id, f"module#{module_id}")
-
-    def _link_label(self, link_id: int) -> str:
-        return self._native.link_labels.get(link_id, f"link#{link_id}")
+    def _tracing(self) -> bool:
+        return self.tracer is not None
 
     def _drain(self) -> None:
+        """After an operation: take the tracer's events, drop links the core retired."""
         if self.tracer is not None and not self.closed:
             self.tracer.drain()
         self._native.drop_retired_links()
 
-    def native_module(self, name: str) -> _native.NativeModule:
-        """The C side of a loaded module (for tests and tools)."""
-        return self._module(name, allow_torn_down=True).native
-
-    @property
-    def host(self) -> _native.NativeModule:
-        """The host's own side of the core (its handles count like a module's)."""
-        self._check_open()
-        return self._native.host
-
     # --- lifetime ----------------------------------------------------------
-
-    @contextmanager
-    def _guest(self) -> Iterator[None]:
-        """Around guest code this thread runs with the lock held."""
-        self._running += 1
-        try:
-            yield
-        finally:
-            self._running -= 1
-
-    def _refuse_inside_a_call(self, what: str) -> None:
-        """Lock held: refuse what would free a running guest's store or module."""
-        if self._running:
-            raise ConfigError(
-                f"{what}: not while a guest call is running on this thread "
-                "(from a store or callback inside it)"
-            )
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ConfigError("the broker is closed")
-        if os.getpid() != self._pid:
-            # Its locks may be held by threads the child does not have, and
-            # wasmtime's compiler threads are gone: refuse rather than hang.
-            raise ConfigError(
-                "this Broker was made before a fork, in another process: "
-                "make a new Broker in this one"
-            )
-        if self._native.released:
-            self._native.close_released()
 
     def close(self) -> None:
         """Drop every module and map; the broker cannot be used afterwards."""
         if self.closed:
             return
-        if os.getpid() != self._pid:  # a forked copy: the parent owns the state
-            self.closed = True
+        if self._guard.forked:  # a forked copy: the parent owns the state
+            self._guard.closed = True
             return
-        with self._lock:
-            self._refuse_inside_a_call("close")
+        with self._guard.lock:
+            self._guard.refuse_inside_a_call("close")
             if self.tracer is not None:
                 self.tracer.close()
-            self.closed = True
-            for loaded in self._modules.values():
-                loaded.calls.clear()
-                loaded.store.close()
-            self._modules.clear()
-            self._by_id.clear()
+            self._guard.closed = True
+            self._dispatch.close()
+            self._registry.close()
             self._runtime.close()  # no guest can run any more: the C state can go
             self._native.close()
             if self.store is not None:

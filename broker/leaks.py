@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc as python_gc
 import types
+from collections.abc import Callable
 from typing import Any, NotRequired, TypedDict
 
 from .refs import Snapshot
@@ -163,22 +164,25 @@ def _borrow(e: Event) -> UnreleasedBorrow:
     )
 
 
-def mapref_owners(handles: set[int], broker: object) -> dict[int, list[str]]:
-    """For each host handle of `broker`, who in Python keeps its MapRef alive (best effort).
+def mapref_owners(
+    handles: set[int], handle_of: Callable[[object], int | None]
+) -> dict[int, list[str]]:
+    """For each host handle in `handles`, who in Python keeps its MapRef alive (best effort).
 
-    Handle numbers repeat across brokers: MapRefs of other brokers are left out."""
-    from .mapref import MapRef
-
+    `handle_of(obj)` is the handle of an open MapRef of the broker asked
+    about, else None: handle numbers repeat across brokers, and MapRefs of
+    other brokers are left out (broker/mapref.py, `live_handle`)."""
     try:
         import objgraph
     except ImportError:  # pragma: no cover - a declared dependency
         return {}
     owners: dict[int, list[str]] = {}
     for ref in objgraph.by_type("MapRef"):
-        if not isinstance(ref, MapRef) or ref._broker is not broker or ref._h not in handles:
+        handle = handle_of(ref)
+        if handle is None or handle not in handles:
             continue
         chain = objgraph.find_backref_chain(ref, objgraph.is_proper_module, max_depth=12)
-        owners.setdefault(ref._h, []).append(
+        owners.setdefault(handle, []).append(
             _describe_chain(chain) if len(chain) > 1 else _describe_referrers(ref)
         )
     return owners

@@ -10,18 +10,15 @@ unloaded peer leaves its importers' links waiting for it to come back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import wasmtime
 
 from ._native import NativeLink, NativeModule
 from .check import declaration_problems, signature
 from .errors import ModuleError
-from .manifest import ExportDecl
+from .loaded import LoadedModule
+from .module_spec import ExportDecl
 from .ownership import Kind, Pass
-
-if TYPE_CHECKING:
-    from .runtime import LoadedModule
 
 
 @dataclass

@@ -16,27 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import input_file, stores, toml_guard
-from .abi import Rights, parse_rights
+from . import gc as cycle_gc
+from . import input_file, module_spec, stores, toml_guard
 from .errors import ManifestError
-from .gc import MAX_THRESHOLD as MAX_GC_THRESHOLD
 from .limits import DEFAULT_LIMITS, Limits
-from .ownership import Pass, parse_kind, parse_pass
+from .module_spec import SHOWN_PROBLEM_LEN, ModuleSpec, SpecError
+from .names import shorten, shown_name
 
-MAX_NAME_LEN = 1024  # bytes of UTF-8, as native/wm_core.h
 SHOWN_KEY_LEN = 64  # characters of a key's part in a message
-SHOWN_PROBLEM_LEN = 300  # characters of a problem (which may quote a huge value)
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _shorten(text: str, limit: int) -> str:
-    """`text`, cut to `limit` characters."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _shown(value: object) -> str:
-    """A value from the file, as a message quotes it."""
-    return _shorten(repr(value), 40)
 
 
 def _escape(char: str) -> str:
@@ -51,66 +39,8 @@ def shown_key(name: str) -> str:
     """A key's part as TOML writes it: bare, else quoted, on one short line."""
     if _BARE_KEY.fullmatch(name):
         return name
-    quoted = json.dumps(_shorten(name, SHOWN_KEY_LEN), ensure_ascii=False)
+    quoted = json.dumps(shorten(name, SHOWN_KEY_LEN), ensure_ascii=False)
     return "".join(_escape(c) for c in quoted)
-
-
-MAX_MODULE_NAME_LEN = 255  # characters
-
-
-def module_name_problem(name: object) -> str | None:
-    """Why `name` cannot name a module, or None: it names links ("a.f"), messages
-    and trace events, which must stay one line."""
-    if not isinstance(name, str) or not 0 < len(name) <= MAX_MODULE_NAME_LEN:
-        return f"a module name must be 1..{MAX_MODULE_NAME_LEN} characters"
-    if "." in name or not name.isprintable():
-        return "a module name must have no '.' and no unprintable characters"
-    return None
-
-
-def shown_name(name: object) -> str:
-    """A name as a message quotes it: repr, cut short (a message stays one line)."""
-    return _shown(name)
-
-
-def map_name_problem(name: object) -> str | None:
-    """Why `name` cannot name a map, or None."""
-    if not isinstance(name, str):
-        return f"a map name must be a str, not {type(name).__name__}"
-    try:
-        size = len(name.encode())
-    except UnicodeEncodeError:
-        return "a map name must be valid Unicode text (no lone surrogates)"
-    if not 0 < size <= MAX_NAME_LEN:
-        return f"a map name must be 1..{MAX_NAME_LEN} bytes of UTF-8"
-    return None
-
-
-@dataclass(frozen=True)
-class ExportDecl:
-    """How an export's parameters and results pass: plain types or handle kinds."""
-
-    params: tuple[str, ...]
-    results: tuple[str, ...]
-
-    @property
-    def param_passes(self) -> tuple[Pass, ...]:
-        return tuple(parse_pass(k, result=False) for k in self.params)
-
-    @property
-    def result_passes(self) -> tuple[Pass, ...]:
-        return tuple(parse_pass(k, result=True) for k in self.results)
-
-
-@dataclass(frozen=True)
-class ModuleSpec:
-    """One `[modules.NAME]` table."""
-
-    name: str
-    path: Path
-    grants: dict[str, Rights] = field(default_factory=dict)
-    limits: Limits = DEFAULT_LIMITS
-    exports: dict[str, ExportDecl] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,7 +51,7 @@ class Manifest:
     store_url: str = field(default="memory:", repr=False)  # it may hold a password
     limits: Limits = DEFAULT_LIMITS
     strict_borrows: bool = False
-    gc_threshold: int = 10_000
+    gc_threshold: int = cycle_gc.DEFAULT_THRESHOLD
     modules: dict[str, ModuleSpec] = field(default_factory=dict)
 
 
@@ -132,18 +62,12 @@ class _Reader:
         self.path = path
 
     def fail(self, key: str, problem: str) -> ManifestError:
-        return ManifestError(f"{self.path}: {key}: {_shorten(problem, SHOWN_PROBLEM_LEN)}")
+        return ManifestError(f"{self.path}: {key}: {shorten(problem, SHOWN_PROBLEM_LEN)}")
 
     @staticmethod
     def sub(key: str, name: str) -> str:
         """The key of `name` inside the table at `key` ("" for the top)."""
         return f"{key}.{shown_key(name)}" if key else shown_key(name)
-
-    def integer(self, value: object, key: str, ceiling: int) -> int:
-        """`value`, an integer from 0 to `ceiling` (not a bool)."""
-        if type(value) is not int or not 0 <= value <= ceiling:
-            raise self.fail(key, f"must be an integer from 0 to {ceiling}, not {_shown(value)}")
-        return value
 
     def table(self, value: object, key: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -155,54 +79,41 @@ class _Reader:
             if name not in allowed:
                 raise self.fail(self.sub(key, name), f"unknown key (allowed: {', '.join(allowed)})")
 
-    def limits(self, value: object, key: str, base: Limits) -> Limits:
-        table = self.table(value, key)
+    def spec_failed(self, key: str, exc: SpecError) -> ManifestError:
+        """A module spec's problem, at its key under the table at `key`."""
+        for part in exc.where if exc.where != ("name",) else ():
+            key = self.sub(key, str(part))
+        return self.fail(key, exc.problem)
+
+    def limits(self, value: object) -> Limits:
+        """The top-level [limits]: every module's defaults."""
         try:
-            return base.merged(table)
-        except (ValueError, TypeError) as exc:
-            raise self.fail(key, str(exc)) from None
+            return module_spec.check_limits(value, DEFAULT_LIMITS)
+        except SpecError as exc:
+            raise self.spec_failed("", exc) from None
 
     def module(self, name: str, value: object, defaults: Limits) -> ModuleSpec:
         key = self.sub("modules", name)
-        problem = module_name_problem(name)
-        if problem:
-            raise self.fail(key, problem)
-        table = self.table(value, key)
-        self.only(table, key, ("path", "grants", "limits", "exports"))
-        path = table.get("path")
-        if not isinstance(path, str) or not path:
-            raise self.fail(f"{key}.path", "required: the module's .wat or .wasm file")
-        if "\0" in path:
-            raise self.fail(f"{key}.path", "the file name contains a NUL byte")
-        grants: dict[str, Rights] = {}
-        for gname, rights in self.table(table.get("grants", {}), f"{key}.grants").items():
-            try:
-                grants[gname] = parse_rights(rights)
-            except ValueError as exc:
-                raise self.fail(self.sub(f"{key}.grants", gname), str(exc)) from None
-            problem = map_name_problem(gname)
-            if problem:
-                raise self.fail(self.sub(f"{key}.grants", gname), problem)
-        limits = self.limits(table.get("limits", {}), f"{key}.limits", defaults)
-        exports = {
-            ename: self.export(self.sub(f"{key}.exports", ename), decl)
-            for ename, decl in self.table(table.get("exports", {}), f"{key}.exports").items()
-        }
-        return ModuleSpec(name, (self.path.parent / path), grants, limits, exports)
-
-    def export(self, key: str, value: object) -> ExportDecl:
-        table = self.table(value, key)
-        self.only(table, key, ("params", "results"))
-        kinds: dict[str, tuple[str, ...]] = {}
-        for part in ("params", "results"):
-            items = table.get(part, [])
-            if not isinstance(items, list):
-                raise self.fail(f"{key}.{part}", "must be a list of kinds")
-            try:
-                kinds[part] = tuple(parse_kind(k, result=part == "results") for k in items)
-            except ValueError as exc:
-                raise self.fail(f"{key}.{part}", str(exc)) from None
-        return ExportDecl(kinds["params"], kinds["results"])
+        try:
+            module_spec.check_name(name)
+            table = self.table(value, key)
+            self.only(table, key, ("path", "grants", "limits", "exports"))
+            path = table.get("path")
+            if not isinstance(path, str) or not path:
+                raise self.fail(f"{key}.path", "required: the module's .wat or .wasm file")
+            if "\0" in path:
+                raise self.fail(f"{key}.path", "the file name contains a NUL byte")
+            return module_spec.module_spec(
+                name,
+                self.path.parent / path,
+                grants=table.get("grants"),
+                limits=table.get("limits"),
+                exports=table.get("exports"),
+                base_limits=defaults,
+                text_rights=True,
+            )
+        except SpecError as exc:
+            raise self.spec_failed(key, exc) from None
 
 
 def module_key(name: str) -> str:
@@ -245,21 +156,24 @@ def load_manifest(path: str | Path) -> Manifest:
     reader.only(options, "broker", ("strict_borrows", "gc_threshold"))
     strict = options.get("strict_borrows", False)
     if not isinstance(strict, bool):
-        raise reader.fail("broker.strict_borrows", f"must be true or false, not {_shown(strict)}")
-    threshold = reader.integer(
-        options.get("gc_threshold", 10_000), "broker.gc_threshold", MAX_GC_THRESHOLD
-    )
+        raise reader.fail(
+            "broker.strict_borrows", f"must be true or false, not {shown_name(strict)}"
+        )
+    threshold = options.get("gc_threshold", cycle_gc.DEFAULT_THRESHOLD)
+    problem = cycle_gc.threshold_problem(threshold)
+    if problem:
+        raise reader.fail("broker.gc_threshold", problem)
     store = reader.table(data.get("store", {}), "store")
     reader.only(store, "store", ("url",))
     url = store.get("url", "memory:")
     if not isinstance(url, str):
-        raise reader.fail("store.url", f"must be a string, not {_shown(url)}")
+        raise reader.fail("store.url", f"must be a string, not {shown_name(url)}")
     problem = stores.url_problem(url)
     if problem:
-        shown = _shorten(repr(stores.redact_url(url)), 200)
+        shown = shorten(repr(stores.redact_url(url)), 200)
         raise reader.fail("store.url", f"{problem}, not {shown}")
     url = stores.resolve_url(url, path.parent)
-    limits = reader.limits(data.get("limits", {}), "limits", DEFAULT_LIMITS)
+    limits = reader.limits(data.get("limits", {}))
     modules_table = reader.table(data.get("modules", {}), "modules")
     if not modules_table:
         raise reader.fail("modules", "an app needs at least one [modules.NAME] table")

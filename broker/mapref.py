@@ -7,11 +7,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .abi import parse_rights
-from .errors import AccessError, StaleHandleError
+from .errors import AccessError, ConfigError, StaleHandleError
 
 if TYPE_CHECKING:
     from ._native import NativeModule
-    from .host import Broker
+    from .hostside import HostSide
 
 
 class MapRef(MutableMapping[bytes, bytes]):
@@ -23,10 +23,10 @@ class MapRef(MutableMapping[bytes, bytes]):
     `Own(ref)`, every use raises `StaleHandleError`.
     """
 
-    __slots__ = ("_broker", "_h", "_moved_to", "__weakref__")
+    __slots__ = ("_side", "_h", "_moved_to", "__weakref__")
 
-    def __init__(self, broker: Broker, handle: int) -> None:
-        self._broker = broker
+    def __init__(self, side: HostSide, handle: int) -> None:
+        self._side = side  # its broker's, and all it needs of it
         self._h: int | None = handle
         self._moved_to: str | None = None  # where Own(...) gave it: "module.export parameter i"
 
@@ -62,7 +62,7 @@ class MapRef(MutableMapping[bytes, bytes]):
 
     @property
     def _host(self) -> NativeModule:
-        return self._broker.host
+        return self._side.module
 
     def __repr__(self) -> str:
         if self._h is not None:
@@ -78,7 +78,7 @@ class MapRef(MutableMapping[bytes, bytes]):
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self._host.op_set(self.handle, _key(key), _value(value))
-        self._broker._after_host_op()
+        self._side.after_op()
 
     def __delitem__(self, key: bytes) -> None:
         key, h = _key(key), self.handle
@@ -89,7 +89,7 @@ class MapRef(MutableMapping[bytes, bytes]):
         if not present:
             raise KeyError(key)
         self._host.op_delete(h, key)
-        self._broker._after_host_op()
+        self._side.after_op()
 
     def __contains__(self, key: object) -> bool:
         h = self.handle
@@ -116,7 +116,7 @@ class MapRef(MutableMapping[bytes, bytes]):
     def set_if(self, key: bytes, value: bytes, expected: int) -> None:
         """Set only if the key's version is `expected` (0: absent); else ConflictError."""
         self._host.op_set_if(self.handle, _key(key), _value(value), expected)
-        self._broker._after_host_op()
+        self._side.after_op()
 
     def get_many(self, keys: Iterable[bytes]) -> list[bytes | None]:
         return self._host.op_get_many(self.handle, [_key(k) for k in keys])
@@ -124,25 +124,25 @@ class MapRef(MutableMapping[bytes, bytes]):
     def set_many(self, items: Iterable[tuple[bytes, bytes]]) -> None:
         """Set every item, all or nothing."""
         self._host.op_set_many(self.handle, [(_key(k), _value(v)) for k, v in items])
-        self._broker._after_host_op()
+        self._side.after_op()
 
     def set_map(self, key: bytes, child: MapRef) -> None:
         """Store a reference to `child`'s map: this map keeps it alive."""
-        self._broker.check_mine(child, "set_map")
+        check_mine(child, self._side, "set_map")
         self._host.op_set_map(self.handle, _key(key), child.handle)
-        self._broker._after_host_op()
+        self._side.after_op()
 
     def get_map(self, key: bytes) -> MapRef:
         """A new MapRef to the map referenced under `key` (this one's rights)."""
-        ref = MapRef(self._broker, self._host.op_get_map(self.handle, _key(key)))
-        self._broker._after_host_op()
+        ref = MapRef(self._side, self._host.op_get_map(self.handle, _key(key)))
+        self._side.after_op()
         return ref
 
     def clone(self, rights: str | int = "rw") -> MapRef:
         """A second reference, with `rights` a subset of this one's."""
         mask = parse_rights(rights) if isinstance(rights, str) else rights
-        ref = MapRef(self._broker, self._host.op_clone(self.handle, int(mask)))
-        self._broker._after_host_op()
+        ref = MapRef(self._side, self._host.op_clone(self.handle, int(mask)))
+        self._side.after_op()
         return ref
 
     # --- lifetime ------------------------------------------------------
@@ -150,7 +150,7 @@ class MapRef(MutableMapping[bytes, bytes]):
     def close(self) -> None:
         """Give up this reference (idempotent; a moved MapRef is already gone)."""
         h, self._h = self._h, None
-        if h is None or self._broker.closed:
+        if h is None or self._side.closed:
             return
         try:
             self._host.op_close(h)
@@ -159,7 +159,7 @@ class MapRef(MutableMapping[bytes, bytes]):
         except BaseException:
             self._h = h  # e.g. BusyError: still ours, still open
             raise
-        self._broker._after_host_op()
+        self._side.after_op()
 
     def __enter__(self) -> MapRef:
         return self
@@ -178,13 +178,26 @@ class MapRef(MutableMapping[bytes, bytes]):
         # is queued and closed at the broker's next operation.
         h, self._h = getattr(self, "_h", None), None
         if h is not None:
-            self._broker._native.released.append(h)
+            self._side.release_later(h)
 
     # MutableMapping's mixins compare by content; a handle is an identity.
     __hash__ = object.__hash__
 
     def __eq__(self, other: object) -> bool:
         return self is other
+
+
+def check_mine(ref: MapRef, side: HostSide, where: str) -> None:
+    """Refuse a MapRef of another broker than `side`'s: its handle number means nothing here."""
+    if ref._side is not side:
+        raise ConfigError(f"{where}: the MapRef belongs to another broker")
+
+
+def live_handle(obj: object, side: HostSide) -> int | None:
+    """The handle number of `obj` if it is an open MapRef of `side`'s broker, else None."""
+    if isinstance(obj, MapRef) and obj._side is side:
+        return obj._h
+    return None
 
 
 def _key(key: object) -> bytes:

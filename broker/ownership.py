@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .abi import Rights, parse_rights
+from .names import shown_name
 
 if TYPE_CHECKING:
     from .mapref import MapRef
@@ -104,15 +105,23 @@ def parse_kind(text: object, *, result: bool) -> str:
     return parse_pass(text, result=result).text
 
 
+def rights_value(rights: object) -> Rights:
+    """Rights given as 'r', 'w' or 'rw', or as an int combining READ and WRITE
+    (a module's grants, a host wrapper's rights); ValueError otherwise."""
+    if isinstance(rights, str):
+        return parse_rights(rights)
+    if type(rights) is not int and not isinstance(rights, Rights) or rights & ~3:
+        raise ValueError(
+            f"rights must be a combination of READ and WRITE, not {shown_name(rights)}"
+        )
+    return Rights(rights)
+
+
 def rights_mask(rights: str | int | None) -> int:
     """A host wrapper's rights ('r', 'w', 'rw', an int, or None for all) as a mask."""
     if rights is None:
         return int(Rights.READ | Rights.WRITE)
-    if isinstance(rights, int):
-        if rights & ~3 or rights < 0:
-            raise ValueError(f"rights must combine READ and WRITE, not {rights}")
-        return rights
-    return int(parse_rights(rights))
+    return int(rights_value(rights))
 
 
 @dataclass(frozen=True)

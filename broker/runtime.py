@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import wasmtime
 
@@ -26,10 +24,8 @@ from .check import module_problems
 from .errors import ModuleError, error_chain, trap_reason
 from .limits import Limits
 from .linking import Links, check_declarations
-from .manifest import ExportDecl
-
-if TYPE_CHECKING:
-    from .calls import HostCall
+from .loaded import LoadedModule
+from .module_spec import ExportDecl
 
 WASI_MODULE = "wasi_snapshot_preview1"
 _VALTYPES = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64}
@@ -117,20 +113,6 @@ def _excerpt(line: str, column: int) -> str:
     end = start + SHOWN_SOURCE
     cut = line[start:end].strip()
     return f"{'...' if start else ''}{cut}{'...' if end < len(line.rstrip()) else ''}"
-
-
-@dataclass
-class LoadedModule:
-    """One instantiated module, its own store, and its side of the C core."""
-
-    name: str
-    source: str
-    native: _native.NativeModule
-    store: wasmtime.Store
-    instance: wasmtime.Instance
-    decls: dict[str, ExportDecl] = field(default_factory=dict)
-    calls: dict[str, HostCall] = field(default_factory=dict)  # the host's ways in
-    torn_down: str | None = None  # why, once torn down
 
 
 class Runtime:
