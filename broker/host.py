@@ -12,7 +12,7 @@ from typing import IO, Any, TypedDict
 
 import wasmtime
 
-from . import _native, _store_calls, stores
+from . import _native, stores
 from . import gc as cycle_gc
 from .abi import DROP_EXPORT, Rights, parse_rights
 from .calls import HostCall
@@ -107,7 +107,7 @@ class Broker:
         # What other code prints: the URL with any password hidden.
         self.store_url = stores.redact_url(store.url if isinstance(store, Store) else store)
         if self.store is not None:
-            self._store_door = _store_calls.attach(self._native, self.store, self._name_of)
+            self._store_door = _native.attach_store(self._native, self.store, self._name_of)
         self._lock = threading.RLock()
         self._delivering = False
         # Guest code running under this broker's lock (on the thread that

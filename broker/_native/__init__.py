@@ -19,19 +19,19 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as wt
 
-from . import abi
-from .errors import (
+from .. import abi
+from ..errors import (
     BufferTooSmallError,
     ConfigError,
     StoreFailure,
     WasmtimeMismatchError,
     error_for,
 )
-from .limits import Limits
+from ..limits import Limits
 
 try:
-    from ._wm import ffi as ffi  # re-exported for _store_calls
-    from ._wm import lib as lib
+    from .._wm import ffi as ffi  # re-exported for _store_calls
+    from .._wm import lib as lib
 except ImportError as exc:  # pragma: no cover - a broken install
     raise ImportError(
         f"wasi-map's C core (broker._wm) is not built: {exc}. Reinstall with `pip install .`."
@@ -652,3 +652,8 @@ def int64_view(args: Native) -> Native:
 
 def context_of(store: wasmtime.Store) -> Native:
     return _address(store._context())
+
+
+from . import store_door  # noqa: E402  (it imports ffi from here)
+
+attach_store = store_door.attach

@@ -18,10 +18,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from . import abi
-from ._native import Native, ffi, lib, store_failure
-from .errors import StoreError, StoreFailure
-from .stores.base import Store, redact_url
+from .. import abi
+from ..errors import StoreError, StoreFailure
+from ..stores.base import Store, redact_url
+from . import Native, ffi, lib, store_failure
 
 Errno = abi.Errno
 log = logging.getLogger("wasi_map.store")
