@@ -233,7 +233,7 @@ class Broker:
                             self._blame_peer(name, "_initialize")
                             raise ModuleError(
                                 f"{label}: trapped in _initialize: "
-                                f"{GuestTrap(name, '_initialize', trap).reason}"
+                                f"{GuestTrap(name, '_initialize', trap.message).reason}"
                             )
                 except BaseException:
                     self._remove(name)
@@ -401,7 +401,7 @@ class Broker:
             )
         return item
 
-    def _trapped(self, module: str, export: str, details: str) -> GuestTrap:
+    def _trapped(self, module: str, export: str, trap: _native.Trapped) -> GuestTrap:
         """Tear down the module the trap began in; the GuestTrap to raise."""
         origin_id = self._native.take_trap_origin()
         origin = self._by_id.get(origin_id) if origin_id is not None else self._modules[module]
@@ -409,8 +409,9 @@ class Broker:
             origin.native.teardown()
             origin.torn_down = f"trapped in {module}.{export}"
         where = origin.name if origin is not None and origin.name != module else None
-        failure = _native.take_store_failure()  # the call's own: HostCall.invoke cleared it
-        return GuestTrap(module, export, details, origin=where, store_failure=failure)
+        return GuestTrap(
+            module, export, trap.message, origin=where, store_failure=trap.store_failure
+        )
 
     @property
     def last_store_failure(self) -> StoreFailure | None:
