@@ -216,9 +216,7 @@ def worker(mode: str, warm: float) -> None:
     {"op": "empty", "reps": r} -> [ns per broker.call of get_loop(0), per run];
     {"op": "quit"} ends the process.
     """
-    import broker._wm as wm
-
-    from broker import Broker
+    from broker import Broker, _native
 
     # The recorder alone stores a whole run in C (the tracer asks for less: broker/tracer.py).
     recorder_limit = 1 << 22
@@ -268,7 +266,7 @@ def worker(mode: str, warm: float) -> None:
         sys.stdout.write(json.dumps(value) + "\n")
         sys.stdout.flush()
 
-    reply({"so": wm.__file__, "trace_compiled": int(wm.lib.wm_trace_compiled())})
+    reply({"so": _native.core_path(), "trace_compiled": int(_native.trace_compiled())})
     for line in sys.stdin:
         cmd = json.loads(line)
         if cmd["op"] == "run":

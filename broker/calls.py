@@ -57,8 +57,8 @@ class HostCall:
         """Its module is going: the link's label goes too (the C side frees it)."""
         self._link.retire()
 
-    def invoke(self, args: tuple[Any, ...]) -> tuple[str | None, tuple[Any, ...]]:
-        """(trap message or None, results); errno errors are raised."""
+    def invoke(self, args: tuple[Any, ...]) -> tuple[_native.Trapped | None, tuple[Any, ...]]:
+        """(how it trapped or None, results); errno errors are raised."""
         if len(args) != len(self.params):
             raise TypeError(
                 f"{self.label} takes {len(self.params)} argument(s) "
@@ -93,7 +93,6 @@ class HostCall:
                     f"{self.label}: argument {i} must be an {self.params[i]}, got {value!r}"
                 )
             slots[2 * i] = value - span if value >= (span >> 1) else value
-        _native.store_failure.last = None  # a trap of this call is blamed on its own failures
         err, trap = self._link.call(self._args, bytes(masks) if masks is not None else None)
         if err:
             raise error_for(err, self._refused(args, self._link.bad_param, err))

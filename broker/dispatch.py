@@ -101,7 +101,7 @@ class Dispatcher:
             self._registry.blame_peer(loaded.name, "_initialize")
             raise ModuleError(
                 f"{loaded.source}: trapped in _initialize: "
-                f"{GuestTrap(loaded.name, '_initialize', trap).reason}"
+                f"{GuestTrap(loaded.name, '_initialize', trap.message).reason}"
             )
 
     def host_call(self, loaded: LoadedModule, export: str) -> HostCall:
@@ -135,7 +135,7 @@ class Dispatcher:
 
     # --- traps ---------------------------------------------------------------
 
-    def trapped(self, module: str, export: str, details: str) -> GuestTrap:
+    def trapped(self, module: str, export: str, trap: _native.Trapped) -> GuestTrap:
         """Tear down the module the trap began in; the GuestTrap to raise."""
         origin_id = self._native.take_trap_origin()
         origin = (
@@ -147,8 +147,9 @@ class Dispatcher:
             origin.native.teardown()
             origin.torn_down = f"trapped in {module}.{export}"
         where = origin.name if origin is not None and origin.name != module else None
-        failure = _native.take_store_failure()  # the call's own: HostCall.invoke cleared it
-        return GuestTrap(module, export, details, origin=where, store_failure=failure)
+        return GuestTrap(
+            module, export, trap.message, origin=where, store_failure=trap.store_failure
+        )
 
     # --- drop notices --------------------------------------------------------
 

@@ -203,3 +203,7 @@ class ModuleError(ConfigError):
 
 class WasmtimeMismatchError(ImportError):
     """The installed wasmtime's C layouts differ from those the C core was built for."""
+
+
+class StaleCoreError(WasmtimeMismatchError):
+    """The compiled C core was built from other sources than the Python beside it."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from . import _native, _store_calls, stores
+from . import _native, stores
 from . import gc as cycle_gc
 from .abi import parse_rights
 from .dispatch import Dispatcher
@@ -94,7 +94,7 @@ class Broker:
         # What other code prints: the URL with any password hidden.
         self.store_url = stores.redact_url(store.url if isinstance(store, Store) else store)
         if self.store is not None:
-            self._store_door = _store_calls.attach(self._native, self.store, self._name_of)
+            self._store_door = _native.attach_store(self._native, self.store, self._name_of)
 
     @property
     def strict_borrows(self) -> bool:

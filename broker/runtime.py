@@ -21,7 +21,7 @@ import wasmtime
 
 from . import _native, abi, input_file
 from .check import module_problems
-from .errors import ModuleError, error_chain, trap_reason
+from .errors import ModuleError, StoreFailure, error_chain, trap_reason
 from .limits import Limits
 from .linking import Links, check_declarations
 from .loaded import LoadedModule
@@ -185,15 +185,16 @@ class Runtime:
                     self.links.resolve(peer, loaded[peer.module])
             native.enter()  # the start function runs under the time limit
             self.links.loading(name, native)
-            _native.store_failure.last = None  # a trap of the start is blamed on its own
+            start = _native.StoreReach()  # the start function may reach the store
             try:
-                instance = linker.instantiate(store, module)
+                with start:
+                    instance = linker.instantiate(store, module)
             except wasmtime.Trap as exc:
-                trapped = start_trapped(label, str(exc))
+                trapped = start_trapped(label, str(exc), start.failure)
                 raise trapped from trapped.__cause__
             except wasmtime.WasmtimeError as exc:
                 if "wasi_map:" in str(exc):  # the broker stopped its start (a time limit)
-                    trapped = start_trapped(label, str(exc))
+                    trapped = start_trapped(label, str(exc), start.failure)
                     raise trapped from trapped.__cause__
                 raise ModuleError(
                     f"{label}: cannot instantiate: {instantiate_problem(str(exc), limits)}"
@@ -230,11 +231,10 @@ class Runtime:
         self.engine.close()  # the core holds its own reference while it ticks
 
 
-def start_trapped(label: str, message: str) -> ModuleError:
+def start_trapped(label: str, message: str, failure: StoreFailure | None) -> ModuleError:
     """The error for a start function that trapped; the store's failure
     during it, if any, is said and is its cause."""
     error = ModuleError(f"{label}: trapped while starting: {trap_reason(message)}")
-    failure = _native.take_store_failure()
     if failure is not None:
         error = ModuleError(f"{error} (the store failed during the start: {failure})")
         error.__cause__ = failure.error

@@ -2,15 +2,24 @@
 
 Named in pyproject.toml's cffi_modules, so `pip install .` builds the C core.
 The cdef is native/wm.h itself, minus its preprocessor lines: the header is
-the one contract between C and Python.
+the one contract between C and Python.  The sha256 of wm.h and of
+broker/abi.py are baked into the core, so that broker/_native/core.py can
+refuse a core built from other sources than those beside it.
 """
 
+import hashlib
 import os
 from pathlib import Path
 
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
+# The files whose hash the core carries, and the C function that returns it
+# (broker/_native/core.py reads them by these names).
+BAKED = {
+    "wm_built_abi_py_sha256": HERE.parent / "broker" / "abi.py",
+    "wm_built_wm_h_sha256": HERE / "wm.h",
+}
 SOURCES = [
     "abi.c",
     "broker.c",
@@ -36,19 +45,29 @@ def cdef_text() -> str:
     return "\n".join(line for line in lines if not line.lstrip().startswith("#"))
 
 
+def baked_source() -> str:
+    """The C functions that return the baked hashes."""
+    out = []
+    for name, path in BAKED.items():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        out.append(f'const char *{name}(void) {{ return "{digest}"; }}\n')
+    return "".join(out)
+
+
 def make_ffi(module: str = "broker._wm", extra_args: "list[str] | None" = None) -> FFI:
     """The FFI builder; benchmarks and the sanitizer build reuse it."""
     ffi = FFI()
     ffi.cdef(cdef_text())
     # The store function the broker calls for named maps in sqlite or Redis
-    # (broker/_store_calls.py defines it): one Python call per operation.
+    # (broker/_native/store_door.py defines it): one Python call per operation.
     ffi.cdef('extern "Python" int wm_py_store(void *, wm_store_req *);')
+    ffi.cdef("".join(f"const char *{name}(void);\n" for name in BAKED))
     # Relative paths: setuptools refuses absolute ones in sources.
     rel = os.path.relpath(HERE, os.getcwd())
     flags = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     ffi.set_source(
         module,
-        '#include "wm_core.h"',
+        '#include "wm_core.h"\n' + baked_source(),
         sources=[os.path.join(rel, s) for s in SOURCES],
         include_dirs=[str(HERE)],
         extra_compile_args=flags + (extra_args or []),

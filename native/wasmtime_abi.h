@@ -1,9 +1,9 @@
 /* wasmtime_abi.h: the few wasmtime C-API types and entry points we use.
  *
  * No wasmtime header is needed: the layouts are restated here and pinned by
- * _Static_assert, and broker/_native.py compares the same sizes with the
- * installed wasmtime-py's ctypes structs at import, refusing to run when
- * they differ (the layouts changed between wasmtime majors).
+ * _Static_assert, and broker/_native/wasmtime_layouts.py compares the same
+ * sizes with the installed wasmtime-py's ctypes structs at import, refusing
+ * to run when they differ (the layouts changed between wasmtime majors).
  */
 #ifndef WM_WASMTIME_ABI_H
 #define WM_WASMTIME_ABI_H

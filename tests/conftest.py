@@ -14,6 +14,7 @@ from redis_server import RedisServer
 from stores_fixtures import fresh_store, store_url
 
 from broker import Broker
+from broker._native.failures import left_on_thread
 
 __all__ = ["fresh_store", "store_url"]  # fixtures: every test module sees them
 
@@ -33,6 +34,14 @@ def outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     os.chdir(tmp_path_factory.mktemp("cwd"))
     yield
     os.chdir(before)
+
+
+@pytest.fixture(autouse=True)
+def no_store_failure_left() -> Iterator[None]:
+    """Every test ends with no store failure waiting on its thread: each entry
+    into C takes the one it met (broker/_native/failures.py)."""
+    yield
+    assert left_on_thread() is None
 
 
 @pytest.fixture

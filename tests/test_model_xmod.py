@@ -893,7 +893,7 @@ class CrossModuleMachine(RuleBasedStateMachine):
         )
         assert stats["named"] == len(self.model.names)
         # The core's own recount, and the tracer's count of borrows the broker
-        # had to end itself (broker/_native.py).
+        # had to end itself (broker/_native/native_broker.py).
         assert self.b._native.check() == 0, "the core's refcounts disagree with a recount"
         assert self.b._native.unreleased_borrows() == self.unreleased
         for mod, native in self.sides():

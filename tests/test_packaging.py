@@ -136,12 +136,12 @@ class TestInstalled:
     )
     def test_broker_comes_from_site_packages(self) -> None:
         """The broker under test is the installed one, not this checkout's broker/."""
-        from broker import _wm  # type: ignore[attr-defined]
+        from broker._native import core_path
 
         places = {Path(sysconfig.get_paths()[k]).resolve() for k in ("purelib", "platlib")}
-        for module in (broker, _wm):
-            where = Path(module.__file__ or "").resolve()
-            print(f"{module.__name__}: {where}")
+        for name, file in (("broker", broker.__file__), ("broker._wm", core_path())):
+            where = Path(file or "").resolve()
+            print(f"{name}: {where}")
             assert not where.is_relative_to(CHECKOUT / "broker"), where
             assert any(where.is_relative_to(p) for p in places), (where, places)
         assert (Path(sys.executable).parent / "wasi-map").is_file()  # the console script

@@ -36,7 +36,7 @@ TWO = """
 
 STORE_TRAP = Path(__file__).parent / "guests" / "store_trap.wat"
 
-ROOT = Path(broker.__file__).parents[1]
+ROOT = Path(__file__).resolve().parent.parent  # the checkout (or unpacked sdist)
 
 
 def closed_port() -> int:
@@ -213,6 +213,6 @@ class TestTypedResults:
         )
         lines = [line for line in run.stdout.splitlines() if ": error:" in line]
         # Nothing in use(); both lines of wrong() (the second once per type in the union).
-        assert {line.split(":")[1] for line in lines} == {"22", "23"}, run.stdout
+        assert {line.split(":")[1] for line in lines} == {"22", "23"}, run.stdout + run.stderr
         assert 'use.py:22: error: TypedDict "Stats" has no key "nope"' in lines[0]
         assert 'Unsupported operand types for + ("None" and "int")' in run.stdout

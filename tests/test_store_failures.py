@@ -8,7 +8,7 @@ import pytest
 from test_store_semantics import FlakyStore
 
 from broker import Broker, Errno, GuestTrap, ModuleError
-from broker._native import take_store_failure
+from broker._native.failures import left_on_thread
 from broker.errors import StoreError, StoreFailure
 
 # put(): set "k" = "v" in map "m"; the errno.  put_or_trap(): the same, trapping on
@@ -32,6 +32,10 @@ GUEST = b"""
 STARTS_WITH_A_PUT = GUEST.replace(
     b'(func (export "boom") unreachable)', b"(start $trap_on_io)"
 ).replace(b"(func $put", b"(func $trap_on_io (if (call $put) (then unreachable)))\n  (func $put")
+# A start function that puts and handles the IO itself (it does not trap).
+STARTS_WITH_A_HANDLED_PUT = GUEST.replace(
+    b'(func (export "boom") unreachable)', b"(start $put_and_go_on)"
+).replace(b"(func $put", b"(func $put_and_go_on (drop (call $put)))\n  (func $put")
 
 
 @pytest.fixture
@@ -67,7 +71,7 @@ class TestHostOperations:
         with Broker(store=flaky) as broker, broker.open("m") as ref:
             with pytest.raises(StoreError):
                 ref[b"k"]
-            assert take_store_failure() is None
+            assert left_on_thread() is None
             assert broker.last_store_failure is not None  # the broker's record stays
 
     def test_counted(self, flaky: FlakyStore) -> None:
@@ -160,3 +164,58 @@ class TestGuests:
         assert "s3cr3t" not in str(info.value)
         assert f"from app: {failure.url}: " in str(info.value)
         assert "WRONGPASS" in str(info.value) or "invalid" in str(info.value)
+
+
+class TestNothingLeftOnTheThread:
+    """Every entry into C takes the store's failure it met: none waits on the thread."""
+
+    def test_after_a_call_that_handled_io(self, flaky: FlakyStore) -> None:
+        """A guest call that got IO and returned it: nothing left, and a later
+        trap of another call has neither the failure nor its cause."""
+        with Broker(store=flaky) as broker:
+            broker.load("app", GUEST, grants={"m": "rw"})
+            broker.load("other", GUEST)
+            assert broker.call("app.put") == Errno.IO
+            assert left_on_thread() is None
+            with pytest.raises(GuestTrap) as info:
+                broker.call("other.boom")
+            assert left_on_thread() is None
+            assert broker.last_store_failure is not None  # the broker's record stays
+        assert info.value.store_failure is None and info.value.__cause__ is None
+
+    def test_after_a_start_that_handled_io(self, flaky: FlakyStore) -> None:
+        """A start function that got IO and went on: the load succeeds, nothing left."""
+        with Broker(store=flaky) as broker:
+            broker.load("app", STARTS_WITH_A_HANDLED_PUT, grants={"m": "rw"})
+            assert left_on_thread() is None
+            failure = broker.last_store_failure
+            assert failure is not None and (failure.module, failure.op) == ("app", "set")
+
+    def test_after_a_host_operation_that_raised(self, flaky: FlakyStore) -> None:
+        """A MapRef operation that raised a StoreError: nothing left, and a later
+        trap has neither the failure nor its cause."""
+        with Broker(store=flaky) as broker, broker.open("m") as ref:
+            broker.load("other", GUEST)
+            with pytest.raises(StoreError) as raised:
+                ref.get_many([b"a", b"b"])
+            assert left_on_thread() is None
+            with pytest.raises(GuestTrap) as info:
+                broker.call("other.boom")
+        assert raised.value.__cause__ is not None
+        assert info.value.store_failure is None and info.value.__cause__ is None
+
+    def test_after_a_trap_that_took_it(self, flaky: FlakyStore) -> None:
+        """A trap after IO carries the failure; the thread keeps nothing of it."""
+        with Broker(store=flaky) as broker:
+            broker.load("app", GUEST, grants={"m": "rw"})
+            with pytest.raises(GuestTrap) as info:
+                broker.call("app.put_or_trap")
+            assert left_on_thread() is None
+        assert info.value.store_failure is not None
+
+    def test_after_a_start_that_trapped(self, flaky: FlakyStore) -> None:
+        """A start function that trapped after IO: its error has the cause, nothing left."""
+        with Broker(store=flaky) as broker, pytest.raises(ModuleError) as info:
+            broker.load("app", STARTS_WITH_A_PUT, grants={"m": "rw"})
+        assert isinstance(info.value.__cause__, StoreError)
+        assert left_on_thread() is None

@@ -188,9 +188,10 @@ print(make_ffi('broker._wm', flags).compile(tmpdir='.'))"
         echo "+ PYTHONPATH=$PYTHONPATH PYTHONMALLOC=$PYTHONMALLOC"
         # The import must find the copy's sanitized build, not an installed one.
         (cd "$SRC" && "$PYTHON" -c "
-import broker._wm as w, sys
-print('broker._wm:', w.__file__)
-sys.exit(0 if w.__file__.startswith('$SRC/') else 1)")
+import sys
+from broker._native import core_path
+print('broker._wm:', core_path())
+sys.exit(0 if core_path().startswith('$SRC/') else 1)")
         status=$?
         if [ $status -ne 0 ]; then
             echo "broker._wm was not imported from the sanitized copy"

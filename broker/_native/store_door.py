@@ -1,14 +1,14 @@
-"""The store function: how the C core answers for named maps in sqlite or Redis.
+"""The store door: how the C core answers for named maps in sqlite or Redis.
 
-native/store.c calls `wm_py_store` once per operation on such a map, after
-every check the C core makes (FAULT, INVAL, handle, rights, TOOBIG) and
-without its lock held.  Here the request becomes one call of the `Store`,
-and the answer goes back into the caller's buffer (guest memory for a
-guest).  A `StoreError` becomes IO, and a `StoreFailure` says what failed:
-the door keeps the last one (`Broker.last_store_failure`), and the thread
-keeps it until it is taken -- by the host API, which raises a StoreError
-whose cause it is (`_native._check`), or by the trap of a guest's call
-that got the IO (`GuestTrap.store_failure`); a host call clears it first.
+native/store.c calls `wm_py_store` (an `extern "Python"` function) once per
+operation on such a map, after every check the C core makes (FAULT, INVAL,
+handle, rights, TOOBIG) and without its lock held.  Here the request
+becomes one call of the `Store`, and the answer goes back into the
+caller's buffer (guest memory for a guest).  A `StoreError` becomes IO,
+and a `StoreFailure` says what failed: the door keeps the last one of any
+thread (`Broker.last_store_failure`), and hands this thread's to the entry
+into C that is running (failures.py), which raises a StoreError caused by
+it or gives it to the trap of a guest's call (`GuestTrap.store_failure`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,16 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import abi
-from ._native import Native, ffi, lib, store_failure
-from .errors import StoreError, StoreFailure
-from .stores.base import Store, redact_url
+from .. import abi
+from ..errors import StoreError, StoreFailure
+from ..stores.base import Store, redact_url
+from .core import Native, ffi, lib
+from .failures import record
+
+if TYPE_CHECKING:
+    from .native_broker import NativeBroker
 
 Errno = abi.Errno
 log = logging.getLogger("wasi_map.store")
@@ -55,7 +59,8 @@ class StoreDoor:
             self._name_of(req.module),
             next(self._failures),
         )
-        self.last_failure = store_failure.last = failure
+        self.last_failure = failure
+        record(failure)
         return int(Errno.IO)
 
     def name(self, req: Native) -> str:
@@ -225,7 +230,7 @@ def wm_py_store(ctx: Native, req: Native) -> int:
 
 
 def attach(
-    native_broker: Any, store: Store, name_of: Callable[[int], str] = _module_number
+    native_broker: NativeBroker, store: Store, name_of: Callable[[int], str] = _module_number
 ) -> StoreDoor:
     """Back `native_broker`'s named maps by `store` from now on; `name_of`
     names a module by its id in the failures the door records."""

@@ -1,0 +1,48 @@
+"""The one door to the C data plane (broker._wm).
+
+Only this package touches the compiled extension's `ffi` and `lib`; the
+rest of broker/ calls the typed functions and classes named here, and
+errnos come back as `broker.errors` exceptions.  Its modules, one job each:
+
+- core.py: loads broker._wm; refuses a stale core (hashes baked in at build)
+- wasmtime_layouts.py: wasmtime-py's private attributes and C layouts,
+  checked against the core's at import; the wasmtime entry points it calls
+- failures.py: the rule that carries a store's failure out of a C call
+- store_door.py: the store function the core calls for named maps in a store
+- native_broker.py, module.py, link.py: the C broker, a module's side of
+  it (the ABI operations), and the links calls go through
+"""
+
+from .core import abi_function_names, built_sha256, check_core, core_path, trace_compiled
+from .failures import StoreReach
+from .link import NativeLink, Trapped, int64_view, new_args, pass_problem
+from .module import NativeModule
+from .native_broker import ENTRY_COST, EVENT_FLAGS, EVENT_KINDS, MAP_COST, NativeBroker, RawEvent
+from .store_door import StoreDoor
+from .store_door import attach as attach_store
+from .wasmtime_layouts import WASMTIME_PIN, check_layouts
+
+__all__ = [
+    "ENTRY_COST",
+    "EVENT_FLAGS",
+    "EVENT_KINDS",
+    "MAP_COST",
+    "WASMTIME_PIN",
+    "NativeBroker",
+    "NativeLink",
+    "NativeModule",
+    "RawEvent",
+    "StoreDoor",
+    "StoreReach",
+    "Trapped",
+    "abi_function_names",
+    "attach_store",
+    "built_sha256",
+    "check_core",
+    "check_layouts",
+    "core_path",
+    "int64_view",
+    "new_args",
+    "pass_problem",
+    "trace_compiled",
+]
