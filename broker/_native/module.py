@@ -13,6 +13,7 @@ from .core import Native, ffi, lib
 from .failures import check, reach_store
 from .wasmtime_layouts import context_of, memory_address, pointer, wasmtime_error
 
+
 class OwningBroker(Protocol):
     """What a module needs of its NativeBroker (native_broker.py imports this
     module, so it is named by what it does, not imported)."""
