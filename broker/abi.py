@@ -303,6 +303,8 @@ def _f(
     params = []
     for item in spec.split():
         pname, _, wasm = item.partition(":")
+        if pname not in _SHAPES:
+            raise ValueError(f"broker/abi.py: {name}: parameter {pname!r} has no shape in _SHAPES")
         shape, arg = _SHAPES[pname]
         params.append(
             Param(
