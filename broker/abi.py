@@ -101,6 +101,12 @@ PASS_KIND_MASK = 3  # the PassKind bits of a pass code
 PASS_READONLY = 4  # the ":r" suffix, or'd into a pass code
 
 
+# A handle number (docs/abi.md): a slot index in the low HANDLE_INDEX_BITS
+# bits, the slot's generation (1..HANDLE_MAX_GEN) above it.
+HANDLE_INDEX_BITS = 21
+HANDLE_MAX_GEN = 1023
+
+
 class HandleState(enum.IntEnum):
     """A slot of a module's handle table (a snapshot's `state`)."""
 
@@ -693,7 +699,11 @@ def _c_shared_numbers() -> list[str]:
     lines = ["/* How a handle passes (PassKind, or'd with WM_PASS_READONLY for ':r'). */"]
     lines += [f"#define WM_PASS_{k.name} {k.value}" for k in PassKind]
     lines += [f"#define WM_PASS_KIND {PASS_KIND_MASK}", f"#define WM_PASS_READONLY {PASS_READONLY}"]
-    lines += ["", "/* A handle table slot's state (HandleState). */"]
+    lines += ["", "/* A handle number's layout, and a handle table slot's state (HandleState). */"]
+    lines += [
+        f"#define WM_HANDLE_INDEX_BITS {HANDLE_INDEX_BITS}",
+        f"#define WM_HANDLE_MAX_GEN {HANDLE_MAX_GEN}u",
+    ]
     lines += [f"#define WM_H_{s.name} {s.value}" for s in HandleState]
     lines += ["", "/* What the `bytes` quota charges beyond keys and values, and fixed limits. */"]
     lines += [

@@ -31,7 +31,9 @@
 #define WM_PASS_KIND 3
 #define WM_PASS_READONLY 4
 
-/* A handle table slot's state (HandleState). */
+/* A handle number's layout, and a handle table slot's state (HandleState). */
+#define WM_HANDLE_INDEX_BITS 21
+#define WM_HANDLE_MAX_GEN 1023u
 #define WM_H_FREE 0
 #define WM_H_OWN 1
 #define WM_H_BORROW 2
