@@ -71,7 +71,7 @@ static wt_trap *wrong_arity(wm_module *m, const char *name, size_t nargs, size_t
     static wt_trap *cb_##name(void *env, wt_caller *caller, wt_val_raw *args, size_t nargs)       \
     {                                                                                             \
         WM_ARGS_##name                                                                            \
-        _Static_assert((int)A_COUNT_ == (int)NPARAMS_##name, "WM_ARGS_" #name " and X agree");  \
+        _Static_assert((int)A_COUNT_ == (int)NPARAMS_##name, "WM_ARGS_" #name " and X agree");    \
         wm_module *m = env;                                                                       \
         if (__builtin_expect(nargs != (A_COUNT_ > 1 ? A_COUNT_ : 1), 0))                          \
             return wrong_arity(m, #name, nargs, A_COUNT_);
