@@ -85,13 +85,90 @@ def parse_rights(text: object) -> Rights:
     return rights
 
 
+# --- numbers the C core and Python share (native/abi_gen.h has the C side) ---
+
+
+class PassKind(enum.IntEnum):
+    """How a declared export parameter or result passes a handle (docs/ownership.md)."""
+
+    PLAIN = 0
+    OWN = 1
+    BORROW = 2
+    SHARE = 3
+
+
+PASS_KIND_MASK = 3  # the PassKind bits of a pass code
+PASS_READONLY = 4  # the ":r" suffix, or'd into a pass code
+
+
+# A handle number (docs/abi.md): a slot index in the low HANDLE_INDEX_BITS
+# bits, the slot's generation (1..HANDLE_MAX_GEN) above it.
+HANDLE_INDEX_BITS = 21
+HANDLE_MAX_GEN = 1023
+
+
+class HandleState(enum.IntEnum):
+    """A slot of a module's handle table (a snapshot's `state`)."""
+
+    FREE = 0
+    OWN = 1
+    BORROW = 2
+
+
+# What the `bytes` quota charges beyond the key and value bytes: about what
+# the data plane really allocates for an entry (its slot, index and
+# allocation) and for an anonymous map (its row and its smallest table), so
+# that a module's quota bounds its real memory within 2x.
+ENTRY_COST = 88  # per live entry, charged to its last writer
+MAP_COST = 160  # per live anonymous map, charged to the module whose `new` made it
+MAX_NAME_LEN = 1024  # bytes of a map name (UTF-8); longer is INVAL
+MAX_MODULES = 65535  # modules of one broker (an entry records its account in 16 bits)
+MAX_HANDLE_ARGS = 64  # handle parameters, or results, of one export
+
+
+class Shape(enum.Enum):
+    """What a parameter is to the call: how the callback reads it (native/abi_gen.h)."""
+
+    HANDLE = "handle"  # a handle number of the calling module
+    INPUT = "input span"  # a pointer to bytes the call reads; `length` names their length
+    BUFFER = "output buffer"  # a pointer to bytes the call may write; `length` names its size
+    LENGTH = "length"  # the length of an input span or an output buffer
+    OUTPUT = "fixed-size output"  # a pointer to `size` bytes the call writes
+    INOUT = "in/out"  # a pointer to `size` bytes the call reads and writes
+    VALUE = "value"  # a plain number (rights, a delta, a version, a cookie)
+
+
 @dataclass(frozen=True)
 class Param:
-    """One parameter of an ABI function: its name, Wasm type and role."""
+    """One parameter of an ABI function: its name, Wasm type, role and shape.
+
+    `length` is the parameter holding an input span's or output buffer's
+    length; `size` the bytes a fixed-size output or in/out pointer covers;
+    `needs` the rights a handle must carry."""
 
     name: str
     wasm: str  # "i32" or "i64"
     role: str = ""  # what the caller passes, or (out-pointers) what the call writes there
+    shape: Shape = Shape.VALUE
+    length: str = ""
+    size: int = 0
+    needs: Rights = Rights.NONE
+
+    @property
+    def is_pointer(self) -> bool:
+        """A pointer into guest memory: checked against it before anything else (FAULT)."""
+        return self.shape in (Shape.INPUT, Shape.BUFFER, Shape.OUTPUT, Shape.INOUT)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of guest memory one call touches: its pointer's position, and
+    its length's position (`length_at`) or fixed size (`size`)."""
+
+    param: str
+    at: int
+    length_at: int | None
+    size: int
 
 
 @dataclass(frozen=True)
@@ -105,7 +182,6 @@ class AbiFunction:
     name: str
     params: tuple[Param, ...]
     doc: str
-    needs: Rights = Rights.NONE  # rights the handle `h` must carry
     outputs: str = ""
     errnos: tuple[tuple[Errno, str], ...] = ()
 
@@ -121,6 +197,30 @@ class AbiFunction:
     def errno_set(self) -> frozenset[Errno]:
         return frozenset(e for e, _ in self.errnos)
 
+    def index(self, name: str) -> int:
+        """The position of parameter `name`."""
+        return [p.name for p in self.params].index(name)
+
+    @property
+    def needs(self) -> Rights:
+        """The rights the handle `h` must carry (NONE without one)."""
+        return next((p.needs for p in self.params if p.name == "h"), Rights.NONE)
+
+    @property
+    def handles(self) -> tuple[Param, ...]:
+        """The handle parameters, in order."""
+        return tuple(p for p in self.params if p.shape is Shape.HANDLE)
+
+    @property
+    def spans(self) -> tuple[Span, ...]:
+        """Every region of guest memory the call touches, in parameter order:
+        the order the callback checks them in, before anything else."""
+        return tuple(
+            Span(p.name, i, self.index(p.length) if p.length else None, p.size)
+            for i, p in enumerate(self.params)
+            if p.is_pointer
+        )
+
 
 # Roles of the parameters most functions share; a function may say more.
 _ROLES = {
@@ -133,6 +233,26 @@ _ROLES = {
     "buf_cap": "the output buffer's size in bytes",
     "out_h": "out: a u32, the new handle",
     "rights": "READ (1), WRITE (2) or both (3); 0 is allowed",
+}
+
+# The shape of every parameter name the ABI uses, declared once: a pointer
+# with the parameter holding its length, or with the bytes it covers (u32: 4,
+# u64/i64: 8).  A function's params string may use only these names.
+_SHAPES: dict[str, tuple[Shape, str | int]] = {
+    "h": (Shape.HANDLE, 0),
+    "child_h": (Shape.HANDLE, 0),
+    "name_ptr": (Shape.INPUT, "name_len"),
+    "key_ptr": (Shape.INPUT, "key_len"),
+    "val_ptr": (Shape.INPUT, "val_len"),
+    "keys_ptr": (Shape.INPUT, "keys_len"),
+    "items_ptr": (Shape.INPUT, "items_len"),
+    "buf_ptr": (Shape.BUFFER, "buf_cap"),
+    **{n: (Shape.LENGTH, 0) for n in ("name_len", "key_len", "val_len", "keys_len")},
+    **{n: (Shape.LENGTH, 0) for n in ("items_len", "buf_cap")},
+    **{n: (Shape.OUTPUT, 4) for n in ("out_h", "out_u32", "out_len", "out_used", "out_count")},
+    **{n: (Shape.OUTPUT, 8) for n in ("out_i64", "out_u64")},
+    "cursor_ptr": (Shape.INOUT, 8),
+    **{n: (Shape.VALUE, 0) for n in ("rights", "delta", "expected", "cookie")},
 }
 
 # What the errnos every handle function shares mean.
@@ -180,14 +300,48 @@ def _f(
     outputs: str,
     errnos: Sequence[tuple[Errno, str]],
     roles: dict[str, str] | None = None,
+    needs_of: dict[str, Rights] | None = None,
 ) -> AbiFunction:
-    """A function from a parameter list like "h key_ptr key_len delta:i64"."""
+    """A function from a parameter list like "h key_ptr key_len delta:i64";
+    `needs` are the rights `h` must carry, `needs_of` those of other handles."""
     roles = {**_ROLES, **(roles or {})}
+    rights = {"h": needs, **(needs_of or {})}
     params = []
     for item in spec.split():
         pname, _, wasm = item.partition(":")
-        params.append(Param(pname, wasm or "i32", roles[pname]))
-    return AbiFunction(name, tuple(params), doc, needs, outputs, tuple(errnos))
+        if pname not in _SHAPES:
+            raise ValueError(f"broker/abi.py: {name}: parameter {pname!r} has no shape in _SHAPES")
+        shape, arg = _SHAPES[pname]
+        params.append(
+            Param(
+                pname,
+                wasm or "i32",
+                roles[pname],
+                shape,
+                length=arg if isinstance(arg, str) else "",
+                size=arg if isinstance(arg, int) else 0,
+                needs=rights.get(pname, Rights.NONE) if shape is Shape.HANDLE else Rights.NONE,
+            )
+        )
+    return _checked(AbiFunction(name, tuple(params), doc, outputs, tuple(errnos)))
+
+
+def _checked(f: AbiFunction) -> AbiFunction:
+    """`f`, once its shapes agree: every pointer and length is i32, every
+    length belongs to exactly one pointer of the function, right after it."""
+    for i, p in enumerate(f.params):
+        if p.shape is not Shape.VALUE and p.wasm != "i32":
+            raise ValueError(f"broker/abi.py: {f.name}: {p.name} ({p.shape.value}) must be i32")
+        if p.shape is Shape.LENGTH:
+            owners = [q.name for q in f.params if q.length == p.name]
+            if len(owners) != 1 or i == 0 or f.params[i - 1].name != owners[0]:
+                raise ValueError(
+                    f"broker/abi.py: {f.name}: length {p.name} must follow the one pointer it"
+                    f" measures (found {owners or 'none'})"
+                )
+        if p.length and p.length not in (q.name for q in f.params):
+            raise ValueError(f"broker/abi.py: {f.name}: {p.name} has no length {p.length}")
+    return f
 
 
 R, W = Rights.READ, Rights.WRITE
@@ -201,12 +355,16 @@ FUNCTIONS: tuple[AbiFunction, ...] = (
         outputs="on OK, `out_h`: a new owning handle with `rights`",
         roles={
             "name_ptr": "where the map's name is (UTF-8)",
-            "name_len": "the name's length in bytes, 1..1024",
+            "name_len": f"the name's length in bytes, 1..{MAX_NAME_LEN}",
             "rights": "the rights wanted: a subset of the module's grant of the name",
         },
         errnos=(
             _FAULT,
-            (E.INVAL, "unknown rights bits; a name that is empty, over 1024 bytes or not UTF-8"),
+            (
+                E.INVAL,
+                f"unknown rights bits; a name that is empty, over {MAX_NAME_LEN} bytes or not"
+                " UTF-8",
+            ),
             (E.ACCES, "the name is not granted to this module, or `rights` exceed the grant"),
             _QUOTA_HANDLE,
         ),
@@ -218,7 +376,7 @@ FUNCTIONS: tuple[AbiFunction, ...] = (
         outputs="on OK, `out_h`: the only owning handle to the new, empty map",
         errnos=(
             _FAULT,
-            (E.QUOTA, "the `handles` or `bytes` limit is reached (a map costs 160 bytes)"),
+            (E.QUOTA, f"the `handles` or `bytes` limit is reached (a map costs {MAP_COST} bytes)"),
         ),
     ),
     _f(
@@ -403,6 +561,7 @@ FUNCTIONS: tuple[AbiFunction, ...] = (
         W,
         outputs="none; the parent map now holds one reference to the child's map",
         roles={"child_h": "a handle to the map to store, with READ and WRITE"},
+        needs_of={"child_h": R | W},
         errnos=(
             _FAULT,
             (E.BADF, "`h` or `child_h` was never issued to this module"),
@@ -450,7 +609,11 @@ FUNCTIONS: tuple[AbiFunction, ...] = (
 # fail with.  A guest caller traps naming the errno; the host gets it as an
 # exception.  Checked before anything passes: all the handles pass, or none.
 PASS_ERRNOS: tuple[tuple[Errno, str], ...] = (
-    (E.INVAL, "more than 64 handle parameters in one call (a declaration the manifest refuses)"),
+    (
+        E.INVAL,
+        f"more than {MAX_HANDLE_ARGS} handle parameters in one call (a declaration the manifest"
+        " refuses)",
+    ),
     (E.BADF, "the handle was never issued to the caller"),
     (E.STALE, "the handle was closed, or moved away"),
     (E.ACCES, "`own` of a borrowed handle: it is not the caller's to give"),
@@ -503,7 +666,8 @@ def unpack_records(raw: bytes, count: int) -> list[bytes | None]:
 
 
 def c_header() -> str:
-    """The C view of this table: errno and rights constants and an X-macro."""
+    """The C view of this module: errnos, rights, the shared numbers, each
+    function's rights and argument shapes, and an X-macro of the functions."""
     lines = [
         "/* Generated from broker/abi.py by `python broker/abi.py`; do not edit. */",
         "#ifndef WM_ABI_GEN_H",
@@ -516,6 +680,9 @@ def c_header() -> str:
     lines += [f"#define WM_ERRNO_NAMES {{{names}}}", ""]
     lines += [f"#define WM_RIGHT_{r.name} {r.value}" for r in (Rights.READ, Rights.WRITE)]
     lines += [f"#define WM_RIGHTS_ALL {RIGHTS_ALL.value}", ""]
+    lines += _c_shared_numbers()
+    lines += _c_needs()
+    lines += _c_args()
     lines.append("/* X(name, number of params) for every implemented function. */")
     lines.append("#define WM_ABI_FUNCTIONS(X) \\")
     impl = [f for f in FUNCTIONS if f.name in IMPLEMENTED]
@@ -526,6 +693,73 @@ def c_header() -> str:
     lines.append("")
     lines.append("#endif")
     return "\n".join(lines) + "\n"
+
+
+def _c_shared_numbers() -> list[str]:
+    lines = ["/* How a handle passes (PassKind, or'd with WM_PASS_READONLY for ':r'). */"]
+    lines += [f"#define WM_PASS_{k.name} {k.value}" for k in PassKind]
+    lines += [f"#define WM_PASS_KIND {PASS_KIND_MASK}", f"#define WM_PASS_READONLY {PASS_READONLY}"]
+    lines += ["", "/* A handle number's layout, and a handle table slot's state (HandleState). */"]
+    lines += [
+        f"#define WM_HANDLE_INDEX_BITS {HANDLE_INDEX_BITS}",
+        f"#define WM_HANDLE_MAX_GEN {HANDLE_MAX_GEN}u",
+    ]
+    lines += [f"#define WM_H_{s.name} {s.value}" for s in HandleState]
+    lines += ["", "/* What the `bytes` quota charges beyond keys and values, and fixed limits. */"]
+    lines += [
+        f"#define WM_ENTRY_COST {ENTRY_COST}",
+        f"#define WM_MAP_COST {MAP_COST}",
+        f"#define WM_MAX_NAME_LEN {MAX_NAME_LEN}u",
+        f"#define WM_MAX_MODULES {MAX_MODULES}u",
+        f"#define WM_MAX_HANDLE_ARGS {MAX_HANDLE_ARGS}",
+        "",
+    ]
+    return lines
+
+
+def _c_rights(needs: Rights) -> str:
+    bits = [f"WM_RIGHT_{r.name}" for r in (Rights.READ, Rights.WRITE) if r in needs]
+    return f"({' | '.join(bits)})" if bits else "0"
+
+
+def _c_needs() -> list[str]:
+    """WM_NEEDS_<FN>: the rights `h` must carry; WM_NEEDS_<FN>_<PARAM> for other handles."""
+    lines = ["/* The rights each function's handles must carry (else ACCES). */"]
+    for f in FUNCTIONS:
+        for p in f.handles:
+            suffix = "" if p.name == "h" else "_" + p.name.removesuffix("_h").upper()
+            lines.append(f"#define WM_NEEDS_{f.name.upper()}{suffix} {_c_rights(p.needs)}")
+    return [*lines, ""]
+
+
+def _c_args() -> list[str]:
+    """WM_ARGS_<fn>: the callback's view of its arguments, as block-scope
+    declarations: A_<param>, each parameter's position (A_COUNT_ of them);
+    S_<pointer>, each pointer's place among the spans (S_COUNT_ of them); and
+    SPANS_, what bounds each span: the position of its length, or
+    WM_FIXED_LEN and its size in bytes."""
+    lines = [
+        "/* Each callback's arguments and the guest memory it touches (native/abi.c). */",
+        "#define WM_FIXED_LEN 0xFF",
+    ]
+    for f in FUNCTIONS:
+        args = [f"A_{p.name} = {i}" for i, p in enumerate(f.params)]
+        decl = [f"enum {{ {', '.join([*args, f'A_COUNT_ = {len(f.params)}'])} }};"]
+        spans = f.spans
+        where = [f"S_{s.param} = {i}" for i, s in enumerate(spans)]
+        decl.append(f"enum {{ {', '.join([*where, f'S_COUNT_ = {len(spans)}'])} }};")
+        if spans:
+            rows = ", ".join(
+                f"{{A_{s.param}, A_{f.params[s.length_at].name}, 0}}"
+                if s.length_at is not None
+                else f"{{A_{s.param}, WM_FIXED_LEN, {s.size}}}"
+                for s in spans
+            )
+            decl.append(f"static const wm_span SPANS_[S_COUNT_] = {{{rows}}};")
+        lines.append(f"#define WM_ARGS_{f.name} \\")
+        lines += [f"    {d} \\" for d in decl[:-1]]
+        lines.append(f"    {decl[-1]}")
+    return [*lines, ""]
 
 
 _C_TYPES = {"i32": "uint32_t", "i64": "int64_t"}

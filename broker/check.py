@@ -11,7 +11,7 @@ from . import abi
 from .module_spec import ExportDecl
 from .ownership import Kind
 
-MAX_HANDLE_ARGS = 64  # handles in one call's parameters and results (native/link.c)
+MAX_HANDLE_ARGS = abi.MAX_HANDLE_ARGS  # handles in one call's parameters and results
 
 
 @dataclass(frozen=True)

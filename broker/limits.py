@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from .abi import HANDLE_INDEX_BITS
+
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 
 # Hard ceilings: a limit above these is a configuration error.
 MAX_KEY_SIZE = 1 << 30
 MAX_VALUE_SIZE = 1 << 30
-MAX_HANDLES = (1 << 21) - 1  # the handle index space (native/handles.h)
+MAX_HANDLES = (1 << HANDLE_INDEX_BITS) - 1  # the handle index space
 ON_QUOTA = ("error", "trap")
 MAX_TIME_MS = (1 << 32) - 1  # about 49 days
 MAX_LINEAR_MEMORY = 1 << 48  # bytes: far beyond any real machine, still finite

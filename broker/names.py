@@ -1,6 +1,6 @@
 """Names: what may name a module or a map, and how a message quotes a value.
 
-A leaf module (it imports nothing of the broker): the module spec
+A leaf module (it imports only abi.py's numbers): the module spec
 (broker/module_spec.py), the manifest, the host API and the ownership
 wrappers all check names and quote values through it, so a rule and its
 words live once.
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-MAX_NAME_LEN = 1024  # bytes of UTF-8, as native/wm_core.h
+from .abi import MAX_NAME_LEN  # bytes of UTF-8
+
 MAX_MODULE_NAME_LEN = 255  # characters
 SHOWN_VALUE_LEN = 40  # characters of a value a message quotes
 SHOWN_NAMES = 20  # names an "unknown module/export" message lists at most

@@ -42,11 +42,10 @@ Passing a handle to another module's export, as the exporter declares:
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .abi import Rights, parse_rights
+from .abi import PASS_READONLY, PassKind, Rights, parse_rights
 from .names import shown_name
 
 if TYPE_CHECKING:
@@ -55,16 +54,8 @@ if TYPE_CHECKING:
 PLAIN_TYPES = ("i32", "i64", "f32", "f64")
 
 
-class Kind(enum.IntEnum):
-    """How a declared parameter or result passes (WM_PASS_* in native/wm.h)."""
-
-    PLAIN = 0
-    OWN = 1
-    BORROW = 2
-    SHARE = 3
-
-
-READONLY = 4  # the ":r" suffix, or'd into the C code
+Kind = PassKind  # how a declared parameter or result passes (broker/abi.py)
+READONLY = PASS_READONLY  # the ":r" suffix, or'd into the C code
 
 
 @dataclass(frozen=True)

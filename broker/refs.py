@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ._native import NativeBroker
-from .abi import Rights
+from .abi import HandleState, Rights
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class Snapshot:
                 module_name(h["module"]),
                 h["handle"],
                 h["map"],
-                "own" if h["state"] == 1 else "borrow",
+                "own" if h["state"] == HandleState.OWN else "borrow",
                 Rights(h["rights"]),
                 h["busy"],
             )

@@ -19,11 +19,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define WM_HANDLE_INDEX_BITS 21
-#define WM_HANDLE_MAX_SLOTS (1u << WM_HANDLE_INDEX_BITS)
-#define WM_HANDLE_MAX_GEN 1023u
+#include "abi_gen.h" /* the handle layout, WM_H_FREE, WM_H_OWN, WM_H_BORROW */
 
-enum { WM_H_FREE = 0, WM_H_OWN = 1, WM_H_BORROW = 2 };
+#define WM_HANDLE_MAX_SLOTS (1u << WM_HANDLE_INDEX_BITS) /* WM_HANDLE_INDEX_BITS: abi_gen.h */
 
 typedef struct wm_handle {
     uint32_t gen;       /* generation of the last issue; 0 = never issued */

@@ -19,7 +19,7 @@
 
 #include "wm_core.h"
 
-#define MAX_HANDLE_ARGS 64 /* handle parameters or results per export */
+#define MAX_HANDLE_ARGS WM_MAX_HANDLE_ARGS /* handle parameters or results per export */
 
 static const char *const ERRNO_NAMES[] = WM_ERRNO_NAMES;
 static const char *const KIND_NAMES[] = {"plain", "own", "borrow", "share"};

@@ -4,6 +4,9 @@
  * cffi as its cdef (native/ffi_build.py drops the preprocessor lines).
  * So: no macros beyond the guard, no inline code, fixed-width types only.
  * Every function returns an errno (broker/abi.py: Errno) unless noted.
+ * The numbers C and Python share (errnos, rights, pass kinds WM_PASS_*,
+ * handle states, WM_ENTRY_COST, WM_MAP_COST, fixed limits) are not here:
+ * native/abi_gen.h has them, generated from broker/abi.py.
  */
 #ifndef WM_H
 #define WM_H
@@ -33,15 +36,6 @@ typedef struct wm_wasmtime_api {
     void *engine_delete;
     void *engine_increment_epoch;
 } wm_wasmtime_api;
-
-/* What the `bytes` quota charges beyond the key and value bytes: about
- * what the data plane really allocates for an entry (its slot, index and
- * allocation) and for an anonymous map (its row and its smallest table),
- * so that a module's quota bounds its real memory within 2x. */
-enum {
-    WM_ENTRY_COST = 88, /* per live entry, charged to its last writer */
-    WM_MAP_COST = 160   /* per live anonymous map, charged to the module whose `new` made it */
-};
 
 /* Per-module limits; the host module has none beyond key/value size. */
 typedef struct wm_limits {
@@ -117,7 +111,7 @@ typedef struct wm_handle_info {
     uint32_t module;
     uint32_t handle;
     uint32_t busy;
-    uint8_t state; /* 1 own, 2 borrow */
+    uint8_t state; /* WM_H_OWN or WM_H_BORROW */
     uint8_t rights;
     uint8_t unused[2];
 } wm_handle_info;
@@ -138,17 +132,6 @@ typedef struct wm_edge_info {
     uint32_t key_len; /* the whole key's length; key[] holds its first 48 bytes */
     uint8_t key[48];
 } wm_edge_info;
-
-/* How a declared parameter or result passes a handle (docs/ownership.md):
- * a kind, optionally with WM_PASS_READONLY (the ":r" suffix). */
-enum {
-    WM_PASS_PLAIN = 0,
-    WM_PASS_OWN = 1,
-    WM_PASS_BORROW = 2,
-    WM_PASS_SHARE = 3,
-    WM_PASS_KIND = 3,
-    WM_PASS_READONLY = 4
-};
 
 /* Named maps in a backing store (sqlite, Redis).  With a store set, a
  * named map's entries live there: an operation on it is checked here as

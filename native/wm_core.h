@@ -19,8 +19,6 @@
 #include "wasmtime_abi.h"
 #include "wm.h"
 
-#define WM_MAX_MODULES 65535u   /* entries record their account in 16 bits */
-#define WM_MAX_NAME_LEN 1024u   /* longer map names are INVAL */
 #define WM_HOST_ID 0u
 #define WM_NO_ACCOUNT UINT32_MAX /* a map nobody is charged for (a named map) */
 

@@ -1,13 +1,15 @@
-"""One successful raw call per ABI function, with its pointer/length pairs, for table tests.
+"""One successful raw call per ABI function, for table tests; the rest from broker/abi.py.
 
 `prepared(broker)` loads the driver as module "a" (granted "cfg" rw), makes
 a map with a key, a counter and a map reference, and lays out every input
 in guest memory.  `CALLS[fn]` gives, for each function, arguments that
-succeed on that state and the pointer/length pairs among them, so table
-tests can break one argument at a time.  The map is one of the broker's
-store (`Driver.map`): on sqlite or Redis, which hold bytes only, "m" holds
-bytes, and set_map/get_map answer TYPE where memory answers OK
-(`State.answer`).
+succeed on that state -- the one thing written here.  Which of them are
+pointer/length pairs and handles is read from the function's declaration
+in broker/abi.py (`Call.spans`, `Call.handle_args`), so table tests can
+break one argument at a time and a new function needs only its
+declaration and a line here.  The map is one of the broker's store
+(`Driver.map`): on sqlite or Redis, which hold bytes only, "m" holds bytes,
+and set_map/get_map answer TYPE where memory answers OK (`State.answer`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from guest_driver import (
 )
 
 from broker import Broker
+from broker.abi import BY_NAME, AbiFunction, Shape
 
 NAME = KEY + 0x100  # b"cfg"
 MKEY = KEY + 0x200  # b"m": holds a map reference
@@ -49,36 +52,72 @@ class Arg:
 
 @dataclass(frozen=True)
 class Call:
-    """Raw arguments that succeed, and the (pointer index, length) pairs among them."""
+    """Raw arguments of `fn` that succeed; its spans and handles from its declaration."""
 
+    fn: str
     args: tuple[Any, ...]  # ints, or "h" / "child" / "version" filled in from the state
-    spans: tuple[tuple[int, Arg | int], ...]
-    handle_args: tuple[int, ...] = ()  # indexes of handle arguments
+
+    @property
+    def declared(self) -> AbiFunction:
+        return BY_NAME[self.fn]
+
+    @property
+    def spans(self) -> tuple[tuple[int, Arg | int], ...]:
+        """(pointer index, length) of every pointer: Arg(i) when argument i holds it."""
+        return tuple(
+            (s.at, Arg(s.length_at) if s.length_at is not None else s.size)
+            for s in self.declared.spans
+        )
+
+    @property
+    def handle_args(self) -> tuple[int, ...]:
+        """Indexes of the handle arguments."""
+        return tuple(self.declared.index(p.name) for p in self.declared.handles)
 
 
-CALLS: dict[str, Call] = {
-    "open": Call((NAME, 3, RW, OUT), ((0, Arg(1)), (3, 4))),
-    "new": Call((OUT,), ((0, 4),)),
-    "close": Call(("h",), (), (0,)),
-    "clone": Call(("h", RW, OUT), ((2, 4),), (0,)),
-    "get": Call(("h", KEY, 1, BUF, CAP, OUT), ((1, Arg(2)), (3, Arg(4)), (5, 4)), (0,)),
-    "set": Call(("h", KEY, 1, VAL, 8), ((1, Arg(2)), (3, Arg(4))), (0,)),
-    "delete": Call(("h", KEY, 1), ((1, Arg(2)),), (0,)),
-    "exists": Call(("h", KEY, 1, OUT), ((1, Arg(2)), (3, 4)), (0,)),
-    "len": Call(("h", OUT), ((1, 4),), (0,)),
-    "keys": Call(("h", CURSOR, BUF, CAP, OUT, OUT2), ((1, 8), (2, Arg(3)), (4, 4), (5, 4)), (0,)),
-    "incr": Call(("h", KEY, 1, 5, OUT), ((1, Arg(2)), (4, 8)), (0,)),
-    "version": Call(("h", KEY, 1, OUT), ((1, Arg(2)), (3, 8)), (0,)),
-    "set_if": Call(("h", KEY, 1, VAL, 8, "version"), ((1, Arg(2)), (3, Arg(4))), (0,)),
-    "get_many": Call(
-        ("h", KEYS, len(pack_keys([b"k"])), BUF, CAP, OUT),
-        ((1, Arg(2)), (3, Arg(4)), (5, 4)),
-        (0,),
-    ),
-    "set_many": Call(("h", ITEMS, len(pack_items([(b"k", b"new")]))), ((1, Arg(2)),), (0,)),
-    "set_map": Call(("h", KEY, 1, "child"), ((1, Arg(2)),), (0, 3)),
-    "get_map": Call(("h", MKEY, 1, OUT), ((1, Arg(2)), (3, 4)), (0,)),
-}
+def signature(fn: AbiFunction) -> tuple[str, ...]:
+    """`fn`'s parameters grouped by meaning: "h" a handle, "span" a pointer
+    and its length (two params), "out4"/"out8" a pointer to that many bytes,
+    "rights", "i64"."""
+    out = []
+    for p in fn.params:
+        if p.shape is Shape.HANDLE:
+            out.append("h")
+        elif p.shape in (Shape.INPUT, Shape.BUFFER):
+            out.append("span")
+        elif p.shape in (Shape.OUTPUT, Shape.INOUT):
+            out.append(f"out{p.size}")
+        elif p.shape is Shape.VALUE:
+            out.append("rights" if p.name == "rights" else p.wasm)
+    return tuple(out)
+
+
+def _calls(**recipes: tuple[Any, ...]) -> dict[str, Call]:
+    calls = {fn: Call(fn, args) for fn, args in recipes.items()}
+    for c in calls.values():
+        assert len(c.args) == len(c.declared.params), f"CALLS[{c.fn!r}]: wrong number of args"
+    return calls
+
+
+CALLS: dict[str, Call] = _calls(
+    open=(NAME, 3, RW, OUT),
+    new=(OUT,),
+    close=("h",),
+    clone=("h", RW, OUT),
+    get=("h", KEY, 1, BUF, CAP, OUT),
+    set=("h", KEY, 1, VAL, 8),
+    delete=("h", KEY, 1),
+    exists=("h", KEY, 1, OUT),
+    len=("h", OUT),
+    keys=("h", CURSOR, BUF, CAP, OUT, OUT2),
+    incr=("h", KEY, 1, 5, OUT),
+    version=("h", KEY, 1, OUT),
+    set_if=("h", KEY, 1, VAL, 8, "version"),
+    get_many=("h", KEYS, len(pack_keys([b"k"])), BUF, CAP, OUT),
+    set_many=("h", ITEMS, len(pack_items([(b"k", b"new")]))),
+    set_map=("h", KEY, 1, "child"),
+    get_map=("h", MKEY, 1, OUT),
+)
 
 HANDLE_FUNCTIONS = [fn for fn, c in CALLS.items() if c.handle_args]
 POINTER_FUNCTIONS = [fn for fn, c in CALLS.items() if c.spans]

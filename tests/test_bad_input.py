@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import wasmtime
+from abi_table import signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stores_fixtures import every_store
@@ -59,29 +60,10 @@ OUT_MARKS = (0, 8, 0x10, 0x20, 0x40, OUT_AREA, MEM - 4, MEM - 8)
 
 # --- call signatures --------------------------------------------------------------
 
-#: Each ABI function's parameters grouped by meaning: "h" a handle, "span" a
-#: pointer/length pair (two params), "out4"/"out8" an out-pointer of that
-#: size, "rights", "i64".
-SIGNATURES: dict[str, tuple[str, ...]] = {
-    "open": ("span", "rights", "out4"),
-    "new": ("out4",),
-    "close": ("h",),
-    "clone": ("h", "rights", "out4"),
-    "get": ("h", "span", "span", "out4"),
-    "set": ("h", "span", "span"),
-    "delete": ("h", "span"),
-    "exists": ("h", "span", "out4"),
-    "len": ("h", "out4"),
-    "keys": ("h", "out8", "span", "out4", "out4"),
-    "incr": ("h", "span", "i64", "out8"),
-    "version": ("h", "span", "out8"),
-    "set_if": ("h", "span", "span", "i64"),
-    "get_many": ("h", "span", "span", "out4"),
-    "set_many": ("h", "span"),
-    "set_map": ("h", "span", "h"),
-    "get_map": ("h", "span", "out4"),
-    "watch_drop": ("h", "i64"),
-}
+#: Each ABI function's parameters grouped by meaning (abi_table.signature,
+#: from broker/abi.py): "h" a handle, "span" a pointer/length pair (two
+#: params), "out4"/"out8" an out-pointer of that size, "rights", "i64".
+SIGNATURES: dict[str, tuple[str, ...]] = {f.name: signature(f) for f in abi.FUNCTIONS}
 #: Where in the signature the out-pointer is that receives the needed size on RANGE.
 SIZE_AT = {"get": 3, "keys": 3, "get_many": 3}
 WRITES = {"set", "delete", "incr", "set_if", "set_many", "set_map"}

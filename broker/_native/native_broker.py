@@ -8,6 +8,7 @@ from typing import Any
 
 import wasmtime
 
+from .. import abi
 from ..errors import ConfigError
 from ..limits import Limits
 from .core import Native, ffi, lib
@@ -15,9 +16,9 @@ from .failures import check
 from .module import NativeModule
 from .wasmtime_layouts import API, pointer
 
-# What the `bytes` quota charges beyond keys and values (native/wm.h).
-ENTRY_COST: int = lib.WM_ENTRY_COST
-MAP_COST: int = lib.WM_MAP_COST
+# What the `bytes` quota charges beyond keys and values (declared in broker/abi.py).
+ENTRY_COST: int = abi.ENTRY_COST
+MAP_COST: int = abi.MAP_COST
 
 # The tracer's event kinds and flags (native/wm.h), by value.
 EVENT_KINDS: dict[int, str] = {
@@ -129,7 +130,7 @@ class NativeBroker:
     def new_module(self, limits: Limits, name: str) -> NativeModule:
         ptr = lib.wm_module_new(self.ptr, _c_limits(limits), name.encode())
         if ptr == ffi.NULL:
-            raise MemoryError("too many modules in one broker (65535)")
+            raise MemoryError(f"too many modules in one broker ({abi.MAX_MODULES})")
         return NativeModule(self, ptr)
 
     def stats(self) -> dict[str, int]:
