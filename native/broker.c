@@ -193,7 +193,7 @@ void wm_broker_stats(wm_broker *b, wm_stats *out)
     out->entries = 0;
     for (uint32_t i = 0; i < b->maps_len; i++)
         if (b->maps[i].id)
-            out->entries += b->maps[i].store.live;
+            out->entries += b->maps[i].table.live;
     out->modules = 0;
     for (uint32_t i = 1; i < b->modules_len; i++)
         out->modules += b->modules[i] != NULL;
@@ -386,7 +386,7 @@ static void forget_watches(wm_broker *b, uint32_t id)
 static void charge_host(wm_broker *b, wm_module *m)
 {
     for (uint32_t i = 0; i < b->maps_len && m->bytes_used; i++) {
-        wm_map *map = &b->maps[i].store;
+        wm_map *map = &b->maps[i].table;
         if (!b->maps[i].id)
             continue;
         if (b->maps[i].account == m->id) {

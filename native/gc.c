@@ -42,7 +42,7 @@ enum { NOT_CANDIDATE = -1, REACHABLE = -2, DYING = -3 };
 /* Call f(child) for every map reference among map i's entries. */
 #define FOR_EACH_CHILD(b, i, child, body)                                                         \
     do {                                                                                          \
-        const wm_map *store_ = &(b)->maps[i].store;                                               \
+        const wm_map *store_ = &(b)->maps[i].table;                                               \
         for (uint32_t k_ = 0; k_ < store_->used; k_++) {                                          \
             if (store_->entries[k_].kind != WM_VAL_MAP)                                           \
                 continue;                                                                         \

@@ -136,9 +136,9 @@ void wm_mark_origin(wm_broker *b, wm_module *m)
 
 /* --- time limits ------------------------------------------------------------
  *
- * A call into a module runs in the module's own store and notes the tick it
+ * A call into a module runs in the module's own wasmtime store and notes the tick it
  * began at (wm_enter; re-entry keeps the outermost).  Wasmtime checks the
- * store's epoch deadline at function entries and loop heads; when it has
+ * wasmtime store's epoch deadline at function entries and loop heads; when it has
  * passed, it calls on_deadline, which compares the ticks the module's call
  * has used with its limit: under it, the deadline moves to where the limit
  * ends; past it, the Wasm stops with an error naming the module, and the
@@ -180,7 +180,7 @@ static wt_error *on_deadline(wt_context *cx, void *env, uint64_t *delta, uint8_t
 void wm_module_set_store(wm_module *m, void *store, void *context)
 {
     const wt_api *api = &m->broker->api;
-    m->store = store;
+    m->wasm_store = store;
     m->context = context;
     api->store_epoch_deadline_callback(store, on_deadline, m, NULL);
     api->context_set_epoch_deadline(context, 1); /* the first check sets the real one */
@@ -337,7 +337,7 @@ static void trace_call(wm_link *l, uint32_t kind, uint32_t flags)
     wm_unlock(l->b);
 }
 
-/* Run the export in the target's store, its time limit counting. */
+/* Run the export in the target's wasmtime store, its time limit counting. */
 static void run_export(wm_link *l, wm_module *target, wt_val_raw *args, wt_trap **trap)
 {
     wm_broker *b = l->b;

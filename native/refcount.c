@@ -39,7 +39,7 @@ int wm_maps_alloc(wm_broker *b, uint32_t flags, uint32_t *out_slot)
     slot->id = ++b->next_map_id;
     slot->flags = flags;
     slot->account = WM_NO_ACCOUNT; /* wm_op_new charges its maker */
-    wm_map_init(&slot->store);
+    wm_map_init(&slot->table);
     if (flags & WM_MAP_NAMED)
         b->live_named++;
     else
@@ -65,9 +65,9 @@ void wm_ref_forget(wm_broker *b, uint32_t parent, uint32_t child)
 
 void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending)
 {
-    wm_map *store = &b->maps[index].store;
-    for (uint32_t i = 0; i < store->used; i++) {
-        wm_entry *e = &store->entries[i];
+    wm_map *table = &b->maps[index].table;
+    for (uint32_t i = 0; i < table->used; i++) {
+        wm_entry *e = &table->entries[i];
         if (e->kind == WM_VAL_NONE)
             continue;
         wm_account_credit(b, e);
@@ -84,7 +84,7 @@ void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending)
             b->gc_pending++; /* it may now be a cycle nothing else reaches */
         }
     }
-    wm_map_free(store);
+    wm_map_free(table);
 }
 
 void wm_maps_free_slot(wm_broker *b, uint32_t index)
@@ -160,7 +160,7 @@ void wm_maps_free_all(wm_broker *b)
 {
     for (uint32_t i = 0; i < b->maps_len; i++)
         if (b->maps[i].id)
-            wm_map_free(&b->maps[i].store);
+            wm_map_free(&b->maps[i].table);
     free(b->maps);
     b->maps = NULL;
     b->maps_len = b->maps_cap = b->maps_free = 0;
@@ -191,11 +191,11 @@ uint64_t wm_broker_check(wm_broker *b)
     for (uint32_t i = 0; i < n; i++) {
         if (!b->maps[i].id)
             continue;
-        const wm_map *store = &b->maps[i].store;
-        for (uint32_t k = 0; k < store->used; k++) {
-            if (store->entries[k].kind == WM_VAL_MAP) {
-                count[store->entries[k].child]++;
-                in[store->entries[k].child]++;
+        const wm_map *table = &b->maps[i].table;
+        for (uint32_t k = 0; k < table->used; k++) {
+            if (table->entries[k].kind == WM_VAL_MAP) {
+                count[table->entries[k].child]++;
+                in[table->entries[k].child]++;
                 out[i]++;
             }
         }

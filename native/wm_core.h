@@ -14,7 +14,7 @@
 
 #include "abi_gen.h"
 #include "handles.h"
-#include "mapstore.h"
+#include "table.h"
 #include "names.h"
 #include "wasmtime_abi.h"
 #include "wm.h"
@@ -48,7 +48,7 @@ typedef struct wm_mapslot {
     uint64_t refs_in;  /* references to it stored in maps (part of refcount) */
     uint64_t refs_out; /* map references among its own entries */
     wm_watch *watches; /* newest first */
-    wm_map store;
+    wm_map table; /* its entries, when they are in memory (not in the store) */
 } wm_mapslot;
 
 typedef struct wm_grant {
@@ -87,7 +87,7 @@ struct wm_module {
     bool has_memory;
     wt_memory memory;
     /* Its own wasmtime store, where calls into it run (link.c). */
-    wt_store *store;
+    wt_store *wasm_store;
     wt_context *context;
     uint32_t depth;      /* calls into it in progress (re-entry counts) */
     uint64_t entry_tick; /* the tick its outermost call began at (ticker.c) */
@@ -166,10 +166,8 @@ void wm_ref_forget(wm_broker *b, uint32_t parent, uint32_t child);
  * queueing children that reach zero on *pending; then free its row. */
 void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending);
 void wm_maps_free_slot(wm_broker *b, uint32_t index);
-/* store.c: answer `req` for store-backed map `ms` through the store
- * function.  Called with the lock held; releases it first. */
-int wm_store_call(wm_module *m, const wm_mapslot *ms, wm_store_req *req);
-static inline bool wm_is_store(const wm_mapslot *ms) { return ms->flags & WM_MAP_STORE; }
+/* Whether map `ms` has its entries in the backing store (ops.h routes). */
+static inline bool wm_in_store(const wm_mapslot *ms) { return ms->flags & WM_MAP_STORE; }
 
 /* gc.c: collect unreachable cycles now; the number of maps reclaimed. */
 uint64_t wm_collect_locked(wm_broker *b);
