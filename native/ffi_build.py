@@ -14,9 +14,11 @@ HERE = Path(__file__).resolve().parent
 SOURCES = [
     "abi.c",
     "broker.c",
+    "deadline.c",
     "gc.c",
     "handles.c",
     "link.c",
+    "module.c",
     "names.c",
     "ops.c",
     "ops_handles.c",
@@ -29,6 +31,7 @@ SOURCES = [
     "table.c",
     "ticker.c",
     "trace.c",
+    "traps.c",
     "wasi_poll.c",
 ]
 

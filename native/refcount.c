@@ -59,6 +59,7 @@ void wm_ref_add(wm_broker *b, uint32_t parent, uint32_t child)
 
 void wm_ref_forget(wm_broker *b, uint32_t parent, uint32_t child)
 {
+    WM_ASSERT(b->maps[parent].refs_out > 0 && b->maps[child].refs_in > 0);
     b->maps[parent].refs_out--;
     b->maps[child].refs_in--;
 }
@@ -76,6 +77,7 @@ void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending)
         wm_mapslot *child = &b->maps[e->child];
         if (child->flags & WM_MAP_DYING)
             continue; /* freed with this one by the collector */
+        WM_ASSERT(child->refs_in > 0 && child->refcount >= child->refs_in);
         child->refs_in--;
         if (--child->refcount == 0) {
             child->next = *pending;
@@ -145,6 +147,7 @@ static void maybe_collect(wm_broker *b)
 void wm_maps_release(wm_broker *b, uint32_t slot)
 {
     wm_mapslot *s = &b->maps[slot];
+    WM_ASSERT(s->id && s->refcount > s->refs_in); /* a release is of a count not from a map */
     if (--s->refcount == 0) {
         s->next = 0;
         reclaim_pending(b, slot + 1); /* counts the survivors it leaves referenced */
@@ -166,9 +169,8 @@ void wm_maps_free_all(wm_broker *b)
     b->maps_len = b->maps_cap = b->maps_free = 0;
 }
 
-uint64_t wm_broker_check(wm_broker *b)
+uint64_t wm_check_locked(wm_broker *b)
 {
-    wm_lock(b);
     uint32_t n = b->maps_len;
     uint64_t *count = calloc((size_t)n + 1, sizeof *count);
     uint64_t *in = calloc((size_t)n + 1, sizeof *in);
@@ -209,6 +211,13 @@ done:
     free(count);
     free(in);
     free(out);
+    return bad;
+}
+
+uint64_t wm_broker_check(wm_broker *b)
+{
+    wm_lock(b);
+    uint64_t bad = wm_check_locked(b);
     wm_unlock(b);
     return bad;
 }

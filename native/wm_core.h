@@ -19,6 +19,15 @@
 #include "wasmtime_abi.h"
 #include "wm.h"
 
+/* Debug checks of the core's invariants: on in a -DWM_DEBUG build (the
+ * sanitizer build, tests/native/run_sanitized.sh), nothing otherwise. */
+#ifdef WM_DEBUG
+#include <assert.h>
+#define WM_ASSERT(cond) assert(cond)
+#else
+#define WM_ASSERT(cond) ((void)0)
+#endif
+
 #define WM_MAX_MODULES 65535u   /* entries record their account in 16 bits */
 #define WM_MAX_NAME_LEN 1024u   /* longer map names are INVAL */
 #define WM_HOST_ID 0u
@@ -169,6 +178,10 @@ void wm_maps_free_slot(wm_broker *b, uint32_t index);
 /* Whether map `ms` has its entries in the backing store (ops.h routes). */
 static inline bool wm_in_store(const wm_mapslot *ms) { return ms->flags & WM_MAP_STORE; }
 
+/* The table recounted from the handles, names and entries: the number of
+ * maps whose refcount, refs_in or refs_out disagree (wm_broker_check). */
+uint64_t wm_check_locked(wm_broker *b);
+
 /* gc.c: collect unreachable cycles now; the number of maps reclaimed. */
 uint64_t wm_collect_locked(wm_broker *b);
 void wm_maps_free_all(wm_broker *b);
@@ -208,7 +221,7 @@ void wm_tick_end(void);
 void *wm_ticker_add(const wt_api *api, void *engine); /* our clone, or NULL */
 void wm_ticker_remove(void *engine_clone);
 
-/* Time limits (link.c): a call into `m` begins and ends. */
+/* Time limits (deadline.c): a call into `m` begins and ends. */
 static inline void wm_enter(wm_module *m)
 {
     if (m->depth++ == 0)
@@ -218,12 +231,17 @@ static inline void wm_leave(wm_module *m) { m->depth--; }
 /* Milliseconds left of m's time limit in its current call (UINT64_MAX:
  * no limit); 0 once it is spent. */
 uint64_t wm_time_left(const wm_module *m);
-/* Note that the trap now unwinding began in `m` (lock held). */
+/* traps.c: note that the trap now unwinding began in `m` (lock held). */
 void wm_mark_origin(wm_broker *b, wm_module *m);
+
+/* module.c: a module added to the broker (lock held; NULL when there is no
+ * room), and one freed (its handles, grants and name). */
+wm_module *wm_module_add(wm_broker *b, const wm_limits *limits, const char *name);
+void wm_module_free(wm_module *m);
 
 /* link.c */
 void wm_links_free(wm_broker *b);
-/* Trap with a formatted message. */
+/* traps.c: a trap with a formatted message. */
 wt_trap *wm_trap(wm_broker *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Accounts: an entry is charged to the module that last wrote it, an

@@ -70,7 +70,9 @@ else
 fi
 
 SAN_FLAGS=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-CFLAGS=(-std=gnu11 -g -O1 -Wall -Wextra -Wno-unused-parameter -pthread -I"$ROOT/native")
+# WM_DEBUG: the core's debug checks (refcount invariants, the collector's
+# phases, a recount after every collection) are on in every build here.
+CFLAGS=(-std=gnu11 -g -O1 -Wall -Wextra -Wno-unused-parameter -pthread -DWM_DEBUG -I"$ROOT/native")
 SOURCES=("$ROOT"/native/*.c)
 TEST_C=$ROOT/tests/native/test_core.c
 UBSAN_OPTIONS_BASE="print_stacktrace=1:halt_on_error=1"
@@ -168,10 +170,10 @@ if [ "$DO_PY" = 1 ]; then
     mkdir -p "$BUILD"
     BUILD_PY="import sys; sys.path.insert(0, '$SRC/native')
 from ffi_build import make_ffi
-flags = ['-g', '-O1', '-fsanitize=address,undefined', '-fno-sanitize-recover=all',
+flags = ['-g', '-O1', '-DWM_DEBUG', '-fsanitize=address,undefined', '-fno-sanitize-recover=all',
          '-fno-omit-frame-pointer']
 print(make_ffi('broker._wm', flags).compile(tmpdir='.'))"
-    echo "+ (cd $BUILD && $PYTHON -c \"make_ffi('broker._wm', [-g -O1 ${SAN_FLAGS[*]}]).compile(tmpdir='.')\")"
+    echo "+ (cd $BUILD && $PYTHON -c \"make_ffi('broker._wm', [-g -O1 -DWM_DEBUG ${SAN_FLAGS[*]}]).compile(tmpdir='.')\")"
     if [ ! -e "$LIBASAN" ]; then
         echo "no libasan.so for $CC ($LIBASAN)"
         record "Python suite under ASan+UBSan (build)" 1
