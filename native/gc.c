@@ -31,13 +31,15 @@
  * subtract_refs.  A named map is never garbage (its name counts).
  *
  * Cost, under the broker lock, with S the rows of the refcount table (live
- * and free), C the candidates, E their entries and G the garbage:
- * update_refs reads every row once (O(S)) and lists the candidates; from
- * then on each phase walks only that list: subtract_refs reads the entries
- * of candidates that hold map references, move_unreachable those of the
- * reachable ones again, move_unreachable's marking and delete_garbage's two
- * passes (drop entries, then free rows) read the list, and freeing the
- * garbage reads its entries.  O(S + C + E) in all, with one O(S) pass.
+ * and free), C the candidates, E every entry slot of the candidates that
+ * hold any map reference and G those of the garbage: update_refs reads every
+ * row once and lists the candidates, O(S); no later phase reads a row that
+ * is not on that list.  subtract_refs reads E; move_unreachable reads the
+ * list twice (the roots, then what was not reached) and the reachable
+ * candidates' share of E; delete_garbage reads the list twice (drop the
+ * entries, then free the rows) and G, then reclaims what only the garbage
+ * kept alive, by plain counting as at zero anywhere.  O(S + C + E + G) in
+ * all, with one pass over S.
  *
  * With WM_DEBUG (the sanitizer build, tests/native/run_sanitized.sh) each
  * phase asserts the refcount invariants it relies on, and the whole table
