@@ -46,12 +46,13 @@ static wt_error *on_deadline(wt_context *cx, void *env, uint64_t *delta, uint8_t
     return b->api.error_new(msg);
 }
 
-void wm_module_set_store(wm_module *m, void *store, void *context)
+/* (The name is wasmtime's: a wasmtime store, not the backing store.) */
+void wm_module_set_store(wm_module *m, void *wasm_store, void *context)
 {
     const wt_api *api = &m->broker->api;
-    m->wasm_store = store;
+    m->wasm_store = wasm_store;
     m->context = context;
-    api->store_epoch_deadline_callback(store, on_deadline, m, NULL);
+    api->store_epoch_deadline_callback(wasm_store, on_deadline, m, NULL);
     api->context_set_epoch_deadline(context, 1); /* the first check sets the real one */
 }
 
