@@ -4,29 +4,46 @@
  * maps that reference each other through set_map keep each other's counts
  * above zero after the last handle, host reference or name is gone.  This
  * collector finds such garbage by trial deletion, as CPython's gc does
- * (see CPython's InternalDocs/garbage_collector.md), over the graph whose
- * nodes are maps and whose edges are map references stored in entries.
+ * (Modules/gcmodule.c; InternalDocs/garbage_collector.md), over the graph
+ * whose nodes are maps and whose edges are map references stored in
+ * entries.  One function per phase, named after CPython's:
  *
- *   1. Candidates are the live maps that some map references (refs_in > 0):
- *      only those can be in, or hang off, a cycle.  Each gets
- *      gc = its refcount.
- *   2. Every reference from a candidate to a candidate is subtracted from
- *      the target's gc.  What is left counts references from outside the
- *      candidates: handles (of any module or the host), names, and maps
- *      that no map references.
- *   3. Candidates with gc > 0 are reachable from outside; so is everything
- *      they reference, transitively (an explicit stack, no recursion).
- *   4. The candidates not reached are garbage: nothing outside references
- *      them, directly or through other maps.  They are marked DYING and
- *      freed together: references among them are dropped without being
- *      counted down, references out of them release their targets (which
- *      may reclaim more, by plain counting), and their drop notices are
- *      queued.
+ *   update_refs       Candidates are the live maps that some map references
+ *                     (refs_in > 0): only those can be in, or hang off, a
+ *                     cycle.  Each gets gc = its refcount.
+ *   subtract_refs     Every reference from a candidate to a candidate is
+ *                     subtracted from the target's gc.  What is left counts
+ *                     references from outside the candidates: handles (of
+ *                     any module or the host), names, and maps that no map
+ *                     references.
+ *   move_unreachable  Candidates with gc > 0 are reachable from outside; so
+ *                     is everything they reference, transitively (an
+ *                     explicit stack, no recursion).  The rest are garbage:
+ *                     nothing outside references them, directly or through
+ *                     other maps.  They are marked DYING.
+ *   delete_garbage    The garbage is freed together: references among it
+ *                     are dropped without being counted down, references out
+ *                     of it release their targets (which may reclaim more,
+ *                     by plain counting), and its drop notices are queued.
  *
  * A map lent to a call in progress is reachable: the lender's owning handle
- * cannot be closed or moved while it is lent, so it counts in step 2.  A
- * named map is never garbage (its name counts).  The whole pass runs under
- * the broker lock in O(candidates + their entries).
+ * cannot be closed or moved while it is lent, so it counts in
+ * subtract_refs.  A named map is never garbage (its name counts).
+ *
+ * Cost, under the broker lock, with S the rows of the refcount table (live
+ * and free), C the candidates, E every entry slot of the candidates that
+ * hold any map reference and G those of the garbage: update_refs reads every
+ * row once and lists the candidates, O(S); no later phase reads a row that
+ * is not on that list.  subtract_refs reads E; move_unreachable reads the
+ * list twice (the roots, then what was not reached) and the reachable
+ * candidates' share of E; delete_garbage reads the list twice (drop the
+ * entries, then free the rows) and G, then reclaims what only the garbage
+ * kept alive, by plain counting as at zero anywhere.  O(S + C + E + G) in
+ * all, with one pass over S.
+ *
+ * With WM_DEBUG (the sanitizer build, tests/native/run_sanitized.sh) each
+ * phase asserts the refcount invariants it relies on, and the whole table
+ * is recounted after a collection (wm_check_locked).
  *
  * It runs on demand (Broker.collect) and by itself: every release that
  * leaves a referenced map alive may have cut a cycle loose, and after
@@ -39,77 +56,133 @@
 
 enum { NOT_CANDIDATE = -1, REACHABLE = -2, DYING = -3 };
 
-/* Call f(child) for every map reference among map i's entries. */
+typedef struct collection {
+    wm_broker *b;
+    int64_t *gc;       /* by slot: the count left, or NOT_CANDIDATE / REACHABLE / DYING */
+    uint32_t *list;    /* the candidates' slots */
+    uint32_t *stack;   /* move_unreachable's work */
+    uint32_t n;        /* candidates */
+} collection;
+
+/* Call `body` with `child` bound to every map reference among map i's entries. */
 #define FOR_EACH_CHILD(b, i, child, body)                                                         \
     do {                                                                                          \
-        const wm_map *store_ = &(b)->maps[i].store;                                               \
-        for (uint32_t k_ = 0; k_ < store_->used; k_++) {                                          \
-            if (store_->entries[k_].kind != WM_VAL_MAP)                                           \
+        const wm_map *table_ = &(b)->maps[i].table;                                               \
+        for (uint32_t k_ = 0; k_ < table_->used; k_++) {                                          \
+            if (table_->entries[k_].kind != WM_VAL_MAP)                                           \
                 continue;                                                                         \
-            uint32_t child = store_->entries[k_].child;                                           \
+            uint32_t child = table_->entries[k_].child;                                           \
             body;                                                                                 \
         }                                                                                         \
     } while (0)
 
-uint64_t wm_collect_locked(wm_broker *b)
+static void update_refs(collection *c)
 {
-    if (b->collecting)
-        return 0;
-    uint32_t n = b->maps_len;
-    int64_t *gc = malloc((size_t)(n ? n : 1) * sizeof *gc);
-    uint32_t *stack = malloc((size_t)(n ? n : 1) * sizeof *stack);
-    if (!gc || !stack) { /* no memory: try again at the next trigger */
-        free(gc);
-        free(stack);
-        return 0;
-    }
-    b->collecting = true;
-    b->gc_pending = 0;
-    b->collections++;
-
-    /* 1. Candidates and their counts. */
-    for (uint32_t i = 0; i < n; i++) {
+    wm_broker *b = c->b;
+    for (uint32_t i = 0; i < b->maps_len; i++) {
         const wm_mapslot *s = &b->maps[i];
-        gc[i] = s->id && s->refs_in ? (int64_t)s->refcount : NOT_CANDIDATE;
-    }
-    /* 2. Subtract references among candidates. */
-    for (uint32_t i = 0; i < n; i++) {
-        if (gc[i] == NOT_CANDIDATE || !b->maps[i].refs_out)
+        if (!s->id || !s->refs_in) {
+            c->gc[i] = NOT_CANDIDATE;
             continue;
-        FOR_EACH_CHILD(b, i, child, if (gc[child] >= 0) gc[child]--);
+        }
+        /* Its references from maps are part of its count. */
+        WM_ASSERT(s->refcount >= s->refs_in);
+        c->gc[i] = (int64_t)s->refcount;
+        c->list[c->n++] = i;
     }
-    /* 3. Mark what outside references reach. */
+}
+
+static void subtract_refs(collection *c)
+{
+    for (uint32_t j = 0; j < c->n; j++) {
+        uint32_t i = c->list[j];
+        if (!c->b->maps[i].refs_out)
+            continue;
+        uint64_t seen = 0;
+        FOR_EACH_CHILD(c->b, i, child, {
+            /* A referenced map is a candidate (its refs_in > 0), and the
+             * references from candidates are some of its count, never more:
+             * gc stays >= refcount - refs_in >= 0. */
+            WM_ASSERT(c->gc[child] > 0);
+            if (c->gc[child] >= 0)
+                c->gc[child]--;
+            seen++;
+        });
+        WM_ASSERT(seen == c->b->maps[i].refs_out);
+        (void)seen;
+    }
+}
+
+static void move_unreachable(collection *c)
+{
+    wm_broker *b = c->b;
     uint32_t top = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        if (gc[i] > 0) {
-            gc[i] = REACHABLE;
-            stack[top++] = i;
+    for (uint32_t j = 0; j < c->n; j++) {
+        uint32_t i = c->list[j];
+        if (c->gc[i] > 0) {
+            c->gc[i] = REACHABLE;
+            c->stack[top++] = i;
         }
     }
     while (top) {
-        uint32_t i = stack[--top];
+        uint32_t i = c->stack[--top];
         if (!b->maps[i].refs_out)
             continue;
-        FOR_EACH_CHILD(b, i, child, if (gc[child] >= 0) {
-            gc[child] = REACHABLE;
-            stack[top++] = child;
+        FOR_EACH_CHILD(b, i, child, if (c->gc[child] >= 0) {
+            c->gc[child] = REACHABLE;
+            c->stack[top++] = child; /* each candidate is pushed once: top <= n */
         });
     }
-    /* 4. Free the rest, together. */
-    uint64_t freed = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        if (gc[i] == 0) {
-            gc[i] = DYING;
+    for (uint32_t j = 0; j < c->n; j++) {
+        uint32_t i = c->list[j];
+        if (c->gc[i] == 0) {
+            c->gc[i] = DYING;
             b->maps[i].flags |= WM_MAP_DYING;
+            /* Garbage is never named: a name counts from outside. */
+            WM_ASSERT(!(b->maps[i].flags & WM_MAP_NAMED));
         }
     }
+}
+
+/* Debug: a dying map's whole count is references from other dying maps. */
+static void check_garbage(const collection *c)
+{
+#ifdef WM_DEBUG
+    wm_broker *b = c->b;
+    for (uint32_t j = 0; j < c->n; j++)
+        if (c->gc[c->list[j]] == DYING)
+            c->gc[c->list[j]] = 0; /* now: references from the garbage, counted up */
+    for (uint32_t j = 0; j < c->n; j++) {
+        uint32_t i = c->list[j];
+        if (!(b->maps[i].flags & WM_MAP_DYING))
+            continue;
+        FOR_EACH_CHILD(b, i, child, if (b->maps[child].flags & WM_MAP_DYING) c->gc[child]++);
+    }
+    for (uint32_t j = 0; j < c->n; j++) {
+        uint32_t i = c->list[j];
+        if (b->maps[i].flags & WM_MAP_DYING) {
+            WM_ASSERT((uint64_t)c->gc[i] == b->maps[i].refcount);
+            c->gc[i] = DYING;
+        }
+    }
+#else
+    (void)c;
+#endif
+}
+
+/* Free the garbage; the number of maps reclaimed (what it alone kept
+ * alive included). */
+static uint64_t delete_garbage(collection *c)
+{
+    wm_broker *b = c->b;
+    uint64_t freed = 0;
     uint32_t pending = 0; /* maps only the garbage kept alive (not candidates' garbage) */
-    for (uint32_t i = 0; i < n; i++)
-        if (gc[i] == DYING)
-            wm_maps_drop_entries(b, i, &pending);
-    for (uint32_t i = 0; i < n; i++) {
-        if (gc[i] == DYING) {
-            wm_maps_free_slot(b, i);
+    for (uint32_t j = 0; j < c->n; j++)
+        if (c->gc[c->list[j]] == DYING)
+            wm_maps_drop_entries(b, c->list[j], &pending);
+    for (uint32_t j = 0; j < c->n; j++) {
+        if (c->gc[c->list[j]] == DYING) {
+            wm_maps_free_slot(b, c->list[j]);
             freed++;
         }
     }
@@ -120,10 +193,35 @@ uint64_t wm_collect_locked(wm_broker *b)
         wm_maps_free_slot(b, index);
         freed++;
     }
+    return freed;
+}
+
+uint64_t wm_collect_locked(wm_broker *b)
+{
+    if (b->collecting)
+        return 0;
+    uint32_t rows = b->maps_len ? b->maps_len : 1;
+    collection c = {b, malloc((size_t)rows * sizeof *c.gc),
+                    malloc((size_t)rows * 2 * sizeof *c.list), NULL, 0};
+    if (!c.gc || !c.list) { /* no memory: try again at the next trigger */
+        free(c.gc);
+        free(c.list);
+        return 0;
+    }
+    c.stack = c.list + rows;
+    b->collecting = true;
+    b->gc_pending = 0;
+    b->collections++;
+    update_refs(&c);
+    subtract_refs(&c);
+    move_unreachable(&c);
+    check_garbage(&c);
+    uint64_t freed = delete_garbage(&c);
     b->cycles_reclaimed += freed;
     b->collecting = false;
-    free(gc);
-    free(stack);
+    free(c.gc);
+    free(c.list);
+    WM_ASSERT(wm_check_locked(b) == 0);
     return freed;
 }
 

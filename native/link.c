@@ -12,191 +12,10 @@
  * A trap records the module it began in (trap_origin) so the host can tear
  * that module down.
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "wm_core.h"
-
-#define MAX_HANDLE_ARGS WM_MAX_HANDLE_ARGS /* handle parameters or results per export */
-
-static const char *const ERRNO_NAMES[] = WM_ERRNO_NAMES;
-static const char *const KIND_NAMES[] = {"plain", "own", "borrow", "share"};
-
-wt_trap *wm_trap(wm_broker *b, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        n = 0;
-    if ((size_t)n >= sizeof msg)
-        n = sizeof msg - 1;
-    return b->api.trap_new(msg, (size_t)n);
-}
-
-/* A wasmtime_error_t from a nested call (a host function's trap comes back
- * as one) turned into a trap that can go on unwinding. */
-static wt_trap *error_to_trap(wm_broker *b, wt_error *error)
-{
-    wt_byte_vec msg = {0, NULL};
-    b->api.error_message(error, &msg);
-    wt_trap *trap = b->api.trap_new(msg.data ? msg.data : "error", msg.data ? msg.size : 5);
-    b->api.byte_vec_delete(&msg);
-    b->api.error_delete(error);
-    return trap;
-}
-
-/* --- why a handle could not pass ----------------------------------------------
- *
- * Every errno a pass can fail with, in words: what is wrong with the handle
- * and what the module can do instead.  The "giver" is the caller for a
- * parameter and the callee for a result. */
-
-static const char NEW_HANDLE[] = "a handle it got from open, new, clone, get_map or a call";
-static const char NO_ROOM[] =
-    "has no room for another handle (its `handles` limit, or every handle number it may be "
-    "issued is spent): raise its limit, have it close handles it no longer needs, or reload it";
-
-int wm_pass_explain(char *out, size_t cap, int err, uint32_t how, uint32_t flags, uint32_t handle)
-{
-    bool result = flags & WM_WHY_RESULT, own = (how & WM_PASS_KIND) == WM_PASS_OWN;
-    const char *giver = result ? "the callee" : "the caller";
-    const char *pass = result ? "returned" : "passed";
-    switch (err) {
-    case WM_BADF:
-        return snprintf(out, cap, "%u is not a handle %s was issued: %s %s", handle, giver,
-                        result ? "return" : "pass", NEW_HANDLE);
-    case WM_STALE:
-        return snprintf(out, cap,
-                        "handle %u was closed, or moved away as own, before it was %s: %s a "
-                        "live handle",
-                        handle, pass, result ? "return" : "pass");
-    case WM_ACCES:
-        if (own && result)
-            return snprintf(out, cap,
-                            "handle %u is borrowed (lent to the callee for this call), and a "
-                            "borrowed handle cannot be returned as own: declare the result "
-                            "share, or return an owned handle (clone makes one)",
-                            handle);
-        if (own)
-            return snprintf(out, cap,
-                            "handle %u is borrowed (lent to the caller for the call it is in), "
-                            "and a borrowed handle cannot be passed as own: pass it as borrow "
-                            "or share, or pass an owned handle (clone makes one)",
-                            handle);
-        break;
-    case WM_BUSY:
-        if (flags & WM_WHY_TWICE)
-            return snprintf(out, cap,
-                            "handle %u is %s twice, once as own: a handle that moves can go "
-                            "only once; %s a clone for the other",
-                            handle, pass, result ? "return" : "pass");
-        if (own)
-            return snprintf(out, cap,
-                            "handle %u is lent to a call that has not returned (passed as "
-                            "borrow), and cannot move until it does: %s a clone as own%s",
-                            handle, result ? "return" : "pass",
-                            result ? "" : ", or pass it as borrow or share");
-        return snprintf(out, cap,
-                        "handle %u is lent to %u calls at once, the most there can be: let "
-                        "one return first",
-                        handle, (unsigned)UINT16_MAX);
-    case WM_QUOTA:
-        return snprintf(out, cap, "%s %s", result ? "the caller" : "the callee", NO_ROOM);
-    case WM_INVAL:
-        return snprintf(out, cap, "more than %d handles in one call", MAX_HANDLE_ARGS);
-    default:
-        break;
-    }
-    return snprintf(out, cap, "handle %u cannot be %s as %s", handle, pass,
-                    KIND_NAMES[how & WM_PASS_KIND]);
-}
-
-/* The trap of a handle that could not pass: the link, which parameter or
- * result, the errno, and why in words. */
-static wt_trap *pass_trap(wm_link *l, int err, uint32_t index, uint32_t flags, uint32_t handle)
-{
-    char why[512];
-    uint32_t how = l->how[(flags & WM_WHY_RESULT ? l->nparams : 0) + index];
-    wm_pass_explain(why, sizeof why, err, how, flags, handle);
-    return wm_trap(l->b, "wasi_map: %s: %s %u (%s): %s: %s", l->label,
-                   flags & WM_WHY_RESULT ? "result" : "parameter", index,
-                   KIND_NAMES[how & WM_PASS_KIND], ERRNO_NAMES[err], why);
-}
-
-void wm_mark_origin(wm_broker *b, wm_module *m)
-{
-    if (!b->trap_origin)
-        b->trap_origin = m->id + 1;
-}
-
-/* --- time limits ------------------------------------------------------------
- *
- * A call into a module runs in the module's own store and notes the tick it
- * began at (wm_enter; re-entry keeps the outermost).  Wasmtime checks the
- * store's epoch deadline at function entries and loop heads; when it has
- * passed, it calls on_deadline, which compares the ticks the module's call
- * has used with its limit: under it, the deadline moves to where the limit
- * ends; past it, the Wasm stops with an error naming the module, and the
- * trap is the module's own (torn down like any other).  Time spent in
- * callees counts for the caller too: a limit bounds a call, wall clock. */
-
-#define FAR_TICKS (UINT64_C(1) << 40) /* no limit: ~35 years of ticks */
-
-uint64_t wm_time_left(const wm_module *m)
-{
-    if (!m->limits.time_ms || !m->depth)
-        return UINT64_MAX;
-    uint64_t used = wm_ticks_now() - m->entry_tick;
-    return used >= m->limits.time_ms ? 0 : m->limits.time_ms - used;
-}
-
-static wt_error *on_deadline(wt_context *cx, void *env, uint64_t *delta, uint8_t *update_kind)
-{
-    (void)cx;
-    wm_module *m = env;
-    wm_broker *b = m->broker;
-    *update_kind = WM_WASMTIME_UPDATE_DEADLINE_CONTINUE;
-    uint64_t left = wm_time_left(m);
-    if (left) {
-        /* Outside any call of ours (depth 0) a later call starts afresh
-         * within one limit of now. */
-        *delta = left != UINT64_MAX ? left : m->limits.time_ms ? m->limits.time_ms : FAR_TICKS;
-        return NULL;
-    }
-    wm_lock(b);
-    wm_mark_origin(b, m);
-    wm_unlock(b);
-    char msg[512];
-    snprintf(msg, sizeof msg, "wasi_map: module '%.300s' ran past its time limit of %u ms",
-             m->name, m->limits.time_ms);
-    return b->api.error_new(msg);
-}
-
-void wm_module_set_store(wm_module *m, void *store, void *context)
-{
-    const wt_api *api = &m->broker->api;
-    m->store = store;
-    m->context = context;
-    api->store_epoch_deadline_callback(store, on_deadline, m, NULL);
-    api->context_set_epoch_deadline(context, 1); /* the first check sets the real one */
-}
-
-void wm_module_enter(wm_module *m)
-{
-    wm_tick_begin();
-    wm_enter(m);
-}
-
-void wm_module_leave(wm_module *m)
-{
-    wm_leave(m);
-    wm_tick_end();
-}
+#include "link.h"
 
 wm_link *wm_link_new(wm_module *caller, const char *label, uint32_t nparams, uint32_t nresults)
 {
@@ -337,7 +156,7 @@ static void trace_call(wm_link *l, uint32_t kind, uint32_t flags)
     wm_unlock(l->b);
 }
 
-/* Run the export in the target's store, its time limit counting. */
+/* Run the export in the target's wasmtime store, its time limit counting. */
 static void run_export(wm_link *l, wm_module *target, wt_val_raw *args, wt_trap **trap)
 {
     wm_broker *b = l->b;
@@ -346,7 +165,7 @@ static void run_export(wm_link *l, wm_module *target, wt_val_raw *args, wt_trap 
         b->api.func_call_unchecked(target->context, &l->func, args, slots_of(l), trap);
     wm_leave(target);
     if (error)
-        *trap = error_to_trap(b, error);
+        *trap = wm_error_to_trap(b, error);
 }
 
 /* A call through a link whose target cannot be called (lock held): the
@@ -463,7 +282,7 @@ static int link_call(wm_link *l, wt_val_raw *args, const uint8_t *masks, wt_trap
                             NULL, &none, &result, &caller_full, &again);
         if (rerr) {
             wm_mark_origin(b, caller_full ? caller : target);
-            *trap = pass_trap(l, rerr, result, WM_WHY_RESULT | (again ? WM_WHY_TWICE : 0),
+            *trap = wm_pass_trap(l, rerr, result, WM_WHY_RESULT | (again ? WM_WHY_TWICE : 0),
                               (uint32_t)args[result].i32);
         }
     }
@@ -492,7 +311,7 @@ static wt_trap *trampoline(void *env, wt_caller *caller, wt_val_raw *args, size_
         wm_lock(l->b);
         wm_mark_origin(l->b, blame_callee ? l->target : l->caller);
         wm_unlock(l->b);
-        trap = pass_trap(l, err, bad, twice ? WM_WHY_TWICE : 0, (uint32_t)args[bad].i32);
+        trap = wm_pass_trap(l, err, bad, twice ? WM_WHY_TWICE : 0, (uint32_t)args[bad].i32);
     }
     return trap;
 }

@@ -39,7 +39,7 @@ int wm_maps_alloc(wm_broker *b, uint32_t flags, uint32_t *out_slot)
     slot->id = ++b->next_map_id;
     slot->flags = flags;
     slot->account = WM_NO_ACCOUNT; /* wm_op_new charges its maker */
-    wm_map_init(&slot->store);
+    wm_map_init(&slot->table);
     if (flags & WM_MAP_NAMED)
         b->live_named++;
     else
@@ -59,15 +59,16 @@ void wm_ref_add(wm_broker *b, uint32_t parent, uint32_t child)
 
 void wm_ref_forget(wm_broker *b, uint32_t parent, uint32_t child)
 {
+    WM_ASSERT(b->maps[parent].refs_out > 0 && b->maps[child].refs_in > 0);
     b->maps[parent].refs_out--;
     b->maps[child].refs_in--;
 }
 
 void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending)
 {
-    wm_map *store = &b->maps[index].store;
-    for (uint32_t i = 0; i < store->used; i++) {
-        wm_entry *e = &store->entries[i];
+    wm_map *table = &b->maps[index].table;
+    for (uint32_t i = 0; i < table->used; i++) {
+        wm_entry *e = &table->entries[i];
         if (e->kind == WM_VAL_NONE)
             continue;
         wm_account_credit(b, e);
@@ -76,6 +77,7 @@ void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending)
         wm_mapslot *child = &b->maps[e->child];
         if (child->flags & WM_MAP_DYING)
             continue; /* freed with this one by the collector */
+        WM_ASSERT(child->refs_in > 0 && child->refcount >= child->refs_in);
         child->refs_in--;
         if (--child->refcount == 0) {
             child->next = *pending;
@@ -84,7 +86,7 @@ void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending)
             b->gc_pending++; /* it may now be a cycle nothing else reaches */
         }
     }
-    wm_map_free(store);
+    wm_map_free(table);
 }
 
 void wm_maps_free_slot(wm_broker *b, uint32_t index)
@@ -145,6 +147,7 @@ static void maybe_collect(wm_broker *b)
 void wm_maps_release(wm_broker *b, uint32_t slot)
 {
     wm_mapslot *s = &b->maps[slot];
+    WM_ASSERT(s->id && s->refcount > s->refs_in); /* a release is of a count not from a map */
     if (--s->refcount == 0) {
         s->next = 0;
         reclaim_pending(b, slot + 1); /* counts the survivors it leaves referenced */
@@ -160,15 +163,14 @@ void wm_maps_free_all(wm_broker *b)
 {
     for (uint32_t i = 0; i < b->maps_len; i++)
         if (b->maps[i].id)
-            wm_map_free(&b->maps[i].store);
+            wm_map_free(&b->maps[i].table);
     free(b->maps);
     b->maps = NULL;
     b->maps_len = b->maps_cap = b->maps_free = 0;
 }
 
-uint64_t wm_broker_check(wm_broker *b)
+uint64_t wm_check_locked(wm_broker *b)
 {
-    wm_lock(b);
     uint32_t n = b->maps_len;
     uint64_t *count = calloc((size_t)n + 1, sizeof *count);
     uint64_t *in = calloc((size_t)n + 1, sizeof *in);
@@ -191,11 +193,11 @@ uint64_t wm_broker_check(wm_broker *b)
     for (uint32_t i = 0; i < n; i++) {
         if (!b->maps[i].id)
             continue;
-        const wm_map *store = &b->maps[i].store;
-        for (uint32_t k = 0; k < store->used; k++) {
-            if (store->entries[k].kind == WM_VAL_MAP) {
-                count[store->entries[k].child]++;
-                in[store->entries[k].child]++;
+        const wm_map *table = &b->maps[i].table;
+        for (uint32_t k = 0; k < table->used; k++) {
+            if (table->entries[k].kind == WM_VAL_MAP) {
+                count[table->entries[k].child]++;
+                in[table->entries[k].child]++;
                 out[i]++;
             }
         }
@@ -209,6 +211,13 @@ done:
     free(count);
     free(in);
     free(out);
+    return bad;
+}
+
+uint64_t wm_broker_check(wm_broker *b)
+{
+    wm_lock(b);
+    uint64_t bad = wm_check_locked(b);
     wm_unlock(b);
     return bad;
 }

@@ -47,13 +47,13 @@ size_t wm_snapshot_maps(wm_broker *b, wm_map_info *out, size_t cap)
             continue;
         if (n < cap) {
             uint64_t bytes = 0;
-            for (uint32_t k = 0; k < s->store.used; k++)
-                if (s->store.entries[k].kind != WM_VAL_NONE)
-                    bytes += wm_entry_size(&s->store.entries[k]) - WM_ENTRY_COST;
+            for (uint32_t k = 0; k < s->table.used; k++)
+                if (s->table.entries[k].kind != WM_VAL_NONE)
+                    bytes += wm_entry_size(&s->table.entries[k]) - WM_ENTRY_COST;
             const wm_named *named = (s->flags & WM_MAP_NAMED) ? name_of(b, i) : NULL;
             out[n] = (wm_map_info){.id = s->id,
                                    .refcount = s->refcount,
-                                   .entries = s->store.live,
+                                   .entries = s->table.live,
                                    .bytes = bytes,
                                    .name = named ? named->name : NULL,
                                    .name_len = named ? named->len : 0};
@@ -72,8 +72,8 @@ size_t wm_snapshot_edges(wm_broker *b, wm_edge_info *out, size_t cap)
         const wm_mapslot *s = &b->maps[i];
         if (!s->id || !s->refs_out)
             continue;
-        for (uint32_t k = 0; k < s->store.used; k++) {
-            const wm_entry *e = &s->store.entries[k];
+        for (uint32_t k = 0; k < s->table.used; k++) {
+            const wm_entry *e = &s->table.entries[k];
             if (e->kind != WM_VAL_MAP)
                 continue;
             if (n < cap) {

@@ -1,15 +1,16 @@
-/* store.c: named maps whose entries live in a backing store.
+/* store.c: the one call out to the backing store, for named maps in it.
  *
  * ops.c checks an operation on such a map exactly as on any other (the
- * errno order is the same), then hands it here.  The store function runs
- * without the broker lock -- it may wait on a disk or a network -- and is
- * trusted no further than its errno: an answer that is not one the
- * operation can give, or outputs that do not fit the caller's buffer,
- * become IO.
+ * errno order is the same), prepares the call under the lock
+ * (wm_store_begin), releases the lock, and ops_store.c makes it
+ * (wm_store_run).  The store function runs without the broker lock -- it
+ * may wait on a disk or a network -- and is trusted no further than its
+ * errno: an answer that is not one the operation can give, or outputs that
+ * do not fit the caller's buffer, become IO.
  */
 #include <string.h>
 
-#include "wm_core.h"
+#include "ops.h"
 
 void wm_broker_set_store(wm_broker *b, wm_store_fn fn, void *ctx)
 {
@@ -55,25 +56,24 @@ static bool sane(const wm_store_req *req, int err)
     }
 }
 
-int wm_store_call(wm_module *m, const wm_mapslot *ms, wm_store_req *req)
+void wm_store_begin(wm_module *m, const wm_mapslot *ms, wm_store_call *c)
 {
     wm_broker *b = m->broker;
     const wm_named *named = &b->names[ms->name];
-    wm_store_fn fn = b->store_fn;
-    void *ctx = b->store_ctx;
-    /* A copy: wm_broker_close (another thread) may free the names once the
-     * lock is released. */
-    uint8_t name[WM_MAX_NAME_LEN];
-    memcpy(name, named->name, named->len);
-    req->map = ms->name;
-    req->name = name;
-    req->name_len = named->len;
-    req->module = m->id;
+    c->fn = b->store_fn;
+    c->ctx = b->store_ctx;
+    memcpy(c->name, named->name, named->len);
+    c->req = (wm_store_req){
+        .map = ms->name, .name = c->name, .name_len = named->len, .module = m->id};
+}
+
+int wm_store_run(wm_store_call *c)
+{
+    wm_store_req *req = &c->req;
     req->out = 0;
-    wm_unlock(b);
-    if (!fn) /* the store was taken away (wm_broker_set_store(NULL)) */
+    if (!c->fn) /* the store was taken away (wm_broker_set_store(NULL)) */
         return WM_IO;
-    int err = fn(ctx, req);
+    int err = c->fn(c->ctx, req);
     if (err < 0 || !allowed(req->op, err) || !sane(req, err))
         return WM_IO;
     return err;

@@ -14,10 +14,19 @@
 
 #include "abi_gen.h"
 #include "handles.h"
-#include "mapstore.h"
+#include "table.h"
 #include "names.h"
 #include "wasmtime_abi.h"
 #include "wm.h"
+
+/* Debug checks of the core's invariants: on in a -DWM_DEBUG build (the
+ * sanitizer build, tests/native/run_sanitized.sh), nothing otherwise. */
+#ifdef WM_DEBUG
+#include <assert.h>
+#define WM_ASSERT(cond) assert(cond)
+#else
+#define WM_ASSERT(cond) ((void)0)
+#endif
 
 #define WM_HOST_ID 0u
 #define WM_NO_ACCOUNT UINT32_MAX /* a map nobody is charged for (a named map) */
@@ -46,7 +55,7 @@ typedef struct wm_mapslot {
     uint64_t refs_in;  /* references to it stored in maps (part of refcount) */
     uint64_t refs_out; /* map references among its own entries */
     wm_watch *watches; /* newest first */
-    wm_map store;
+    wm_map table; /* its entries, when they are in memory (not in the store) */
 } wm_mapslot;
 
 typedef struct wm_grant {
@@ -85,7 +94,7 @@ struct wm_module {
     bool has_memory;
     wt_memory memory;
     /* Its own wasmtime store, where calls into it run (link.c). */
-    wt_store *store;
+    wt_store *wasm_store;
     wt_context *context;
     uint32_t depth;      /* calls into it in progress (re-entry counts) */
     uint64_t entry_tick; /* the tick its outermost call began at (ticker.c) */
@@ -164,10 +173,12 @@ void wm_ref_forget(wm_broker *b, uint32_t parent, uint32_t child);
  * queueing children that reach zero on *pending; then free its row. */
 void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending);
 void wm_maps_free_slot(wm_broker *b, uint32_t index);
-/* store.c: answer `req` for store-backed map `ms` through the store
- * function.  Called with the lock held; releases it first. */
-int wm_store_call(wm_module *m, const wm_mapslot *ms, wm_store_req *req);
-static inline bool wm_is_store(const wm_mapslot *ms) { return ms->flags & WM_MAP_STORE; }
+/* Whether map `ms` has its entries in the backing store (ops.h routes). */
+static inline bool wm_in_store(const wm_mapslot *ms) { return ms->flags & WM_MAP_STORE; }
+
+/* The table recounted from the handles, names and entries: the number of
+ * maps whose refcount, refs_in or refs_out disagree (wm_broker_check). */
+uint64_t wm_check_locked(wm_broker *b);
 
 /* gc.c: collect unreachable cycles now; the number of maps reclaimed. */
 uint64_t wm_collect_locked(wm_broker *b);
@@ -208,7 +219,7 @@ void wm_tick_end(void);
 void *wm_ticker_add(const wt_api *api, void *engine); /* our clone, or NULL */
 void wm_ticker_remove(void *engine_clone);
 
-/* Time limits (link.c): a call into `m` begins and ends. */
+/* Time limits (deadline.c): a call into `m` begins and ends. */
 static inline void wm_enter(wm_module *m)
 {
     if (m->depth++ == 0)
@@ -218,12 +229,17 @@ static inline void wm_leave(wm_module *m) { m->depth--; }
 /* Milliseconds left of m's time limit in its current call (UINT64_MAX:
  * no limit); 0 once it is spent. */
 uint64_t wm_time_left(const wm_module *m);
-/* Note that the trap now unwinding began in `m` (lock held). */
+/* traps.c: note that the trap now unwinding began in `m` (lock held). */
 void wm_mark_origin(wm_broker *b, wm_module *m);
+
+/* module.c: a module added to the broker (lock held; NULL when there is no
+ * room), and one freed (its handles, grants and name). */
+wm_module *wm_module_add(wm_broker *b, const wm_limits *limits, const char *name);
+void wm_module_free(wm_module *m);
 
 /* link.c */
 void wm_links_free(wm_broker *b);
-/* Trap with a formatted message. */
+/* traps.c: a trap with a formatted message. */
 wt_trap *wm_trap(wm_broker *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Accounts: an entry is charged to the module that last wrote it, an

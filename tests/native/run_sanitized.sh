@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # run_sanitized.sh: the C core's tests under the sanitizers, as CI runs them.
 #
-#   1. tests/native/test_core.c, linked with native/*.c (no Python, no
-#      wasmtime), built with AddressSanitizer + UBSan and run with
-#      LeakSanitizer on: wm_broker_free must free everything.
+#   1. test_core: the C tests (tests/native/*.c, test_main.c runs them by
+#      section), linked with native/*.c (no Python, no wasmtime), built
+#      with AddressSanitizer + UBSan and run with LeakSanitizer on:
+#      wm_broker_free must free everything.
 #   2. Its threaded section again, built with ThreadSanitizer.
 #   3. The Python suite (tests/) against a separate ASan + UBSan build of
 #      broker._wm, made in a copy of the checkout in a temporary directory;
@@ -70,9 +71,12 @@ else
 fi
 
 SAN_FLAGS=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-CFLAGS=(-std=gnu11 -g -O1 -Wall -Wextra -Wno-unused-parameter -pthread -I"$ROOT/native")
+# WM_DEBUG: the core's debug checks (refcount invariants, the collector's
+# phases, a recount after every collection) are on in every build here.
+CFLAGS=(-std=gnu11 -g -O1 -Wall -Wextra -Wno-unused-parameter -pthread -DWM_DEBUG -I"$ROOT/native"
+        -I"$ROOT/tests/native")
 SOURCES=("$ROOT"/native/*.c)
-TEST_C=$ROOT/tests/native/test_core.c
+TEST_SOURCES=("$ROOT"/tests/native/*.c)
 UBSAN_OPTIONS_BASE="print_stacktrace=1:halt_on_error=1"
 RESULTS=()
 FAILED=0
@@ -109,10 +113,10 @@ record() {
 
 # --- 1. test_core under ASan + UBSan + LSan ---------------------------------
 if [ "$DO_C" = 1 ]; then
-    step "1. C core tests (test_core.c) under AddressSanitizer + UBSan + LeakSanitizer"
+    step "1. C core tests (test_core: tests/native/*.c) under AddressSanitizer + UBSan + LeakSanitizer"
     BIN=$WORK/test_core_asan
-    show "$CC" "${CFLAGS[@]}" "${SAN_FLAGS[@]}" "$TEST_C" "${SOURCES[@]}" -o "$BIN"
-    if "$CC" "${CFLAGS[@]}" "${SAN_FLAGS[@]}" "$TEST_C" "${SOURCES[@]}" -o "$BIN"; then
+    show "$CC" "${CFLAGS[@]}" "${SAN_FLAGS[@]}" "${TEST_SOURCES[@]}" "${SOURCES[@]}" -o "$BIN"
+    if "$CC" "${CFLAGS[@]}" "${SAN_FLAGS[@]}" "${TEST_SOURCES[@]}" "${SOURCES[@]}" -o "$BIN"; then
         export ASAN_OPTIONS="detect_leaks=1:log_path=$REPORTS/core-asan"
         export UBSAN_OPTIONS="$UBSAN_OPTIONS_BASE:log_path=$REPORTS/core-asan"
         echo "+ ASAN_OPTIONS=$ASAN_OPTIONS $BIN"
@@ -128,8 +132,8 @@ fi
 if [ "$DO_TSAN" = 1 ]; then
     step "2. C core threads section under ThreadSanitizer"
     BIN=$WORK/test_core_tsan
-    show "$CC" "${CFLAGS[@]}" -fsanitize=thread "$TEST_C" "${SOURCES[@]}" -o "$BIN"
-    if "$CC" "${CFLAGS[@]}" -fsanitize=thread "$TEST_C" "${SOURCES[@]}" -o "$BIN"; then
+    show "$CC" "${CFLAGS[@]}" -fsanitize=thread "${TEST_SOURCES[@]}" "${SOURCES[@]}" -o "$BIN"
+    if "$CC" "${CFLAGS[@]}" -fsanitize=thread "${TEST_SOURCES[@]}" "${SOURCES[@]}" -o "$BIN"; then
         export TSAN_OPTIONS="halt_on_error=1:log_path=$REPORTS/core-tsan"
         echo "+ TSAN_OPTIONS=$TSAN_OPTIONS $BIN threads"
         "$BIN" threads
@@ -168,10 +172,10 @@ if [ "$DO_PY" = 1 ]; then
     mkdir -p "$BUILD"
     BUILD_PY="import sys; sys.path.insert(0, '$SRC/native')
 from ffi_build import make_ffi
-flags = ['-g', '-O1', '-fsanitize=address,undefined', '-fno-sanitize-recover=all',
+flags = ['-g', '-O1', '-DWM_DEBUG', '-fsanitize=address,undefined', '-fno-sanitize-recover=all',
          '-fno-omit-frame-pointer']
 print(make_ffi('broker._wm', flags).compile(tmpdir='.'))"
-    echo "+ (cd $BUILD && $PYTHON -c \"make_ffi('broker._wm', [-g -O1 ${SAN_FLAGS[*]}]).compile(tmpdir='.')\")"
+    echo "+ (cd $BUILD && $PYTHON -c \"make_ffi('broker._wm', [-g -O1 -DWM_DEBUG ${SAN_FLAGS[*]}]).compile(tmpdir='.')\")"
     if [ ! -e "$LIBASAN" ]; then
         echo "no libasan.so for $CC ($LIBASAN)"
         record "Python suite under ASan+UBSan (build)" 1

@@ -1,4 +1,4 @@
-/* mapstore.h: one in-memory map, bytes keys -> bytes or map-reference values.
+/* table.h: one in-memory map's hash table, bytes keys -> bytes or map-reference values.
  *
  * A compact hash table in the style of CPython's dict: entries live in an
  * array in insertion order, and an open-addressing index of entry numbers
@@ -8,8 +8,8 @@
  * delete or resize, and a key present for the whole listing appears once.
  * Not thread-safe: the broker lock covers every call.
  */
-#ifndef WM_MAPSTORE_H
-#define WM_MAPSTORE_H
+#ifndef WM_TABLE_H
+#define WM_TABLE_H
 
 #include <stdint.h>
 

@@ -1,5 +1,5 @@
-/* mapstore.c: the in-memory map (see mapstore.h for the design). */
-#include "mapstore.h"
+/* table.c: the in-memory map's hash table (see table.h for the design). */
+#include "table.h"
 
 #include <stdlib.h>
 #include <string.h>
