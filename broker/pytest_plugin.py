@@ -100,26 +100,9 @@ def manifest_path(marker: pytest.Mark, test_file: Path) -> Path:
 
 def leak_failure(broker: Broker) -> str:
     """The failure message for the maps and borrows `broker` was left with ('' if none)."""
-    if broker.closed:  # the test closed it: nothing is left to check
-        return ""
-    from . import leaks
+    from .testing import leak_message
 
-    broker.collect()
-    report = broker.leaks()
-    maps = len(report["leaks"])
-    borrows = len(report["unreleased_borrows"]) + report.get("not_kept", {}).get(
-        "unreleased_borrows", 0
-    )
-    if not maps and not borrows:
-        return ""
-    found = " and ".join(
-        _count(n, what) for n, what in ((maps, "map"), (borrows, "unreleased borrow")) if n
-    )
-    return f"wasi-map: the test left {found} behind\n{leaks.format_text(report)}"
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}" + ("" if n == 1 else "s")
+    return leak_message(broker)
 
 
 def _has_dependents(item: pytest.Item) -> bool:

@@ -19,7 +19,13 @@ ROOT = Path(broker.__file__).resolve().parent
 ARCHITECTURE = Path(__file__).resolve().parent.parent / "docs" / "architecture.md"
 # What may import broker.host (the façade): the package's lazy export, the
 # command line and tools built on the whole broker.
-ABOVE_THE_FACADE = {"broker", "broker.cli", "broker.check_app", "broker.pytest_plugin"}
+ABOVE_THE_FACADE = {
+    "broker",
+    "broker.cli",
+    "broker.check_app",
+    "broker.pytest_plugin",
+    "broker.testing",
+}
 
 
 @pytest.fixture(scope="module")
