@@ -31,12 +31,23 @@ class TestDerivedFiles:
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """--check reports drift and writes nothing; without it the files are written."""
+        (tmp_path / "native").mkdir()
         assert abi.main(["--check"], root=tmp_path) == 1
         assert capsys.readouterr().out.splitlines() == [f"stale: {rel}" for rel in abi.GENERATED]
-        assert list(tmp_path.iterdir()) == []
+        assert [p.name for p in tmp_path.rglob("*")] == ["native"]
         assert abi.main([], root=tmp_path) == 0
         assert (tmp_path / "native" / "abi_gen.h").read_text() == abi.c_header()
         assert abi.main(["--check"], root=tmp_path) == 0
+
+    def test_outside_a_source_tree_it_says_so(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An installed package has no native/ to write into: one line, not "stale"."""
+        assert abi.main(["--check"], root=tmp_path) == 2
+        assert capsys.readouterr().err == (
+            f"{tmp_path}: not a wasi-map source tree (no native/); run this in a checkout\n"
+        )
+        assert list(tmp_path.iterdir()) == []
 
     def test_c_core_implements_exactly_the_table(self) -> None:
         """The compiled core registers every implemented function of the table, and no other."""
