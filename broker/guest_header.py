@@ -3,7 +3,7 @@
 A wheel carries it as package data (`broker/include/`, copied there from
 guests/include/ by setup.py's build step); a checkout or an editable
 install has it in guests/include/, next to broker/.  Both are the file
-`python broker/abi.py` generates.  `wasi-map include` prints the directory.
+`python -m broker.abi` generates.  `wasi-map include` prints the directory.
 """
 
 from __future__ import annotations

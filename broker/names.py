@@ -1,6 +1,6 @@
 """Names: what may name a module or a map, and how a message quotes a value.
 
-A leaf module (it imports only abi.py's numbers): the module spec
+A leaf module (it imports only broker/abi/'s numbers): the module spec
 (broker/module_spec.py), the manifest, the host API and the ownership
 wrappers all check names and quote values through it, so a rule and its
 words live once.

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 PLAIN_TYPES = ("i32", "i64", "f32", "f64")
 
 
-Kind = PassKind  # how a declared parameter or result passes (broker/abi.py)
+Kind = PassKind  # how a declared parameter or result passes (broker/abi/)
 READONLY = PASS_READONLY  # the ":r" suffix, or'd into the C code
 
 

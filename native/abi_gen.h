@@ -1,4 +1,4 @@
-/* Generated from broker/abi.py by `python broker/abi.py`; do not edit. */
+/* Generated from broker/abi/ by `python -m broker.abi`; do not edit. */
 #ifndef WM_ABI_GEN_H
 #define WM_ABI_GEN_H
 

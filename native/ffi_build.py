@@ -2,14 +2,16 @@
 
 Named in pyproject.toml's cffi_modules, so `pip install .` builds the C core.
 The cdef is native/wm.h itself, minus its preprocessor lines: the header is
-the one contract between C and Python.  The sha256 of wm.h and of
-broker/abi.py are baked into the core, so that broker/_native/core.py can
-refuse a core built from other sources than those beside it.
+the one contract between C and Python.  The sha256 of wm.h and of the ABI
+package broker/abi/ are baked into the core, so that broker/_native/core.py
+can refuse a core built from other sources than those beside it; both sides
+hash with broker/_native/digest.py.
 """
 
-import hashlib
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 from cffi import FFI
 
@@ -17,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 # The files whose hash the core carries, and the C function that returns it
 # (broker/_native/core.py reads them by these names).
 BAKED = {
-    "wm_built_abi_py_sha256": HERE.parent / "broker" / "abi.py",
+    "wm_built_abi_sha256": HERE.parent / "broker" / "abi",
     "wm_built_wm_h_sha256": HERE / "wm.h",
 }
 SOURCES = [
@@ -51,11 +53,24 @@ def cdef_text() -> str:
     return "\n".join(line for line in lines if not line.lstrip().startswith("#"))
 
 
+def load_digest() -> ModuleType:
+    """broker/_native/digest.py, loaded by its path: broker itself is not
+    importable while the core it needs is being built."""
+    path = HERE.parent / "broker" / "_native" / "digest.py"
+    spec = importlib.util.spec_from_file_location("wasi_map_build_digest", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path}: cannot be loaded to hash the core's sources")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def baked_source() -> str:
     """The C functions that return the baked hashes."""
+    digest_of = load_digest().source_sha256
     out = []
     for name, path in BAKED.items():
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = digest_of(path)
         out.append(f'const char *{name}(void) {{ return "{digest}"; }}\n')
     return "".join(out)
 

@@ -3,10 +3,10 @@
  * This file is read twice: by the C compiler (through wm_core.h) and by
  * cffi as its cdef (native/ffi_build.py drops the preprocessor lines).
  * So: no macros beyond the guard, no inline code, fixed-width types only.
- * Every function returns an errno (broker/abi.py: Errno) unless noted.
+ * Every function returns an errno (broker/abi/: Errno) unless noted.
  * The numbers C and Python share (errnos, rights, pass kinds WM_PASS_*,
  * handle states, WM_ENTRY_COST, WM_MAP_COST, fixed limits) are not here:
- * native/abi_gen.h has them, generated from broker/abi.py.
+ * native/abi_gen.h has them, generated from broker/abi/.
  */
 #ifndef WM_H
 #define WM_H

@@ -1,6 +1,9 @@
-"""The files derived from broker/abi.py are up to date, and agree with the C core."""
+"""The files derived from broker/abi/ are up to date, and agree with the C core."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,10 +15,39 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 class TestDerivedFiles:
-    def test_generated_files_are_current(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """`python broker/abi.py --check` finds nothing stale in this checkout."""
-        monkeypatch.setattr(abi, "ROOT", CHECKOUT)
-        assert abi.main(["--check"]) == 0
+    def test_generated_files_are_current(self) -> None:
+        """`python -m broker.abi --check` finds nothing stale in this checkout."""
+        run = subprocess.run(
+            [sys.executable, "-m", "broker.abi", "--check"],
+            cwd=CHECKOUT,
+            env={**os.environ, "PYTHONPATH": str(CHECKOUT)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (run.returncode, run.stdout, run.stderr) == (0, "", "")
+
+    def test_check_names_the_stale_files_and_a_run_writes_them(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--check reports drift and writes nothing; without it the files are written."""
+        (tmp_path / "native").mkdir()
+        assert abi.main(["--check"], root=tmp_path) == 1
+        assert capsys.readouterr().out.splitlines() == [f"stale: {rel}" for rel in abi.GENERATED]
+        assert [p.name for p in tmp_path.rglob("*")] == ["native"]
+        assert abi.main([], root=tmp_path) == 0
+        assert (tmp_path / "native" / "abi_gen.h").read_text() == abi.c_header()
+        assert abi.main(["--check"], root=tmp_path) == 0
+
+    def test_outside_a_source_tree_it_says_so(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An installed package has no native/ to write into: one line, not "stale"."""
+        assert abi.main(["--check"], root=tmp_path) == 2
+        assert capsys.readouterr().err == (
+            f"{tmp_path}: not a wasi-map source tree (no native/); run this in a checkout\n"
+        )
+        assert list(tmp_path.iterdir()) == []
 
     def test_c_core_implements_exactly_the_table(self) -> None:
         """The compiled core registers every implemented function of the table, and no other."""
@@ -52,11 +84,11 @@ class TestDerivedFiles:
 
 
 class TestDeclarations:
-    """broker/abi.py refuses a declaration whose shapes do not add up, in one line."""
+    """broker/abi/ refuses a declaration whose shapes do not add up, in one line."""
 
     def _declare(self, spec: str) -> abi.AbiFunction:
         roles = {"out_u64": "out: a u64", "nonsense": "?"}
-        return abi._f("probe", spec, "a probe", outputs="none", errnos=(), roles=roles)
+        return abi.declare("probe", spec, "a probe", outputs="none", errnos=(), roles=roles)
 
     def test_a_well_formed_declaration_has_its_spans(self) -> None:
         f = self._declare("h key_ptr key_len buf_ptr buf_cap out_u64")
@@ -73,13 +105,13 @@ class TestDeclarations:
             ("h key_len key_ptr", "length key_len must follow the one pointer it measures"),
             ("h key_ptr", "key_ptr has no length key_len"),
             ("h key_ptr key_len:i64", "key_len (length) must be i32"),
-            ("h nonsense", "parameter 'nonsense' has no shape in _SHAPES"),
+            ("h nonsense", "parameter 'nonsense' has no shape in SHAPES"),
         ],
     )
     def test_a_malformed_declaration_is_refused(self, spec: str, problem: str) -> None:
         with pytest.raises(ValueError) as info:
             self._declare(spec)
-        assert str(info.value).startswith("broker/abi.py: probe: ")
+        assert str(info.value).startswith("broker/abi/functions.py: probe: ")
         assert problem in str(info.value)
         assert "\n" not in str(info.value)
 

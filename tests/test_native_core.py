@@ -1,9 +1,10 @@
 """The C core is refused when stale, and only broker/_native/ touches it.
 
-The core carries the sha256 of broker/abi.py and native/wm.h it was built
-from (native/ffi_build.py); at import they are compared with the files
+The core carries the sha256 of broker/abi/ (one digest over its files) and
+native/wm.h it was built from (native/ffi_build.py, through
+broker/_native/digest.py); at import they are compared with the files
 beside it.  No test here rebuilds the core: the check is called with other
-files, or a copy of the package whose abi.py or wm.h was changed is
+files, or a copy of the package whose broker/abi/ or wm.h was changed is
 imported in a child process.
 """
 
@@ -21,7 +22,7 @@ import pytest
 import broker
 from broker import StaleCoreError, WasmtimeMismatchError
 from broker._native import built_sha256, check_core, core
-from broker._native.core import sha256_of
+from broker._native.digest import sha256_of, source_sha256
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(broker.__file__).resolve().parent  # the broker/ imported (checkout or installed)
@@ -29,30 +30,32 @@ PACKAGE = Path(broker.__file__).resolve().parent  # the broker/ imported (checko
 
 class TestBakedHashes:
     def test_the_core_was_built_from_these_files(self) -> None:
-        """The hashes in the core are those of broker/abi.py and native/wm.h."""
+        """The hashes in the core are those of broker/abi/ and native/wm.h."""
         assert built_sha256() == {
-            "broker/abi.py": sha256_of(PACKAGE / "abi.py"),
+            "broker/abi/": source_sha256(PACKAGE / "abi"),
             "native/wm.h": sha256_of(ROOT / "native" / "wm.h"),
         }
-        assert sha256_of(ROOT / "broker" / "abi.py") == sha256_of(PACKAGE / "abi.py")
+        assert source_sha256(ROOT / "broker" / "abi") == source_sha256(PACKAGE / "abi")
 
     def test_these_files_pass(self) -> None:
         """The files beside the core pass the check it ran at import."""
         check_core()
-        check_core(PACKAGE / "abi.py", ROOT / "native" / "wm.h")
+        check_core(PACKAGE / "abi", ROOT / "native" / "wm.h")
 
 
 class TestStaleCore:
-    def test_a_changed_abi_py_is_refused(self, tmp_path: Path) -> None:
-        """An abi.py other than the one built in: the error names it and the rebuild."""
-        changed = tmp_path / "abi.py"
-        changed.write_bytes((PACKAGE / "abi.py").read_bytes() + b"# one more line\n")
+    def test_a_changed_abi_is_refused(self, tmp_path: Path) -> None:
+        """A broker/abi/ other than the one built in: the error names it and the rebuild."""
+        changed = tmp_path / "abi"
+        shutil.copytree(PACKAGE / "abi", changed, ignore=shutil.ignore_patterns("__pycache__"))
+        with (changed / "functions.py").open("a") as f:
+            f.write("# one more line\n")
         with pytest.raises(StaleCoreError) as info:
             check_core(changed, None)
         text = str(info.value)
         assert f"{changed} changed since it was built" in text
-        baked = built_sha256()["broker/abi.py"]
-        assert baked is not None and baked[:12] in text and sha256_of(changed)[:12] in text
+        baked = built_sha256()["broker/abi/"]
+        assert baked is not None and baked[:12] in text and source_sha256(changed)[:12] in text
         assert "pip install" in text and "\n" not in text
 
     def test_a_changed_wm_h_is_refused(self, tmp_path: Path) -> None:
@@ -60,15 +63,15 @@ class TestStaleCore:
         changed = tmp_path / "wm.h"
         changed.write_text("/* another header */\n")
         with pytest.raises(StaleCoreError, match=r"wm\.h changed since it was built"):
-            check_core(PACKAGE / "abi.py", changed)
+            check_core(PACKAGE / "abi", changed)
 
     def test_no_wm_h_beside_the_package_is_not_checked(self, tmp_path: Path) -> None:
-        """An installed package has no native/wm.h: only abi.py is compared."""
-        check_core(PACKAGE / "abi.py", tmp_path / "native" / "wm.h")
+        """An installed package has no native/wm.h: only broker/abi/ is compared."""
+        check_core(PACKAGE / "abi", tmp_path / "native" / "wm.h")
 
     def test_a_core_without_hashes_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A core built before hashes were baked in is refused, not crashed on."""
-        monkeypatch.setitem(core.BAKED, "broker/abi.py", "wm_no_such_function")
+        monkeypatch.setitem(core.BAKED, "broker/abi/", "wm_no_such_function")
         with pytest.raises(StaleCoreError, match="built by an older wasi-map, without the hash"):
             check_core()
 
@@ -102,14 +105,19 @@ def import_copy(tmp_path: Path, change: str | None) -> subprocess.CompletedProce
 
 
 class TestImport:
-    @pytest.mark.parametrize("change", ["broker/abi.py", "native/wm.h"])
-    def test_a_stale_core_is_refused_at_import(self, tmp_path: Path, change: str) -> None:
+    @pytest.mark.parametrize(
+        "change, named",
+        [("broker/abi/functions.py", "broker/abi"), ("native/wm.h", "native/wm.h")],
+    )
+    def test_a_stale_core_is_refused_at_import(
+        self, tmp_path: Path, change: str, named: str
+    ) -> None:
         """Importing beside a changed file fails with StaleCoreError naming it, not a crash."""
         run = import_copy(tmp_path, change)
         assert run.returncode == 1, run.stderr
         last = run.stderr.strip().splitlines()[-1]
         assert last.startswith("broker.errors.StaleCoreError: wasi-map's C core ")
-        assert f"{tmp_path / change} changed since it was built" in last
+        assert f"{tmp_path / named} changed since it was built" in last
         assert f"`pip install -e .` in {tmp_path}" in last
 
     def test_the_copy_imports_unchanged(self, tmp_path: Path) -> None:
@@ -155,3 +163,51 @@ def test_sha256_of_is_the_files_sha256(tmp_path: Path) -> None:
     f = tmp_path / "x"
     f.write_bytes(b"abc")
     assert sha256_of(f) == hashlib.sha256(b"abc").hexdigest()
+
+
+class TestSourceDigest:
+    """The ABI's digest covers every .py file of the package, and nothing else."""
+
+    def _package(self, tmp_path: Path) -> Path:
+        pkg = tmp_path / "abi"
+        pkg.mkdir()
+        (pkg / "a.py").write_text("A = 1\n")
+        (pkg / "b.py").write_text("B = 2\n")
+        return pkg
+
+    def test_a_change_in_any_file_changes_it(self, tmp_path: Path) -> None:
+        pkg = self._package(tmp_path)
+        before = source_sha256(pkg)
+        (pkg / "b.py").write_text("B = 3\n")
+        assert source_sha256(pkg) != before
+
+    @pytest.mark.parametrize("edit", ["add", "remove", "rename"])
+    def test_a_new_removed_or_renamed_file_changes_it(self, tmp_path: Path, edit: str) -> None:
+        pkg = self._package(tmp_path)
+        before = source_sha256(pkg)
+        if edit == "add":
+            (pkg / "c.py").write_text("")
+        elif edit == "remove":
+            (pkg / "b.py").unlink()
+        else:
+            (pkg / "b.py").rename(pkg / "c.py")
+        assert source_sha256(pkg) != before
+
+    def test_caches_do_not_count(self, tmp_path: Path) -> None:
+        """Bytecode caches (an installed package's or a test run's) leave it as built."""
+        pkg = self._package(tmp_path)
+        before = source_sha256(pkg)
+        (pkg / "__pycache__").mkdir()
+        (pkg / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0")
+        assert source_sha256(pkg) == before
+
+    def test_a_file_is_its_plain_sha256(self, tmp_path: Path) -> None:
+        f = tmp_path / "wm.h"
+        f.write_bytes(b"abc")
+        assert source_sha256(f) == sha256_of(f) == hashlib.sha256(b"abc").hexdigest()
+
+    def test_the_build_hashes_with_the_same_function(self) -> None:
+        """native/ffi_build.py loads broker/_native/digest.py, not a copy of it."""
+        text = (ROOT / "native" / "ffi_build.py").read_text()
+        assert '"broker" / "_native" / "digest.py"' in text
+        assert "hashlib" not in text

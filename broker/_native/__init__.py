@@ -4,7 +4,8 @@ Only this package touches the compiled extension's `ffi` and `lib`; the
 rest of broker/ calls the typed functions and classes named here, and
 errnos come back as `broker.errors` exceptions.  Its modules, one job each:
 
-- core.py: loads broker._wm; refuses a stale core (hashes baked in at build)
+- core.py: loads broker._wm; refuses a stale core (hashes baked in at build,
+  taken by digest.py, which native/ffi_build.py loads by its path)
 - wasmtime_layouts.py: wasmtime-py's private attributes and C layouts,
   checked against the core's at import; the wasmtime entry points it calls
 - failures.py: the rule that carries a store's failure out of a C call

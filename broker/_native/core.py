@@ -1,23 +1,24 @@
 """The compiled C core (broker._wm): loaded here, and refused when it is stale.
 
 `ffi` and `lib` are the raw cffi objects; only the modules of this package
-use them.  native/ffi_build.py bakes into the core the sha256 of the two
-files its Python side must agree with: broker/abi.py (the ABI table) and
-native/wm.h (the cffi declarations).  At import the baked abi.py hash is
-compared with the broker/abi.py being imported, and the wm.h hash with
-native/wm.h when a checkout lies around the package; a mismatch is a
-StaleCoreError naming the file and the command that rebuilds the core.
+use them.  native/ffi_build.py bakes into the core the sha256 of the
+sources its Python side must agree with: the ABI package broker/abi/ (one
+digest over its files) and native/wm.h (the cffi declarations), both taken
+by digest.py.  At import the baked ABI digest is compared with the
+broker/abi/ being imported, and the wm.h hash with native/wm.h when a
+checkout lies around the package; a mismatch is a StaleCoreError naming
+what changed and the command that rebuilds the core.
 """
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 from typing import Any
 
 from .. import abi
 from ..errors import StaleCoreError
+from .digest import source_sha256
 
 try:
     from .._wm import ffi as ffi
@@ -30,14 +31,10 @@ except ImportError as exc:  # pragma: no cover - a broken install
 Native = Any  # a cffi pointer; `lib` is untyped, types come back in this package
 
 CHECKOUT = Path(__file__).resolve().parents[2]  # the source tree, when there is one
-ABI_PY = Path(abi.__file__).resolve()
+ABI_DIR = Path(abi.__file__).resolve().parent  # broker/abi/, hashed as one
 WM_H = CHECKOUT / "native" / "wm.h"  # present in a checkout or an editable install
 # The baked hashes: the file each stands for and the function that returns it.
-BAKED = {"broker/abi.py": "wm_built_abi_py_sha256", "native/wm.h": "wm_built_wm_h_sha256"}
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+BAKED = {"broker/abi/": "wm_built_abi_sha256", "native/wm.h": "wm_built_wm_h_sha256"}
 
 
 def core_path() -> str:
@@ -62,11 +59,11 @@ def rebuild_advice() -> str:
     return "reinstall wasi-map from its source: `pip install .`"
 
 
-def check_core(abi_py: Path = ABI_PY, wm_h: Path | None = WM_H) -> None:
-    """Refuse a core built from another broker/abi.py (or native/wm.h, when
+def check_core(abi_dir: Path = ABI_DIR, wm_h: Path | None = WM_H) -> None:
+    """Refuse a core built from another broker/abi/ (or native/wm.h, when
     `wm_h` exists) than these, with the command that rebuilds it."""
     baked = built_sha256()
-    sources = {"broker/abi.py": abi_py, "native/wm.h": wm_h}
+    sources = {"broker/abi/": abi_dir, "native/wm.h": wm_h}
     for name, path in sources.items():
         if path is None or not path.exists():
             continue
@@ -76,14 +73,14 @@ def check_core(abi_py: Path = ABI_PY, wm_h: Path | None = WM_H) -> None:
                 f"wasi-map's C core {core_path()} is stale: it was built by an older "
                 f"wasi-map, without the hash of {name}; {rebuild_advice()}"
             )
-        have = sha256_of(path)
+        have = source_sha256(path)
         if have != want:
             raise StaleCoreError(
                 f"wasi-map's C core {core_path()} is stale: {path} changed since it was "
                 f"built (sha256 {have[:12]}, the core has {want[:12]}); {rebuild_advice()}"
             )
     names = set(abi_function_names())
-    if names != abi.IMPLEMENTED:  # pragma: no cover - only with an unchanged abi.py
+    if names != abi.IMPLEMENTED:  # pragma: no cover - only with an unchanged broker/abi/
         raise StaleCoreError(
             f"wasi-map's C core {core_path()} is stale: it implements {sorted(names)}; "
             f"{rebuild_advice()}"

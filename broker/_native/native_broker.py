@@ -16,7 +16,7 @@ from .failures import check
 from .module import NativeModule
 from .wasmtime_layouts import API, pointer
 
-# What the `bytes` quota charges beyond keys and values (declared in broker/abi.py).
+# What the `bytes` quota charges beyond keys and values (declared in broker/abi/).
 ENTRY_COST: int = abi.ENTRY_COST
 MAP_COST: int = abi.MAP_COST
 

@@ -1,4 +1,4 @@
-"""The ABI's reference tables, from broker/abi.py and broker/limits.py."""
+"""The ABI's reference tables, from broker/abi/ and broker/limits.py."""
 
 from __future__ import annotations
 

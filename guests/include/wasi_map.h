@@ -1,5 +1,5 @@
 /* wasi_map.h: the WASI-Map v1 guest ABI for C guests.
- * Generated from broker/abi.py by `python broker/abi.py`; do not edit. */
+ * Generated from broker/abi/ by `python -m broker.abi`; do not edit. */
 #ifndef WASI_MAP_H
 #define WASI_MAP_H
 
