@@ -7,7 +7,7 @@
  * never a trap; the one trap is a quota configured to trap.
  *
  * Where each argument is, and which arguments are pointers into guest
- * memory with what length, is not written here: broker/abi.py declares it
+ * memory with what length, is not written here: broker/abi/ declares it
  * and native/abi_gen.h has it as WM_ARGS_<fn> (A_<param>, the positions;
  * SPANS_, the spans).  CHECK_SPANS() checks every span of a call in one
  * step, through span() -- the single bounds check -- before anything else.
