@@ -5,6 +5,10 @@ default) or, with `durable=True`, with an append-only file synced on every
 write, so that `kill()` + `start()` keeps every acknowledged write.  It can
 also listen on a unix socket (`unixsocket=`), on a TLS port (`tls=` the
 server's certificate files) and ask for a password (`password=`).
+`throwaway()` runs one in a temporary directory while a block runs.
+
+The one place redis-server is started: the tests' fixtures and the
+benchmarks (benchmarks/bench_store.py puts this folder on sys.path) use it.
 """
 
 from __future__ import annotations
@@ -12,13 +16,17 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
 REDIS_SERVER = shutil.which("redis-server")
+START_TIMEOUT_S = 10.0
 
 
 def free_port() -> int:
@@ -83,17 +91,21 @@ class RedisServer:
             self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         client = redis.Redis(port=self.port, password=self.password, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server on port {self.port} did not start") from None
-                time.sleep(0.02)
-        client.close()
-        return self
+        deadline = time.monotonic() + START_TIMEOUT_S
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return self
+                except redis.ConnectionError:
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        self.stop()
+                        raise RuntimeError(
+                            f"redis-server on port {self.port} did not start"
+                        ) from None
+                    time.sleep(0.02)
+        finally:
+            client.close()
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no last save."""
@@ -116,3 +128,14 @@ class RedisServer:
         client = redis.Redis(port=self.port, password=self.password)
         client.flushall()
         client.close()
+
+
+@contextmanager
+def throwaway() -> Iterator[RedisServer]:
+    """A RedisServer (persistence off) in a temporary directory while the block runs."""
+    with tempfile.TemporaryDirectory(prefix="wm-redis-") as directory:
+        server = RedisServer(Path(directory)).start()
+        try:
+            yield server
+        finally:
+            server.stop()
