@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import pytest
-import wasmtime
-from abi_table import signature
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from paths import GUESTS
+from raw_caller import (
+    MEM,
+    OUT_AREA,
+    PREPARED,
+    SIGNATURES,
+    SLOW_AND_FRESH,
+    World,
+    flatten,
+    make_world,
+)
 from stores_fixtures import every_store
 from strategies import i64_args, mostly, pointers, raw_handles, rights_args, spans
 
@@ -20,34 +25,6 @@ from broker._native import NativeModule
 from broker.abi import Errno
 from broker.errors import ValueTypeError
 
-RAW_CALLER = GUESTS / "raw_caller.wat"
-RAW_WASM = bytes(wasmtime.wat2wasm(RAW_CALLER.read_text()))
-MEM = 65536  # raw_caller.wat: one page that cannot grow
-
-# --- the guest's memory, prepared before every example ---------------------------
-
-
-def batch(*fields: bytes) -> bytes:
-    """Records of u32 length + bytes, back to back."""
-    return b"".join(len(f).to_bytes(4, "little") + f for f in fields)
-
-
-PREPARED: dict[int, bytes] = {
-    0x100: b"alpha",
-    0x110: b"beta",
-    0x120: b"child",
-    0x130: b"scratch",
-    0x140: b"config",
-    0x150: b"missing",
-    0x160: b"\xff\xfe",  # not UTF-8
-    0x200: batch(b"alpha", b"beta", b"missing"),  # get_many keys
-    0x280: batch(b"alpha", b"child"),  # get_many keys hitting a map reference
-    0x300: batch(b"alpha", b"zz", b"gamma", b"v"),  # set_many items
-    0x380: b"\x05\x00\x00\x00al",  # a truncated record
-    0x400: (1).to_bytes(8, "little"),  # an 8-byte counter value
-    MEM - 5: b"alpha",  # ends exactly at the end of memory
-}
-OUT_AREA = 0x1000  # 4 KiB free for outputs and buffers
 #: Pointer/length pairs that lie inside memory and mean something.
 GOOD_SPANS = tuple((at, len(data)) for at, data in PREPARED.items()) + (
     (OUT_AREA, 0x1000),
@@ -58,12 +35,7 @@ GOOD_SPANS = tuple((at, len(data)) for at, data in PREPARED.items()) + (
 )
 OUT_MARKS = (0, 8, 0x10, 0x20, 0x40, OUT_AREA, MEM - 4, MEM - 8)
 
-# --- call signatures --------------------------------------------------------------
 
-#: Each ABI function's parameters grouped by meaning (abi_table.signature,
-#: from broker/abi.py): "h" a handle, "span" a pointer/length pair (two
-#: params), "out4"/"out8" an out-pointer of that size, "rights", "i64".
-SIGNATURES: dict[str, tuple[str, ...]] = {f.name: signature(f) for f in abi.FUNCTIONS}
 #: Where in the signature the out-pointer is that receives the needed size on RANGE.
 SIZE_AT = {"get": 3, "keys": 3, "get_many": 3}
 WRITES = {"set", "delete", "incr", "set_if", "set_many", "set_map"}
@@ -87,12 +59,8 @@ SINGLE_HANDLE = {
 POOL = ("rw", "scratch", "ro", "ro_child", "none", "stale", "other_a", "other_b")
 READ_ONLY = ("ro", "ro_child")
 
-#: Each example makes its own broker on an empty store (`fresh_store`).
-SLOW_AND_FRESH = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 
 SAFE_OUTS = (0, 8, 0x10, 0x20, 0x40, OUT_AREA, OUT_AREA + 0x800, MEM - 8)
-
-
 handle_args = mostly(st.sampled_from(POOL), raw_handles)
 ARG_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "h": handle_args,
@@ -111,75 +79,6 @@ def call_args(name: str) -> st.SearchStrategy[tuple[str, tuple[Any, ...]]]:
 calls = st.sampled_from(sorted(SIGNATURES)).flatmap(call_args)
 
 
-# --- the setup --------------------------------------------------------------------
-
-
-@dataclass
-class World:
-    """A broker with the raw caller "rc", another module, and the maps rc may only read."""
-
-    broker: Broker
-    handles: dict[str, int]  # rc's handles by role
-    config: int  # the host's handle to the named map rc may only read
-    child: int  # the host's handle to the map stored in config under b"child" (memory only)
-    other: NativeModule
-    other_maps: tuple[int, int]
-
-    def call(self, export: str, *args: int) -> int:
-        result = self.broker.call(f"rc.{export}", *args)
-        assert isinstance(result, int)
-        return result
-
-    def poke(self, at: int, data: bytes) -> None:
-        for i, byte in enumerate(data):
-            self.broker.call("rc.poke8", at + i, byte)
-
-    def peek(self, at: int, size: int) -> int:
-        return int(self.broker.call("rc.peek32" if size == 4 else "rc.peek64", at)) % (
-            1 << (8 * size)
-        )
-
-    def out_handle(self, export: str, *args: int) -> int:
-        """Call an export that writes a handle to OUT_AREA; return the handle."""
-        assert self.call(export, *args) == Errno.OK, export
-        return self.peek(OUT_AREA, 4)
-
-
-def make_world(broker: Broker) -> World:
-    broker.load("rc", RAW_WASM, grants={"config": "r", "scratch": "rw"})
-    broker.load("other", RAW_WASM)
-    host = broker.host
-    config = host.op_open(b"config", 3)
-    host.op_set(config, b"alpha", b"1")
-    host.op_incr(config, b"beta", 41)
-    host.op_set(config, b"", b"the empty key")
-    child = host.op_new()
-    host.op_set(child, b"x", b"y")
-    if broker.store is None:  # a map in a backing store holds bytes only
-        host.op_set_map(config, b"child", child)
-    other = broker.native_module("other")
-    a, b = other.op_new(), other.op_new()
-    other.op_set(a, b"alpha", b"theirs")
-    other.op_set_map(a, b"child", b)
-    other.op_incr(b, b"beta", 7)
-    world = World(broker, {}, config, child, other, (a, b))
-    for at, data in PREPARED.items():
-        world.poke(at, data)
-    h = world.handles
-    h["rw"] = world.out_handle("new", OUT_AREA)
-    h["scratch"] = world.out_handle("open", 0x130, 7, 3, OUT_AREA)
-    h["ro"] = world.out_handle("open", 0x140, 6, 1, OUT_AREA)
-    if broker.store is None:
-        h["ro_child"] = world.out_handle("get_map", h["ro"], 0x120, 5, OUT_AREA)
-    else:  # no map references in a store: a second read-only handle to config
-        h["ro_child"] = world.out_handle("open", 0x140, 6, 1, OUT_AREA)
-    h["none"] = world.out_handle("clone", h["rw"], 0, OUT_AREA)
-    h["stale"] = world.out_handle("new", OUT_AREA)
-    assert world.call("close", h["stale"]) == Errno.OK
-    h["other_a"], h["other_b"] = a, b
-    return world
-
-
 def snapshot(native: NativeModule, h: int) -> list[tuple[bytes, int, Any]]:
     """(key, version, value or the referenced map's id) for every entry, in order."""
     out = []
@@ -193,29 +92,6 @@ def snapshot(native: NativeModule, h: int) -> list[tuple[bytes, int, Any]]:
             native.op_close(ref)
         out.append((key, version, value))
     return out
-
-
-def flatten(
-    world: World, name: str, args: tuple[Any, ...]
-) -> tuple[list[int], list[tuple[int, int]], list[tuple[int, int]]]:
-    """The raw params, every (ptr, len) pair to check for FAULT, and the out-pointers."""
-    raw: list[int] = []
-    pairs: list[tuple[int, int]] = []
-    outs: list[tuple[int, int]] = []
-    for kind, arg in zip(SIGNATURES[name], args, strict=True):
-        if kind == "h":
-            raw.append(world.handles[arg] if isinstance(arg, str) else arg)
-        elif kind == "span":
-            raw += arg
-            pairs.append(arg)
-        elif kind in ("out4", "out8"):
-            size = 4 if kind == "out4" else 8
-            raw.append(arg)
-            pairs.append((arg, size))
-            outs.append((arg, size))
-        else:
-            raw.append(arg)
-    return raw, pairs, outs
 
 
 def inside(ptr: int, size: int) -> bool:
@@ -352,103 +228,3 @@ class TestRandomCalls:
             broker.unload("rc")
             assert (snapshot(host, w.config), snapshot(host, w.child)) == before[:2]
             host.op_close(host.op_new())  # the host still works
-
-
-@every_store
-class TestBatchBuffers:
-    """Arbitrary bytes as batch buffers: malformed is INVAL, well-formed does what it says."""
-
-    @staticmethod
-    def parse(data: bytes, fields: int) -> list[list[bytes]] | None:
-        """Items of `fields` (u32 length + bytes) records, or None when malformed."""
-        items, at = [], 0
-        while at < len(data):
-            item = []
-            for _ in range(fields):
-                if len(data) - at < 4:
-                    return None
-                n = int.from_bytes(data[at : at + 4], "little")
-                at += 4
-                if len(data) - at < n:
-                    return None
-                item.append(data[at : at + n])
-                at += n
-            items.append(item)
-        return items
-
-    records = st.lists(st.tuples(st.binary(max_size=6), st.binary(max_size=6)), max_size=4).map(
-        lambda items: b"".join(batch(k, v) for k, v in items)
-    )
-    buffers = st.one_of(
-        st.binary(max_size=48),
-        records,
-        st.tuples(records, st.integers(0, 40)).map(lambda t: t[0][: t[1]]),
-        st.tuples(records, st.binary(min_size=1, max_size=6)).map(lambda t: t[0] + t[1]),
-    )
-
-    @settings(max_examples=150, deadline=None, suppress_health_check=SLOW_AND_FRESH)
-    @given(data=buffers)
-    def test_set_many_is_all_or_nothing(self, fresh_store: Callable[[], str], data: bytes) -> None:
-        """set_many of arbitrary bytes is INVAL (nothing changes) or OK with exactly its items."""
-        with Broker(fresh_store()) as broker:
-            w = make_world(broker)
-            at = OUT_AREA + 0x100
-            w.poke(at, data)
-            scratch = w.handles["scratch"]
-            errno = w.call("set_many", scratch, at, len(data))
-            items = self.parse(data, 2)
-            host = broker.host
-            view = host.op_open(b"scratch", 1)
-            if items is None:
-                assert errno == Errno.INVAL
-                assert host.op_keys(view) == []
-            else:
-                assert errno == Errno.OK
-                expected: dict[bytes, bytes] = {}
-                for key, value in items:
-                    expected[key] = value  # a repeated key: the later item wins
-                assert {k: host.op_get(view, k) for k in host.op_keys(view)} == expected
-
-    @settings(max_examples=150, deadline=None, suppress_health_check=SLOW_AND_FRESH)
-    @given(data=buffers)
-    def test_get_many_parses_exactly(self, fresh_store: Callable[[], str], data: bytes) -> None:
-        """get_many of arbitrary bytes is INVAL when malformed, else one value per key, in order."""
-        with Broker(fresh_store()) as broker:
-            w = make_world(broker)
-            at, out = OUT_AREA + 0x100, OUT_AREA + 0x400
-            w.poke(at, data)
-            errno = w.call("get_many", w.handles["scratch"], at, len(data), out, 0x800, OUT_AREA)
-            items = self.parse(data, 1)
-            if items is None:
-                assert errno == Errno.INVAL
-                return
-            assert errno == Errno.OK
-            assert w.peek(OUT_AREA, 4) == 4 * len(items)  # scratch is empty: every key absent
-            for i in range(len(items)):
-                assert w.peek(out + 4 * i, 4) == 0xFFFFFFFF
-
-
-@every_store
-class TestWrapAround:
-    """A pointer/length pair whose sum wraps around 2^32 is never taken for valid memory."""
-
-    @pytest.mark.parametrize("name", sorted(SIGNATURES))
-    def test_wrap_around_is_fault(self, broker: Broker, name: str) -> None:
-        """A pair that wraps into low memory is FAULT, for every function with a pointer."""
-        w = make_world(broker)
-        wrap = (0xFFFFFFF0, 0x20)  # ends at 0x10: inside memory only if the sum wraps
-        args = []
-        for kind in SIGNATURES[name]:
-            args.append(
-                {
-                    "h": "rw",
-                    "span": wrap,
-                    "out4": 0xFFFFFFFE,
-                    "out8": 0xFFFFFFFC,
-                    "rights": 3,
-                    "i64": 0,
-                }[kind]
-            )
-        raw, pairs, _ = flatten(w, name, tuple(args))
-        expected = Errno.FAULT if pairs else Errno.OK
-        assert w.call(name, *raw) == expected
