@@ -24,11 +24,14 @@ from typing import Any
 import redis
 import redis.connection
 from _harness import fmt_ns, fmt_sample, machine, print_table, repeat, summarize
-from _redis_server import redis_server
 
 from broker import Broker
 from broker.stores import Store
 from broker.stores.redis_store import SET as STORE_SET_SCRIPT
+
+# The tests' redis-server launcher, the only one (tests/support/redis_server.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
+from redis_server import throwaway  # noqa: E402
 
 GUEST = Path(__file__).parent / "guests" / "store_loop.wat"
 MAP = "bench"  # the named map the guest opens
@@ -281,9 +284,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rounds = 3 if args.quick else 21
     n = sizes(args.quick)
-    with redis_server() as port:
-        redis_version = server_version(port)
-        results = measure_all(port, n, rounds)
+    with throwaway() as server:
+        redis_version = server_version(server.port)
+        results = measure_all(server.port, n, rounds)
     door = door_figures(n, rounds)
 
     print(

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from paths import APPS, GUESTS
 from redis_server import RedisServer
 from stores_fixtures import fresh_store, store_url
 
@@ -18,8 +19,7 @@ from broker._native.failures import left_on_thread
 
 __all__ = ["fresh_store", "store_url"]  # fixtures: every test module sees them
 
-GUESTS = Path(__file__).parent / "guests"
-LEAKY = Path(__file__).parent / "apps" / "leaky" / "app.toml"
+LEAKY = APPS / "leaky" / "app.toml"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,7 +1,7 @@
 """The app manifest's keys: type, default, example, meaning.
 
 The manifest reader (broker/manifest.py) does not describe its keys, so
-they are declared here; tests/test_docs_reference.py checks this list
+they are declared here; tests/tools/test_docs_reference.py checks this list
 against what the reader accepts, its defaults, and that every example loads.
 """
 

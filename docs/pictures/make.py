@@ -10,7 +10,7 @@ which takes the snapshot right there (a store is called in the middle of
 the guest's call, without the broker's lock).  The camera map itself is
 left out of the pictures.  `broker.graph.frames` draws the snapshots side
 by side; each picture is written as NAME.dot (the graphviz source, which
-tests/test_docs_ownership.py compares with a fresh run) and NAME.svg.
+tests/tools/test_docs_ownership.py compares with a fresh run) and NAME.svg.
 """
 
 from __future__ import annotations

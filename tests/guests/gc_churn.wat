@@ -1,5 +1,5 @@
 ;; gc_churn.wat: a guest that makes cycles of maps, for the cycle collector
-;; tests (tests/test_gc.py), loaded as "churn".  It builds rings and
+;; tests (tests/gc/test_gc.py), loaded as "churn".  It builds rings and
 ;; self-references with set_map, keeps or drops its handles to them, makes
 ;; garbage cycles by the hundred (each close of a referenced map counts
 ;; toward the automatic collector's threshold), and logs its drop notices.

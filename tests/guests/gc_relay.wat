@@ -1,4 +1,4 @@
-;; gc_relay.wat: a lender for the cycle collector tests (tests/test_gc.py),
+;; gc_relay.wat: a lender for the cycle collector tests (tests/gc/test_gc.py),
 ;; loaded as "relay" beside gc_churn.wat ("churn").  It builds a two-map
 ;; cycle that only its own handle reaches, and lends a handle to
 ;; churn.churn (declared borrow by the test), which makes the collector run

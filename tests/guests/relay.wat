@@ -1,4 +1,4 @@
-;; relay.wat: the guest of tests/test_model_xmod.py.  Loaded three times, as
+;; relay.wat: the guest of tests/ownership/test_model_xmod.py.  Loaded three times, as
 ;; "a", "b" and "c"; every instance imports every instance's exports (its own
 ;; too), so handles can travel between modules in any direction, re-entrantly.
 ;;

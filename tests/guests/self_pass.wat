@@ -1,5 +1,5 @@
 ;; self_pass.wat: a module that passes handles to its own exports, loaded as
-;; "selfpass" (tests/test_selfcalls.py).  It imports its own inner_*
+;; "selfpass" (tests/ownership/test_selfcalls.py).  It imports its own inner_*
 ;; exports, so the giver's and the receiver's handle tables are one table.
 ;;
 ;;   fill(n)          open n new maps (kept open): 0, or -errno

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "abi_gen.h" /* errno and rights numbers, generated from broker/abi.py */
+#include "abi_gen.h" /* errno and rights numbers, generated from broker/abi/ */
 #include "handles.h" /* the handle number layout (index bits, max generation) */
 #include "wasmtime_abi.h" /* the restated wasmtime types, for the fake wasmtime */
 #include "wm.h"

@@ -1,6 +1,6 @@
 """The leaky app's host side: module-level objects that never close their MapRefs.
 
-tests/test_leaks.py loads this file as the module `leaky_hostcache`, so the
+tests/diagnostics/test_leaks.py loads this file as the module `leaky_hostcache`, so the
 leak report can name `leaky_hostcache.CACHE` (a dict) and
 `leaky_hostcache.SESSION` (an object's attribute) as what keeps a map alive.
 """
