@@ -3,7 +3,7 @@
 Most tests run with automatic collection off (`gc_threshold=0`, the `b`
 fixture), so every collection is one the test asked for and the counts are
 exact; the tests of the threshold, of teardown and of borrows turn it on.
-Every broker is recounted (`_native.check() == 0`) when its test ends.
+Every broker is recounted (`testing.check_refcounts`) when its test ends.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from gc_shapes import MakeBroker
 
-from broker import Broker
+from broker import Broker, testing
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def make_broker() -> Iterator[MakeBroker]:
     try:
         for b in made:
             if not b.closed:
-                assert b._native.check() == 0
+                testing.check_refcounts(b)
     finally:
         for b in made:
             b.close()

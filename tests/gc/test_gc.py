@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from gc_shapes import counters, garbage_ring, live, load_churn, pair, ring, self_cycle, walk_ring
 
-from broker import Broker, MapRef, Share
+from broker import Broker, MapRef, Share, testing
 
 
 class TestCycleShapes:
@@ -18,7 +18,7 @@ class TestCycleShapes:
         assert b.collect() == 1
         assert live(b) == set()
         assert counters(b) == (1, 1)
-        assert b._native.check() == 0
+        testing.check_refcounts(b)
 
     def test_self_reference_under_two_keys(self, b: Broker) -> None:
         """A map holding itself under two keys (count 2 from itself) is still garbage."""
@@ -29,7 +29,7 @@ class TestCycleShapes:
         assert b.stats()["maps"] == 1
         assert b.collect() == 1
         assert b.stats()["maps"] == 0
-        assert b._native.check() == 0
+        testing.check_refcounts(b)
 
     def test_two_cycle(self, b: Broker) -> None:
         """Two maps referencing each other are reclaimed together: collect() == 2."""
@@ -41,7 +41,7 @@ class TestCycleShapes:
         assert b.collect() == 2
         assert live(b) == set()
         assert counters(b) == (1, 2)
-        assert b._native.check() == 0
+        testing.check_refcounts(b)
 
     def test_two_maps_with_parallel_references(self, b: Broker) -> None:
         """References under several keys between the same two maps are all subtracted."""
@@ -54,7 +54,7 @@ class TestCycleShapes:
         y.close()
         assert b.collect() == 2
         assert b.stats()["maps"] == 0
-        assert b._native.check() == 0
+        testing.check_refcounts(b)
 
     def test_ring_of_ten_thousand(self, b: Broker) -> None:
         """A ring of 10,000 host maps is one cycle, reclaimed by one collect() (no recursion)."""
@@ -64,7 +64,7 @@ class TestCycleShapes:
         assert b.collect() == 10_000
         assert b.stats()["maps"] == 0
         assert counters(b) == (1, 10_000)
-        assert b._native.check() == 0
+        testing.check_refcounts(b)
 
     def test_figure_eight(self, b: Broker) -> None:
         """Two cycles sharing one map are one group of garbage."""
@@ -84,7 +84,7 @@ class TestCycleShapes:
         assert b.stats()["maps"] == total
         assert b.collect() == total
         assert counters(b) == (1, total)
-        assert b._native.check() == 0
+        testing.check_refcounts(b)
 
     def test_second_collect_finds_nothing(self, b: Broker) -> None:
         """A collection right after one reclaims nothing but still counts as a collection."""
@@ -97,7 +97,7 @@ class TestCycleShapes:
         """collect() with no maps at all returns 0."""
         assert b.collect() == 0
         assert counters(b) == (1, 0)
-        assert b._native.check() == 0
+        testing.check_refcounts(b)
 
     def test_plain_garbage_is_not_the_collectors(self, b: Broker) -> None:
         """An acyclic chain goes by counting when its root goes; collect() finds nothing."""
@@ -113,7 +113,7 @@ class TestCycleShapes:
         root.close()
         assert b.stats()["maps"] == 0
         assert b.collect() == 0
-        s = b._native.stats()
+        s = testing.core_counters(b)
         assert (s["reclaimed"], s["cycles_reclaimed"]) == (11, 0)
 
 
@@ -138,7 +138,7 @@ class TestTails:
         assert b.collect() == 7
         assert b.stats()["maps"] == 0
         assert counters(b) == (1, 7)
-        assert b._native.check() == 0
+        testing.check_refcounts(b)
 
     def test_tail_that_is_itself_a_cycle(self, b: Broker) -> None:
         """A garbage cycle that references another cycle: both are reclaimed."""
@@ -161,7 +161,7 @@ class TestTails:
         assert live(b) == {t.map_id}
         assert dict(t) == {b"keep": b"me"}
         assert b.snapshot().maps[t.map_id].refcount == 1
-        assert b._native.check() == 0
+        testing.check_refcounts(b)
         t.close()
         assert b.stats()["maps"] == 0
 
@@ -179,7 +179,7 @@ class TestTails:
         assert b.collect() == 3
         assert walk_ring(held[0], 5) == [b"0", b"1", b"2", b"3", b"4"]
         assert b.snapshot().maps[held[0].map_id].refcount == 2  # host + the ring
-        assert b._native.check() == 0
+        testing.check_refcounts(b)
 
 
 class TestReachableCycles:
@@ -286,7 +286,7 @@ class TestReachableCycles:
             m.close()
         assert b.collect() == 0
         assert live(b) == ids
-        assert b._native.check() == 0
+        testing.check_refcounts(b)
 
     def test_named_map_referencing_itself(self, b: Broker) -> None:
         """A named map that references itself stays (its name counts)."""
@@ -306,7 +306,7 @@ class TestReachableCycles:
         assert live(b) == {holder.map_id, aid, cid}
         holder.close()
         assert live(b) == {aid, cid}
-        assert b._native.stats()["reclaimed"] == 1
+        assert testing.core_counters(b)["reclaimed"] == 1
         assert b.collect() == 2
         assert counters(b) == (2, 2)
 
@@ -352,4 +352,4 @@ class TestReachableCycles:
         for i, m in enumerate(keep):
             n = 1 + (3 * i) % 5
             assert walk_ring(m, n) == [str(j).encode() for j in range(n)]
-        assert b._native.check() == 0
+        testing.check_refcounts(b)

@@ -9,7 +9,7 @@ import threading
 import pytest
 from gc_shapes import MakeBroker, counters, live, load_churn, pair, ring, self_cycle, walk_ring
 
-from broker import Broker
+from broker import Broker, testing
 from broker.gc import DEFAULT_THRESHOLD, CollectorStats
 
 
@@ -174,7 +174,7 @@ class TestAutomaticCollection:
         for _ in range(12):
             self_cycle(b)
         b.collect()
-        s = b._native.stats()
+        s = testing.core_counters(b)
         assert b.gc.stats() == CollectorStats(s["collections"], s["cycles_reclaimed"], 5)
         assert b.gc.stats() == CollectorStats(3, 12, 5)
         assert s["reclaimed"] == 12
@@ -244,4 +244,4 @@ class TestThreads:
         assert counters(b)[0] > 0
         b.collect()
         assert b.stats()["maps"] == 0
-        assert b._native.check() == 0
+        testing.check_refcounts(b)

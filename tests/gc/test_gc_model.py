@@ -17,7 +17,7 @@ get_map, rings, collect); the checks:
   exactly the model's (so plain counting is checked too); with it on, the
   broker keeps at least every reachable map and nothing the model has
   reclaimed;
-- always: `_native.check() == 0` (the core recounts every reference).
+- always: `testing.check_refcounts` (the core recounts every reference).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from broker import AccessError, Broker, MapRef, NotFoundError
+from broker import AccessError, Broker, MapRef, NotFoundError, testing
 from broker.errors import ValueTypeError
 
 KEYS = st.sampled_from([b"a", b"b", b"c", b""])
@@ -277,7 +277,7 @@ class CollectorMachine(RuleBasedStateMachine):
     def counts_agree(self) -> None:
         """The core's recount finds no reference counted wrong."""
         if self.b is not None:
-            assert self.broker._native.check() == 0
+            testing.check_refcounts(self.broker)
 
     @invariant()
     def live_maps_agree(self) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from broker import Broker, Limits, ModuleError
+from broker import Broker, Limits, ModuleError, testing
 
 MIB = 1 << 20
 
@@ -69,7 +69,7 @@ class TestInstantiating:
         message = str(info.value)
         assert "greedy" in message and words in message and "\n" not in message
         assert broker.modules() == []
-        assert broker._native.stats()["modules"] == 0
+        assert testing.core_counters(broker)["modules"] == 0
 
     def test_a_manifest_limit(self, tmp_path: Path) -> None:
         """`limits = { linear_memory = N }` in the manifest; too small a limit names the file."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sanitizer import SANITIZED, rss
 
-from broker import Broker, Errno
+from broker import Broker, Errno, testing
 from broker._native import ENTRY_COST, MAP_COST
 
 QUOTA = 16 << 20
@@ -212,4 +212,4 @@ class TestMemoryTheQuotaDidNotSee:
         before = rss()
         assert broker.call("leaky.tomb", 50, 20_000) == 0
         assert SANITIZED or rss() - before < 2 * QUOTA + (8 << 20)
-        assert broker._native.check() == 0
+        testing.check_refcounts(broker)

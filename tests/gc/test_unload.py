@@ -14,7 +14,7 @@ import wasmtime
 from sanitizer import SANITIZED, rss
 from xmod import CALLEE, CALLER, WATCHER
 
-from broker import Borrow, Broker, GuestTrap, ModuleError
+from broker import Borrow, Broker, GuestTrap, ModuleError, testing
 
 TINY = wasmtime.wat2wasm('(module (func (export "f") (result i32) (i32.const 1)))')
 
@@ -87,7 +87,7 @@ class TestUnloadGivesBack:
         broker.load("callee", CALLEE)
         broker.load("caller", CALLER)
         broker.call("caller.new")
-        first = broker._native.stats()
+        first = testing.core_counters(broker)
         caller_id = broker.native_module("caller").id
         for _ in range(200):
             broker.unload("caller")
@@ -95,7 +95,7 @@ class TestUnloadGivesBack:
             broker.call("caller.new")
             broker.call("caller.count", broker.call("caller.new"))
         assert broker.native_module("caller").id == caller_id
-        after = broker._native.stats()
+        after = testing.core_counters(broker)
         assert after["links"] == first["links"] + 1  # the one new host way in (count)
         assert after["modules"] == 2
 
@@ -128,17 +128,17 @@ class TestUnloadGivesBack:
             host_before[0] + written[0],
             host_before[1] + written[1],
         )
-        assert broker._native.check() == 0
+        testing.check_refcounts(broker)
 
 
 class TestAFailedLoad:
     def test_a_trapping_start_leaves_no_maps(self, broker: Broker) -> None:
         """50 failed loads whose start made 100 maps each leave no map (before: 5,000)."""
-        before = broker._native.stats()
+        before = testing.core_counters(broker)
         for _ in range(50):
             with pytest.raises(ModuleError, match="trapped while starting"):
                 broker.load("maker", MAKES_MAPS_THEN_TRAPS)
-        after = broker._native.stats()
+        after = testing.core_counters(broker)
         assert after["maps"] == before["maps"] == 0
         assert after["modules"] == 0 and after["links"] == before["links"]
         assert broker.modules() == []
@@ -173,10 +173,10 @@ class TestAFailedLoad:
     def test_a_failed_load_leaves_the_stats_as_they_were(self, broker: Broker) -> None:
         """A declaration that does not match fails the load after instantiation: nothing stays."""
         broker.load("callee", CALLEE)
-        before = broker._native.stats()
+        before = testing.core_counters(broker)
         with pytest.raises(ModuleError):
             broker.load("caller", CALLER, exports={"nope": {"params": ["own"]}})
-        assert broker._native.stats() == before
+        assert testing.core_counters(broker) == before
         assert broker.modules() == ["callee"]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from broker import Broker, GuestTrap, Limits, ModuleError
+from broker import Broker, GuestTrap, Limits, ModuleError, testing
 
 SPIN = b"""
 (module
@@ -153,7 +153,7 @@ class TestAnExportThatNeverReturns:
 class TestAStartFunctionThatNeverReturns:
     def test_load_fails_in_one_line_and_leaves_nothing(self, broker: Broker) -> None:
         """The load fails naming the module and the limit; the broker is as before."""
-        before = broker._native.stats()
+        before = testing.core_counters(broker)
         with pytest.raises(ModuleError) as info:
             broker.load("starter", SPIN_AT_START, limits={"time_ms": 100})
         message = str(info.value)
@@ -161,7 +161,7 @@ class TestAStartFunctionThatNeverReturns:
         assert "trapped while starting" in message
         assert "\n" not in message
         assert broker.modules() == []
-        assert broker._native.stats() == before
+        assert testing.core_counters(broker) == before
 
 
 class TestASpinningCallee:

@@ -40,7 +40,7 @@ from model import (
 )
 from paths import GUESTS
 
-from broker import Borrow, Broker, GuestTrap, Limits, MapRef, ModuleError, Own, Share
+from broker import Borrow, Broker, GuestTrap, Limits, MapRef, ModuleError, Own, Share, testing
 from broker.abi import Errno
 from broker.errors import ConfigError, ErrnoError
 from broker.ownership import Kind, parse_pass, rights_mask
@@ -894,8 +894,8 @@ class CrossModuleMachine(RuleBasedStateMachine):
         assert stats["named"] == len(self.model.names)
         # The core's own recount, and the tracer's count of borrows the broker
         # had to end itself (broker/_native/native_broker.py).
-        assert self.b._native.check() == 0, "the core's refcounts disagree with a recount"
-        assert self.b._native.unreleased_borrows() == self.unreleased
+        testing.check_refcounts(self.b)
+        assert testing.core_counters(self.b)["unreleased_borrows"] == self.unreleased
         for mod, native in self.sides():
             assert native.usage() == self.model.usage(mod), (
                 f"{mod.name}: the core charges (bytes, entries) {native.usage()}, "

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from xmod import CALLEE, CALLER, RW, R, caller_map, decl, load_pair, neg
 
-from broker import Broker, Errno, GuestTrap, ModuleError
+from broker import Broker, Errno, GuestTrap, ModuleError, testing
 
 LENDING = {
     "keep": decl("borrow"),
@@ -82,9 +82,9 @@ class TestLenderDuringTheCall:
     def test_same_handle_lent_twice_in_one_call(self, lend: Broker) -> None:
         """One handle may be lent twice in one call; both borrows end at return."""
         h = caller_map(lend)
-        before = lend._native.unreleased_borrows()
+        before = testing.core_counters(lend)["unreleased_borrows"]
         assert lend.call("caller.via_pair", h, h) == 0
-        assert lend._native.unreleased_borrows() == before + 2
+        assert testing.core_counters(lend)["unreleased_borrows"] == before + 2
         assert lend.call("caller.close", h) == 0
 
     def test_close_works_after_return(self, lend: Broker) -> None:
@@ -120,19 +120,19 @@ class TestBorrowEnds:
     def test_callee_may_end_the_borrow_early(self, lend: Broker) -> None:
         """Closing a borrowed handle ends the borrow, leaving the lender's map alive."""
         h = caller_map(lend)
-        before = lend._native.unreleased_borrows()
+        before = testing.core_counters(lend)["unreleased_borrows"]
         assert lend.call("caller.via_end_borrow", h) == 0
-        assert lend._native.unreleased_borrows() == before
+        assert testing.core_counters(lend)["unreleased_borrows"] == before
         assert lend.call("caller.read", h, 1) == 2
         assert lend.stats()["maps"] == 1
 
     def test_borrow_left_open_is_counted(self, lend: Broker) -> None:
         """Each borrow the callee left open is closed by the broker and counted."""
         h = caller_map(lend)
-        before = lend._native.unreleased_borrows()
+        before = testing.core_counters(lend)["unreleased_borrows"]
         lend.call("caller.via_keep", h)
         lend.call("caller.via_keep", h)
-        assert lend._native.unreleased_borrows() == before + 2
+        assert testing.core_counters(lend)["unreleased_borrows"] == before + 2
 
 
 class TestKeepingABorrowedMap:

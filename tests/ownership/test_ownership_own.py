@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from xmod import R, caller_map, decl, load_pair, neg
 
-from broker import Borrow, Broker, Errno, GuestTrap, Share
+from broker import Borrow, Broker, Errno, GuestTrap, Share, testing
 
 # go(): a new map passed to its own export `take` through the import "s" "take";
 # -> (errno of len on the old number, of len on the new one, of closing the new one)
@@ -159,14 +159,14 @@ class TestOwnRefused:
             assert broker.call("caller.close", bad) == 0
         else:
             bad = 0x7FFF
-        before = broker._native.unreleased_borrows()
+        before = testing.core_counters(broker)["unreleased_borrows"]
         with pytest.raises(GuestTrap) as info:
             broker.call("caller.via_pair", h, bad)
         assert info.value.reason.startswith(
             f"wasi_map: caller -> callee.pair: parameter 1 (own): {errno}: "
         )
         assert broker.stats()["handles"]["callee"] == 0  # nothing reached the callee
-        assert broker._native.unreleased_borrows() == before
+        assert testing.core_counters(broker)["unreleased_borrows"] == before
         assert broker.stats()["maps"] == 1
         assert dict(m) == {b"k": b"v"}
         m.close()

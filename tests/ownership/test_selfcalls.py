@@ -14,7 +14,7 @@ import pytest
 from paths import GUESTS
 from xmod import neg
 
-from broker import Borrow, Broker, Errno, Own, Share
+from broker import Borrow, Broker, Errno, Own, Share, testing
 
 SELF_PASS = GUESTS / "self_pass.wat"
 SIZES = [1, 62, 63, 64, 65, 126, 127, 128, 129, 254, 255, 256, 257]
@@ -41,7 +41,7 @@ def filled(broker: Broker, n: int) -> int:
 
 
 def consistent(broker: Broker) -> None:
-    assert broker._native.check() == 0
+    testing.check_refcounts(broker)
 
 
 @pytest.mark.parametrize("n", SIZES)
