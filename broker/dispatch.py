@@ -20,6 +20,7 @@ from . import _native
 from .abi import DROP_EXPORT
 from .calls import HostCall
 from .errors import ConfigError, GuestTrap, ModuleError
+from .host_functions import inside_host_function
 from .hostside import HostSide
 from .loaded import LoadedModule
 from .module_spec import ExportDecl
@@ -67,6 +68,11 @@ class Dispatcher:
         module, export = split_target(target)
         self._guard.check_open()  # before the lock: a forked copy's lock may never come free
         with self._guard.lock:
+            if inside_host_function():
+                raise ConfigError(
+                    f"call {target!r}: not from inside a host function (a guest call is "
+                    "running on this thread): return what the guest needs instead"
+                )
             loaded = self._registry.get(module)
             try:
                 with self._guard.guest():
@@ -147,9 +153,12 @@ class Dispatcher:
             origin.native.teardown()
             origin.torn_down = f"trapped in {module}.{export}"
         where = origin.name if origin is not None and origin.name != module else None
-        return GuestTrap(
+        error = GuestTrap(
             module, export, trap.message, origin=where, store_failure=trap.store_failure
         )
+        if trap.host_error is not None and trap.store_failure is None:
+            error.__cause__ = trap.host_error  # the exception a host function raised
+        return error
 
     # --- drop notices --------------------------------------------------------
 

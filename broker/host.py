@@ -9,7 +9,7 @@ lifetime (broker/guard.py).  docs/architecture.md draws how they depend.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -20,6 +20,7 @@ from .abi import parse_rights
 from .dispatch import Dispatcher
 from .errors import ConfigError, ModuleError, StoreFailure
 from .guard import Guard
+from .host_functions import host_function
 from .inspection import Inspection, Stats
 from .leaks import LeakReport
 from .limits import DEFAULT_LIMITS, Limits
@@ -77,6 +78,7 @@ class Broker:
             self._native, self._registry, self._guard, self._dispatch.side
         )
         self._link_label = self._inspection.link_label
+        self._runtime.host_functions.side = self._dispatch.side
         self.tracer = (
             Tracer.open(self._native, trace, self._name_of, self._link_label, trace_bounds)
             if trace
@@ -186,6 +188,11 @@ class Broker:
     def _load(self, spec: ModuleSpec) -> None:
         with self._guard.lock:
             self._guard.refuse_inside_a_call(f"load {spec.name!r}")
+            if spec.name in self._runtime.host_functions.namespaces():
+                raise ConfigError(
+                    f"module {spec.name!r}: host functions are defined under that name "
+                    "(imports from it are the host's): load the module under another name"
+                )
             try:
                 loaded = self._registry.add(spec)
                 try:
@@ -215,6 +222,43 @@ class Broker:
     def _remove(self, name: str) -> None:
         self._dispatch.forget(name)  # the host's links into it first
         self._registry.remove(name)
+
+    # --- host functions ------------------------------------------------------
+
+    def define(
+        self,
+        module: str,
+        name: str,
+        fn: Callable[..., Any],
+        *,
+        params: Sequence[str] = (),
+        results: Sequence[str] = (),
+    ) -> None:
+        """Define the host function `module.name`, which guests import as any
+        function: `fn(caller, *args)` gets a Caller (the module's name, its
+        memory) and ints, or MapRefs for params declared own/borrow/share;
+        it returns None, an int or MapRef, or a tuple of them
+        (docs/host-functions.md).  Modules loaded from now on may import it."""
+        self._guard.check_open()
+        definition = host_function(module, name, fn, params, results)
+        with self._guard.lock:
+            if module in self._registry.modules:
+                raise ConfigError(
+                    f"host function {definition.label}: a module named {module!r} is "
+                    "loaded (its exports are what imports from it reach)"
+                )
+            self._runtime.host_functions.define(definition)
+
+    def host_function(
+        self, module: str, name: str, *, params: Sequence[str] = (), results: Sequence[str] = ()
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """`define` as a decorator: `@broker.host_function("env", "log", params=[...])`."""
+
+        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.define(module, name, fn, params=params, results=results)
+            return fn
+
+        return decorate
 
     def modules(self) -> list[str]:
         return list(self._registry.modules)

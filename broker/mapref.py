@@ -23,12 +23,13 @@ class MapRef(MutableMapping[bytes, bytes]):
     `Own(ref)`, every use raises `StaleHandleError`.
     """
 
-    __slots__ = ("_side", "_h", "_moved_to", "__weakref__")
+    __slots__ = ("_side", "_h", "_moved_to", "_lapse", "__weakref__")
 
     def __init__(self, side: HostSide, handle: int) -> None:
         self._side = side  # its broker's, and all it needs of it
         self._h: int | None = handle
         self._moved_to: str | None = None  # where Own(...) gave it: "module.export parameter i"
+        self._lapse: str | None = None  # why it ended by itself (a host function's borrow)
 
     # --- identity ------------------------------------------------------
 
@@ -43,7 +44,13 @@ class MapRef(MutableMapping[bytes, bytes]):
         """Given away with Own(...) to `to`: the callee owns the map now."""
         self._h, self._moved_to = None, to
 
+    def _lapsed(self, why: str) -> None:
+        """Its handle ended without the host closing it (`why`: a borrow's call returned)."""
+        self._h, self._lapse = None, why
+
     def _gone(self) -> str:
+        if self._lapse is not None:
+            return f"the MapRef is no longer valid: {self._lapse}"
         if self._moved_to is None:
             return "the MapRef is closed"
         return (

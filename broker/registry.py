@@ -87,7 +87,7 @@ class Registry:
         it are the caller's to retire first (broker/dispatch.py)."""
         loaded = self.modules.pop(name)
         self.by_id.pop(loaded.native.id, None)
-        self._runtime.links.forget(name)
+        self._runtime.forget(name)
         loaded.native.unload()
         loaded.store.close()
         return loaded

@@ -22,6 +22,7 @@ import wasmtime
 from . import _native, abi, input_file
 from .check import module_problems
 from .errors import ModuleError, StoreFailure, error_chain, trap_reason
+from .host_functions import HostFunctions
 from .limits import Limits
 from .linking import Links, check_declarations
 from .loaded import LoadedModule
@@ -137,6 +138,7 @@ class Runtime:
         i32 = wasmtime.ValType.i32
         self.poll_type = wasmtime.FuncType([i32(), i32(), i32(), i32()], [i32()])
         self.links = Links()
+        self.host_functions = HostFunctions()
 
     def compile(self, name: str, source: str | Path | bytes) -> tuple[wasmtime.Module, str]:
         return compile_module(source, engine=self.engine, name=name)
@@ -174,12 +176,16 @@ class Runtime:
         native.define_abi(linker, self.functypes)
         if any(imp.module == WASI_MODULE for imp in module.imports):
             self._enable_wasi(linker, store, native)
-        peers = [
-            self.links.define(name, native, linker, imp, label)
-            for imp in module.imports
-            if imp.module not in (WASI_MODULE, abi.IMPORT_MODULE)
-        ]
+        hosted = self.host_functions.namespaces()
         try:
+            peers = [
+                self.links.define(name, native, linker, imp, label)
+                for imp in module.imports
+                if imp.module not in (WASI_MODULE, abi.IMPORT_MODULE, *hosted)
+            ]
+            for imp in module.imports:
+                if imp.module in hosted:
+                    self.host_functions.link(name, native, linker, imp, label)
             for peer in peers:
                 if peer.module in loaded:
                     self.links.resolve(peer, loaded[peer.module])
@@ -190,11 +196,11 @@ class Runtime:
                 with start:
                     instance = linker.instantiate(store, module)
             except wasmtime.Trap as exc:
-                trapped = start_trapped(label, str(exc), start.failure)
+                trapped = start_trapped(label, str(exc), start.failure, start.host_error)
                 raise trapped from trapped.__cause__
             except wasmtime.WasmtimeError as exc:
                 if "wasi_map:" in str(exc):  # the broker stopped its start (a time limit)
-                    trapped = start_trapped(label, str(exc), start.failure)
+                    trapped = start_trapped(label, str(exc), start.failure, start.host_error)
                     raise trapped from trapped.__cause__
                 raise ModuleError(
                     f"{label}: cannot instantiate: {instantiate_problem(str(exc), limits)}"
@@ -205,7 +211,7 @@ class Runtime:
             exports = instance.exports(store)
             check_declarations(name, exports, store, decls)
         except BaseException:
-            self.links.forget(name)
+            self.forget(name)
             store.close()
             raise
         memory = exports.get("memory")
@@ -227,14 +233,22 @@ class Runtime:
         config.inherit_stderr()
         store.set_wasi(config)
 
+    def forget(self, name: str) -> None:
+        """`name` is going: its imports (of peers and of host functions) go too."""
+        self.links.forget(name)
+        self.host_functions.forget(name)
+
     def close(self) -> None:
         self.engine.close()  # the core holds its own reference while it ticks
 
 
-def start_trapped(label: str, message: str, failure: StoreFailure | None) -> ModuleError:
+def start_trapped(
+    label: str, message: str, failure: StoreFailure | None, host_error: BaseException | None = None
+) -> ModuleError:
     """The error for a start function that trapped; the store's failure
-    during it, if any, is said and is its cause."""
+    during it, if any, is said and is its cause (else a host function's exception)."""
     error = ModuleError(f"{label}: trapped while starting: {trap_reason(message)}")
+    error.__cause__ = host_error
     if failure is not None:
         error = ModuleError(f"{error} (the store failed during the start: {failure})")
         error.__cause__ = failure.error

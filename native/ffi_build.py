@@ -28,6 +28,7 @@ SOURCES = [
     "deadline.c",
     "gc.c",
     "handles.c",
+    "hostfn.c",
     "link.c",
     "module.c",
     "names.c",
@@ -82,6 +83,7 @@ def make_ffi(module: str = "broker._wm", extra_args: "list[str] | None" = None) 
     # The store function the broker calls for named maps in sqlite or Redis
     # (broker/_native/store_door.py defines it): one Python call per operation.
     ffi.cdef('extern "Python" int wm_py_store(void *, wm_store_req *);')
+    ffi.cdef('extern "Python" int wm_py_hostfn(void *, wm_hostcall *);')
     ffi.cdef("".join(f"const char *{name}(void);\n" for name in BAKED))
     # Relative paths: setuptools refuses absolute ones in sources.
     rel = os.path.relpath(HERE, os.getcwd())

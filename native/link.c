@@ -76,19 +76,14 @@ void wm_links_free(wm_broker *b)
     b->links = NULL;
 }
 
-typedef struct lent {
-    uint32_t lender_h; /* the caller's handle, busy during the call */
-    uint32_t callee_h; /* the borrowed handle the callee got */
-} lent;
-
 /* Pass handles at `slots` (the `how` codes in `how`) from `from` to `to`,
- * all or none.  On failure returns the errno and sets *bad.
+ * all or none.  On failure returns the errno and sets *bad (link.h).
  *
  * `from` and `to` may be one module (a module calling its own export):
  * then reserving room may move the very table the handles live in, so
  * the check keeps handle numbers, never slot pointers, and each slot is
  * looked up again after the reserve, just before it passes. */
-static int pass_all(wm_link *l, wt_val_raw *vals, const uint8_t *how, uint32_t count,
+int wm_pass_all(wt_val_raw *vals, const uint8_t *how, uint32_t count,
                     const uint8_t *masks, wm_module *from, wm_module *to, lent *lends,
                     uint32_t *nlends, uint32_t *bad, bool *receiver_full, bool *twice)
 {
@@ -156,10 +151,16 @@ static void trace_call(wm_link *l, uint32_t kind, uint32_t flags)
     wm_unlock(l->b);
 }
 
-/* Run the export in the target's wasmtime store, its time limit counting. */
-static void run_export(wm_link *l, wm_module *target, wt_val_raw *args, wt_trap **trap)
+/* Run the export in the target's wasmtime store, its time limit counting;
+ * or, for a host function, the app's Python function (hostfn.c). */
+static void run_export(wm_link *l, wm_module *target, wt_caller *caller, wt_val_raw *args,
+                       wt_trap **trap)
 {
     wm_broker *b = l->b;
+    if (l->host_fn) {
+        *trap = wm_hostfn_run(l, caller, args);
+        return;
+    }
     wm_enter(target);
     wt_error *error =
         b->api.func_call_unchecked(target->context, &l->func, args, slots_of(l), trap);
@@ -196,7 +197,7 @@ void wm_link_set_loading(wm_link *l, wm_module *loading)
     wm_unlock(l->b);
 }
 
-static void plain_call(wm_link *l, wt_val_raw *args, wt_trap **trap)
+static void plain_call(wm_link *l, wt_caller *caller, wt_val_raw *args, wt_trap **trap)
 {
     wm_broker *b = l->b;
     wm_module *target = l->target;
@@ -208,7 +209,7 @@ static void plain_call(wm_link *l, wt_val_raw *args, wt_trap **trap)
     }
     if (b->tracing)
         trace_call(l, WM_EV_CALL, 0);
-    run_export(l, target, args, trap);
+    run_export(l, target, caller, args, trap);
     if (*trap) {
         wm_lock(b);
         wm_mark_origin(b, target);
@@ -222,8 +223,8 @@ static void plain_call(wm_link *l, wt_val_raw *args, wt_trap **trap)
  * Returns OK or the errno of a parameter that could not pass (*bad; then
  * nothing was called, and *blame_callee says whether the callee's full
  * handle table was the reason).  *trap is set when the call trapped. */
-static int link_call(wm_link *l, wt_val_raw *args, const uint8_t *masks, wt_trap **trap,
-                     uint32_t *bad, bool *blame_callee, bool *twice)
+static int link_call(wm_link *l, wt_caller *wcaller, wt_val_raw *args, const uint8_t *masks,
+                     wt_trap **trap, uint32_t *bad, bool *blame_callee, bool *twice)
 {
     wm_broker *b = l->b;
     wm_module *caller = l->caller, *target;
@@ -232,7 +233,7 @@ static int link_call(wm_link *l, wt_val_raw *args, const uint8_t *masks, wt_trap
     *trap = NULL;
     *blame_callee = false;
     if (!l->has_handles) {
-        plain_call(l, args, trap);
+        plain_call(l, wcaller, args, trap);
         return WM_OK;
     }
     wm_lock(b);
@@ -244,7 +245,7 @@ static int link_call(wm_link *l, wt_val_raw *args, const uint8_t *masks, wt_trap
     }
     WM_TRACE(b, .kind = WM_EV_CALL, .module = caller->id, .other_module = target->id,
              .link = l->id);
-    int err = pass_all(l, args, l->how, l->nparams, masks, caller, target, lends, &nlends, bad,
+    int err = wm_pass_all(args, l->how, l->nparams, masks, caller, target, lends, &nlends, bad,
                        blame_callee, twice);
     if (err)
         WM_TRACE(b, .kind = WM_EV_RETURN, .module = caller->id, .other_module = target->id,
@@ -253,12 +254,12 @@ static int link_call(wm_link *l, wt_val_raw *args, const uint8_t *masks, wt_trap
     if (err)
         return err;
 
-    run_export(l, target, args, trap);
+    run_export(l, target, wcaller, args, trap);
 
     wm_lock(b);
     /* Strict borrows: a callee that left a borrow open traps before any
      * result passes (a result the caller's code never sees would leak). */
-    if (!*trap && b->strict_borrows) {
+    if (!*trap && b->strict_borrows && !l->host_fn) {
         uint32_t open = 0;
         wm_handle *slot;
         for (uint32_t i = 0; i < nlends; i++)
@@ -274,11 +275,11 @@ static int link_call(wm_link *l, wt_val_raw *args, const uint8_t *masks, wt_trap
         }
     }
     /* Results before the borrows end: a callee may return a handle it was
-     * lent as `share`. */
-    if (!*trap) {
+     * lent as `share`.  A host function passed its own (hostfn.c). */
+    if (!*trap && !l->host_fn) {
         uint32_t result, none = 0;
         bool caller_full, again;
-        int rerr = pass_all(l, args, l->how + l->nparams, l->nresults, NULL, target, caller,
+        int rerr = wm_pass_all(args, l->how + l->nparams, l->nresults, NULL, target, caller,
                             NULL, &none, &result, &caller_full, &again);
         if (rerr) {
             wm_mark_origin(b, caller_full ? caller : target);
@@ -305,8 +306,7 @@ static wt_trap *trampoline(void *env, wt_caller *caller, wt_val_raw *args, size_
     wt_trap *trap;
     uint32_t bad = 0;
     bool blame_callee, twice;
-    (void)caller;
-    int err = link_call(l, args, NULL, &trap, &bad, &blame_callee, &twice);
+    int err = link_call(l, caller, args, NULL, &trap, &bad, &blame_callee, &twice);
     if (err) {
         wm_lock(l->b);
         wm_mark_origin(l->b, blame_callee ? l->target : l->caller);
@@ -328,7 +328,7 @@ int wm_link_call(wm_link *l, wm_val_raw *args, size_t n, const uint8_t *masks, v
     (void)n;
     bool blame_callee, twice;
     wm_tick_begin(); /* a top-level call: time must flow while it runs */
-    int err = link_call(l, (wt_val_raw *)args, masks, (wt_trap **)trap, bad_param, &blame_callee,
+    int err = link_call(l, NULL, (wt_val_raw *)args, masks, (wt_trap **)trap, bad_param, &blame_callee,
                         &twice);
     wm_tick_end();
     return err;

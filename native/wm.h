@@ -312,6 +312,37 @@ void *wm_link_define(wm_link *l, void *linker, const char *module, const char *n
  * not pass (nothing was called). */
 int wm_link_call(wm_link *l, wm_val_raw *args, size_t n, const uint8_t *masks,
                  void **trap, uint32_t *bad_param);
+/* Host functions (hostfn.c): an import the app defines in Python.  The
+ * link's caller is the importing module and its target the host module;
+ * a guest's call passes its declared handle parameters into the host
+ * module as for any link (all or none), then calls `fn(ctx, call)` once,
+ * without the lock.  `fn` reads and writes the guest's memory through
+ * wm_hostcall_read/write, puts the results in call->args and, for declared
+ * own/share results, passes them with wm_hostcall_results.  It returns 0,
+ * or not 0 with one line in call->message: the guest traps, blamed on it.
+ * Borrows end after `fn` returns, as for any link. */
+typedef struct wm_hostcall {
+    wm_link *link;
+    void *caller;       /* the wasmtime_caller_t of the guest's call */
+    wm_val_raw *args;   /* parameters in, results out */
+    char *message;      /* the trap's words when fn fails */
+    uint32_t message_cap;
+    uint32_t module;    /* the calling module's id */
+} wm_hostcall;
+typedef int (*wm_hostfn)(void *ctx, wm_hostcall *call);
+/* Make `l` (from wm_link_new) a host function: `how` holds nparams then
+ * nresults WM_PASS_* codes.  Then wm_link_define it into a linker. */
+void wm_link_serve(wm_link *l, wm_hostfn fn, void *ctx, const uint8_t *how);
+/* [ptr, ptr + len) of the caller's memory: FAULT when not all inside it. */
+int wm_hostcall_read(wm_hostcall *call, uint32_t ptr, uint8_t *out, uint32_t len);
+int wm_hostcall_write(wm_hostcall *call, uint32_t ptr, const uint8_t *data, uint32_t len);
+/* The caller's memory size in bytes (0: it has none). */
+uint64_t wm_hostcall_memory_size(wm_hostcall *call);
+/* Pass the declared handle results in call->args (host handles) to the
+ * caller, all or none; on failure the errno, *bad the result, *twice
+ * whether one moved twice. */
+int wm_hostcall_results(wm_hostcall *call, uint32_t *bad, uint32_t *twice);
+
 /* Why `handle` could not pass as `how` (WM_PASS_*) with errno `err`, and
  * what to do, as one sentence in out[cap] (cut short to fit); the length
  * it needed.  `flags`: WM_WHY_RESULT (a result the callee returned, not a

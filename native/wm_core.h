@@ -152,6 +152,8 @@ struct wm_link {
     bool has_handles; /* any code not PLAIN: else the fast path, no lock */
     char *label;  /* "caller -> target.export", for messages */
     uint32_t id;  /* for the tracer's call events */
+    wm_hostfn host_fn; /* a host function (hostfn.c): called instead of `func` */
+    void *host_ctx;
     wm_link *next;
 };
 

@@ -8,7 +8,9 @@ errnos come back as `broker.errors` exceptions.  Its modules, one job each:
   taken by digest.py, which native/ffi_build.py loads by its path)
 - wasmtime_layouts.py: wasmtime-py's private attributes and C layouts,
   checked against the core's at import; the wasmtime entry points it calls
-- failures.py: the rule that carries a store's failure out of a C call
+- failures.py: the rule that carries a store's failure (and a host
+  function's exception) out of a C call
+- hostfn_door.py: the dispatcher the core calls for an app's host functions
 - store_door.py: the store function the core calls for named maps in a store
 - native_broker.py, module.py, link.py: the C broker, a module's side of
   it (the ABI operations), and the links calls go through
@@ -16,6 +18,7 @@ errnos come back as `broker.errors` exceptions.  Its modules, one job each:
 
 from .core import abi_function_names, built_sha256, check_core, core_path, trace_compiled
 from .failures import StoreReach
+from .hostfn_door import GuestCall, ServedLink
 from .link import NativeLink, Trapped, int64_view, new_args, pass_problem
 from .module import NativeModule
 from .native_broker import ENTRY_COST, EVENT_FLAGS, EVENT_KINDS, MAP_COST, NativeBroker, RawEvent
@@ -25,6 +28,7 @@ from .wasmtime_layouts import WASMTIME_PIN, check_layouts
 
 __all__ = [
     "ENTRY_COST",
+    "GuestCall",
     "EVENT_FLAGS",
     "EVENT_KINDS",
     "MAP_COST",
@@ -33,6 +37,7 @@ __all__ = [
     "NativeLink",
     "NativeModule",
     "RawEvent",
+    "ServedLink",
     "StoreDoor",
     "StoreReach",
     "Trapped",

@@ -23,6 +23,7 @@ from ..errors import StoreFailure, error_for
 
 class _Slot(threading.local):
     failure: StoreFailure | None = None  # set by the store function, taken by the entry
+    host_error: BaseException | None = None  # set by a host function's door (hostfn_door.py)
 
 
 _slot = _Slot()
@@ -43,17 +44,36 @@ def reach_store(fn: Callable[..., int], *args: Any) -> tuple[int, StoreFailure |
     return int(err), failure
 
 
+def record_host_error(error: BaseException) -> None:
+    """A host function's side: the exception that trapped its guest.  The same
+    rule as a store's failure: the entry into C clears it before and takes it
+    right after (`NativeLink.call`, a `StoreReach` block)."""
+    _slot.host_error = error
+
+
+def clear_host_error() -> None:
+    _slot.host_error = None
+
+
+def take_host_error() -> BaseException | None:
+    """The exception a host function raised during the entry into C that just returned."""
+    error, _slot.host_error = _slot.host_error, None
+    return error
+
+
 class StoreReach:
     """A block that can reach the store through wasmtime-py; `failure` after it."""
 
     failure: StoreFailure | None = None
+    host_error: BaseException | None = None  # what a host function raised in the block
 
     def __enter__(self) -> StoreReach:
-        _slot.failure = None
+        _slot.failure = _slot.host_error = None
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.failure, _slot.failure = _slot.failure, None
+        self.host_error = take_host_error()
 
 
 def check(err: int, what: str, failure: StoreFailure | None) -> None:

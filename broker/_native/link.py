@@ -8,7 +8,7 @@ import wasmtime
 
 from ..errors import ConfigError, StoreFailure
 from .core import Native, ffi, lib
-from .failures import reach_store
+from .failures import clear_host_error, reach_store, take_host_error
 from .module import NativeModule
 from .wasmtime_layouts import func_bytes, pointer, trap_message, wasmtime_error
 
@@ -19,6 +19,7 @@ class Trapped:
 
     message: str
     store_failure: StoreFailure | None
+    host_error: BaseException | None = None  # what a host function raised (the trap's cause)
 
 
 def pass_problem(err: int, code: int, handle: int, *, twice: bool = False) -> str:
@@ -78,6 +79,7 @@ class NativeLink:
         if self.broker.closed:
             raise ConfigError("the broker is closed")
         trap = self._trap
+        clear_host_error()
         err, failure = reach_store(
             lib.wm_link_call,
             self.ptr,
@@ -87,11 +89,12 @@ class NativeLink:
             trap,
             self._bad,
         )
+        host_error = take_host_error()
         if err:
             return err, None
         if trap[0] != ffi.NULL:
             caught, trap[0] = trap[0], ffi.NULL
-            return 0, Trapped(trap_message(caught), failure)
+            return 0, Trapped(trap_message(caught), failure, host_error)
         return 0, None
 
     @property

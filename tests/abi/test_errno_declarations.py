@@ -37,8 +37,8 @@ class TestAgainstTheCSources:
         assert sorted(fn.errno_set) == sorted(found)
 
     def test_pass_errnos_are_pass_all_s(self) -> None:
-        """What a handle passed between modules can fail with is link.c's pass_all."""
-        assert {e for e, _ in PASS_ERRNOS} == c_errnos.errnos("pass_all") - {Errno.OK}
+        """What a handle passed between modules can fail with is link.c's wm_pass_all."""
+        assert {e for e, _ in PASS_ERRNOS} == c_errnos.errnos("wm_pass_all") - {Errno.OK}
 
     def test_a_store_answers_nothing_the_function_does_not_declare(self) -> None:
         """store.c lets a store answer only errnos the in-memory path gives too."""
