@@ -53,6 +53,7 @@ __all__ = [
     "BusyError",
     "CallResult",
     "CallValue",
+    "Caller",
     "ConfigError",
     "ConflictError",
     "Errno",
@@ -90,12 +91,14 @@ except metadata.PackageNotFoundError:  # run from a source tree that was never i
 
 if TYPE_CHECKING:
     from .host import Broker, CallResult, CallValue, Stats
+    from .host_calls import Caller
     from .leaks import LeakReport
 
 _LAZY = {  # loading these loads wasmtime and the C core: on first use only
     "Broker": "host",
     "CallResult": "host",
     "CallValue": "host",
+    "Caller": "host_calls",
     "Stats": "host",
     "LeakReport": "leaks",
 }

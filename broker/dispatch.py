@@ -20,7 +20,6 @@ from . import _native
 from .abi import DROP_EXPORT
 from .calls import HostCall
 from .errors import ConfigError, GuestTrap, ModuleError
-from .host_functions import inside_host_function
 from .hostside import HostSide
 from .loaded import LoadedModule
 from .module_spec import ExportDecl
@@ -68,7 +67,7 @@ class Dispatcher:
         module, export = split_target(target)
         self._guard.check_open()  # before the lock: a forked copy's lock may never come free
         with self._guard.lock:
-            if inside_host_function():
+            if _native.inside_host_function():
                 raise ConfigError(
                     f"call {target!r}: not from inside a host function (a guest call is "
                     "running on this thread): return what the guest needs instead"

@@ -13,7 +13,6 @@ An exception raised in `fn` traps the guest and is the `GuestTrap`'s cause.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,29 +20,16 @@ from typing import Any
 import wasmtime
 
 from . import _native, abi
-from ._native import GuestCall, ServedLink
+from ._native import ServedLink
 from .check import signature
 from .errors import ConfigError, ModuleError
+from .host_calls import HostImport
 from .hostside import HostSide
-from .mapref import MapRef, check_mine
 from .module_spec import ExportDecl, SpecError, check_export
 from .names import listed
-from .ownership import Kind, Pass
+from .ownership import Pass
 
-_RANGES = {"i32": 1 << 32, "i64": 1 << 64}
 RESERVED = (abi.IMPORT_MODULE, "wasi_snapshot_preview1")  # import modules with other owners
-
-
-class _Depth(threading.local):
-    depth = 0  # host functions running on this thread
-
-
-_running = _Depth()
-
-
-def inside_host_function() -> bool:
-    """Whether a host function is running on this thread (Broker.call is refused there)."""
-    return _running.depth > 0
 
 
 @dataclass(frozen=True)
@@ -98,106 +84,6 @@ def host_function(
     return HostFunction(module, name, fn, decl)
 
 
-class Memory:
-    """The calling guest's linear memory, for the duration of the call."""
-
-    __slots__ = ("_call",)
-
-    def __init__(self, call: GuestCall | None) -> None:
-        self._call = call
-
-    def _live(self) -> GuestCall:
-        if self._call is None:
-            raise ConfigError("the caller's memory can be used only during the host call")
-        return self._call
-
-    def read(self, ptr: int, length: int) -> bytes:
-        """`length` bytes at `ptr`; FaultError when they are not all in memory."""
-        return self._live().read(ptr, length)
-
-    def write(self, ptr: int, data: bytes) -> None:
-        """Write `data` at `ptr`; FaultError when it does not all fit in memory."""
-        self._live().write(ptr, bytes(data))
-
-    def __len__(self) -> int:
-        return self._live().memory_size()
-
-
-class Caller:
-    """Who called a host function: the module's name and its memory."""
-
-    __slots__ = ("module", "memory")
-
-    def __init__(self, module: str, memory: Memory) -> None:
-        self.module = module
-        self.memory = memory
-
-
-class HostImport:
-    """One module's import of a host function: the Python side of its link."""
-
-    def __init__(self, definition: HostFunction, importer: str, side: HostSide) -> None:
-        self.definition = definition
-        self.importer = importer
-        self._side = side
-        self._nparams = len(definition.decl.params)
-        self._passes = definition.passes
-        self._codes = [p.code for p in self._passes]
-        self._has_handle_results = any(p.is_handle for p in definition.decl.result_passes)
-
-    def __call__(self, call: GuestCall) -> None:
-        slots, side, passes = call.slots, self._side, self._passes
-        args: list[Any] = []
-        borrowed: list[MapRef] = []
-        for i in range(self._nparams):
-            p, raw = passes[i], slots[2 * i]
-            if p.is_handle:
-                ref = MapRef(side, raw & 0xFFFFFFFF)
-                args.append(ref)
-                if p.kind is Kind.BORROW:
-                    borrowed.append(ref)
-            elif p.text == "i32":
-                args.append(((raw & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000)
-            else:
-                args.append(raw)
-        memory = Memory(call)
-        _running.depth += 1
-        try:
-            out = self.definition.fn(Caller(self.importer, memory), *args)
-            self._results(call, out)
-        finally:
-            _running.depth -= 1
-            memory._call = None
-            for ref in borrowed:
-                ref._lapsed(f"it was borrowed for one call of {self.definition.label}")
-
-    def _results(self, call: GuestCall, out: Any) -> None:
-        label, nparams = self.definition.label, self._nparams
-        values = () if out is None else out if isinstance(out, tuple) else (out,)
-        nresults = len(self._passes) - nparams
-        if len(values) != nresults:
-            raise TypeError(f"{label} returned {len(values)} value(s), declared {nresults}")
-        moved: list[MapRef] = []
-        for i, value in enumerate(values):
-            p = self._passes[nparams + i]
-            if p.is_handle:
-                if not isinstance(value, MapRef):
-                    raise TypeError(f"{label}: result {i} is declared {p.text}: return a MapRef")
-                check_mine(value, self._side, f"{label}: result {i}")
-                call.slots[2 * i] = value.handle
-                if p.kind is Kind.OWN:
-                    moved.append(value)
-                continue
-            span = _RANGES[p.text]
-            if type(value) is not int or not -(span >> 1) <= value < span:
-                raise TypeError(f"{label}: result {i} must be an {p.text}, got {value!r}")
-            call.slots[2 * i] = value - span if value >= (span >> 1) else value
-        if self._has_handle_results:
-            call.pass_results(self._codes, nparams)
-        for ref in moved:
-            ref._moved(f"{self.importer} (returned by {label})")
-
-
 class HostFunctions:
     """Every defined host function, and the links that serve modules' imports of them."""
 
@@ -249,8 +135,9 @@ class HostFunctions:
             len(ty.results),
             definition.label,
         )
-        run = HostImport(definition, importer, self.side)
-        served = ServedLink(link, run, run._codes)
+        d = definition
+        run = HostImport(d.label, d.fn, d.decl, importer, self.side)
+        served = ServedLink(link, run.run, run.codes)
         served.define(linker, imp.module, name, ty)
         self._served.setdefault(importer, []).append(served)
 

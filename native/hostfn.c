@@ -16,6 +16,13 @@
 
 #define MESSAGE_CAP 512
 
+static _Thread_local unsigned running; /* host functions running on this thread */
+
+int wm_inside_host_function(void)
+{
+    return running > 0;
+}
+
 void wm_link_serve(wm_link *l, wm_hostfn fn, void *ctx, const uint8_t *how)
 {
     wm_lock(l->b);
@@ -35,10 +42,14 @@ wt_trap *wm_hostfn_run(wm_link *l, wt_caller *caller, wt_val_raw *args)
     wm_hostcall call = {.link = l,
                         .caller = caller,
                         .args = (wm_val_raw *)args,
+                        .words = (int64_t *)args,
                         .message = message,
                         .message_cap = sizeof message,
                         .module = l->caller->id};
-    if (l->host_fn(l->host_ctx, &call) == 0)
+    running++;
+    int failed = l->host_fn(l->host_ctx, &call);
+    running--;
+    if (!failed)
         return NULL;
     message[sizeof message - 1] = '\0';
     wm_lock(l->b);

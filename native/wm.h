@@ -325,6 +325,7 @@ typedef struct wm_hostcall {
     wm_link *link;
     void *caller;       /* the wasmtime_caller_t of the guest's call */
     wm_val_raw *args;   /* parameters in, results out */
+    int64_t *words;     /* the same slots as int64 words: slot i is words[2 * i] */
     char *message;      /* the trap's words when fn fails */
     uint32_t message_cap;
     uint32_t module;    /* the calling module's id */
@@ -333,6 +334,8 @@ typedef int (*wm_hostfn)(void *ctx, wm_hostcall *call);
 /* Make `l` (from wm_link_new) a host function: `how` holds nparams then
  * nresults WM_PASS_* codes.  Then wm_link_define it into a linker. */
 void wm_link_serve(wm_link *l, wm_hostfn fn, void *ctx, const uint8_t *how);
+/* Whether a host function is running on this thread (Broker.call refuses). */
+int wm_inside_host_function(void);
 /* [ptr, ptr + len) of the caller's memory: FAULT when not all inside it. */
 int wm_hostcall_read(wm_hostcall *call, uint32_t ptr, uint8_t *out, uint32_t len);
 int wm_hostcall_write(wm_hostcall *call, uint32_t ptr, const uint8_t *data, uint32_t len);

@@ -18,7 +18,14 @@ errnos come back as `broker.errors` exceptions.  Its modules, one job each:
 
 from .core import abi_function_names, built_sha256, check_core, core_path, trace_compiled
 from .failures import StoreReach
-from .hostfn_door import GuestCall, ServedLink
+from .hostfn_door import (
+    ServedLink,
+    hostcall_memory_size,
+    hostcall_read,
+    hostcall_results,
+    hostcall_write,
+    inside_host_function,
+)
 from .link import NativeLink, Trapped, int64_view, new_args, pass_problem
 from .module import NativeModule
 from .native_broker import ENTRY_COST, EVENT_FLAGS, EVENT_KINDS, MAP_COST, NativeBroker, RawEvent
@@ -28,7 +35,6 @@ from .wasmtime_layouts import WASMTIME_PIN, check_layouts
 
 __all__ = [
     "ENTRY_COST",
-    "GuestCall",
     "EVENT_FLAGS",
     "EVENT_KINDS",
     "MAP_COST",
@@ -47,6 +53,11 @@ __all__ = [
     "check_core",
     "check_layouts",
     "core_path",
+    "hostcall_memory_size",
+    "hostcall_read",
+    "hostcall_results",
+    "hostcall_write",
+    "inside_host_function",
     "int64_view",
     "new_args",
     "pass_problem",

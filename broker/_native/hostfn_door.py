@@ -3,9 +3,10 @@
 native/hostfn.c calls `wm_py_hostfn` (an `extern "Python"` function) once
 per call of a host function, after the declared handle parameters have
 passed into the host module and without the C lock held.  `ctx` is the
-handle of the function the import was served with (`serve`), which gets a
-`GuestCall`: the raw argument slots, the caller's memory through C's
-bounds checks, and the passing of its handle results.  An exception it
+handle of the function the import was served with (`serve`), which gets
+the call: its raw argument slots (`call.words[2 * i]`), and through the
+functions below the caller's memory behind C's bounds checks and the
+passing of its handle results.  An exception it
 raises traps the guest: its words become the trap's, and the exception
 waits on this thread for the entry into C that is running (`NativeLink.call`
 or instantiating), which makes it the `__cause__` of what is raised.
@@ -28,51 +29,50 @@ from .link import NativeLink, pass_problem
 log = logging.getLogger("wasi_map.hostfn")
 
 
-class GuestCall:
-    """One call of a host function, as the C core hands it over."""
+def hostcall_read(call: Native, ptr: int, length: int) -> bytes:
+    """`length` bytes at `ptr` of the calling guest's memory; FaultError when outside."""
+    _check_span(ptr, length)
+    out = ffi.new("uint8_t[]", length or 1)
+    if lib.wm_hostcall_read(call, ptr, out, length) != abi.Errno.OK:
+        raise _outside(call, "read", ptr, length)
+    return bytes(ffi.buffer(out, length))
 
-    __slots__ = ("_call", "slots")
 
-    def __init__(self, call: Native) -> None:
-        self._call = call
-        self.slots = ffi.cast("int64_t *", call.args)  # slot i is word 2*i
+def hostcall_write(call: Native, ptr: int, data: bytes) -> None:
+    """Write `data` at `ptr` of the calling guest's memory; FaultError when outside."""
+    _check_span(ptr, len(data))
+    if lib.wm_hostcall_write(call, ptr, data, len(data)) != abi.Errno.OK:
+        raise _outside(call, "write", ptr, len(data))
 
-    @property
-    def module_id(self) -> int:
-        return int(self._call.module)
 
-    def read(self, ptr: int, length: int) -> bytes:
-        _check_span(ptr, length)
-        out = ffi.new("uint8_t[]", length or 1)
-        if lib.wm_hostcall_read(self._call, ptr, out, length) != abi.Errno.OK:
-            raise self._outside("read", ptr, length)
-        return bytes(ffi.buffer(out, length))
+def hostcall_memory_size(call: Native) -> int:
+    """The calling guest's memory size in bytes (0: it has none)."""
+    return int(lib.wm_hostcall_memory_size(call))
 
-    def write(self, ptr: int, data: bytes) -> None:
-        _check_span(ptr, len(data))
-        if lib.wm_hostcall_write(self._call, ptr, data, len(data)) != abi.Errno.OK:
-            raise self._outside("write", ptr, len(data))
 
-    def memory_size(self) -> int:
-        return int(lib.wm_hostcall_memory_size(self._call))
+def _outside(call: Native, what: str, ptr: int, length: int) -> FaultError:
+    return FaultError(
+        f"{what} of {length} bytes at {ptr} is outside the guest's memory "
+        f"({hostcall_memory_size(call)} bytes)"
+    )
 
-    def _outside(self, what: str, ptr: int, length: int) -> FaultError:
-        return FaultError(
-            f"{what} of {length} bytes at {ptr} is outside the guest's memory "
-            f"({self.memory_size()} bytes)"
-        )
 
-    def pass_results(self, codes: list[int], nparams: int) -> None:
-        """Pass the declared handle results now in the slots to the guest, all or none;
-        the error for the one that could not pass."""
-        bad, twice = ffi.new("uint32_t *"), ffi.new("uint32_t *")
-        err = int(lib.wm_hostcall_results(self._call, bad, twice))
-        if err:
-            i = int(bad[0])
-            code = codes[nparams + i]
-            handle = int(self.slots[2 * i]) & 0xFFFFFFFF
-            why = pass_problem(err, code, handle, twice=bool(twice[0]))
-            raise error_for(err, f"result {i}: {why}")
+def hostcall_results(call: Native, codes: list[int], nparams: int) -> None:
+    """Pass the declared handle results now in the slots to the guest, all or none;
+    the error for the one that could not pass."""
+    bad, twice = ffi.new("uint32_t *"), ffi.new("uint32_t *")
+    err = int(lib.wm_hostcall_results(call, bad, twice))
+    if err:
+        i = int(bad[0])
+        code = codes[nparams + i]
+        handle = int(call.words[2 * i]) & 0xFFFFFFFF
+        why = pass_problem(err, code, handle, twice=bool(twice[0]))
+        raise error_for(err, f"result {i}: {why}")
+
+
+def inside_host_function() -> bool:
+    """Whether a host function is running on this thread."""
+    return bool(lib.wm_inside_host_function())
 
 
 def _check_span(ptr: int, length: int) -> None:
@@ -89,9 +89,9 @@ def _crashed(exc_type: Any, exc: BaseException, tb: Any) -> int:
 
 @ffi.def_extern(onerror=_crashed)  # type: ignore[untyped-decorator]
 def wm_py_hostfn(ctx: Native, call: Native) -> int:
-    run: Callable[[GuestCall], None] = ffi.from_handle(ctx)
+    run: Callable[[Native], None] = ffi.from_handle(ctx)
     try:
-        run(GuestCall(call))
+        run(call)
         return 0
     except BaseException as exc:  # the guest traps; the exception is the trap's cause
         record_host_error(exc)
@@ -104,7 +104,7 @@ def wm_py_hostfn(ctx: Native, call: Native) -> int:
 class ServedLink:
     """A guest import served by a Python function: its link and the handle C holds."""
 
-    def __init__(self, link: NativeLink, run: Callable[[GuestCall], None], codes: list[int]):
+    def __init__(self, link: NativeLink, run: Callable[[Native], None], codes: list[int]):
         self.link = link
         self.handle = ffi.new_handle(run)  # C's ctx: kept alive with the link
         lib.wm_link_serve(link.ptr, lib.wm_py_hostfn, self.handle, bytes(codes))
