@@ -16,7 +16,7 @@ from . import _native
 from .errors import error_for
 from .hostside import HostSide
 from .linking import pass_codes
-from .loaded import LoadedModule
+from .loaded import Instance, LoadedModule
 from .mapref import MapRef, check_mine
 from .ownership import Kind, Pass, _Passing
 
@@ -24,12 +24,13 @@ _RANGES = {"i32": 1 << 32, "i64": 1 << 64}
 
 
 class HostCall:
-    """One export, callable from the host."""
+    """One export, callable from the host, from any number of threads at once:
+    in whichever instance of the module is free, or in `instance` only."""
 
     def __init__(
-        self, side: HostSide, target: LoadedModule, name: str, func: wasmtime.Func
+        self, side: HostSide, target: LoadedModule, name: str, instance: Instance | None = None
     ) -> None:
-        ty = func.type(target.store)
+        ty = target.types[name]
         self.label = f"{target.name}.{name}"
         self.params = tuple(str(p) for p in ty.params)
         self.results = tuple(str(r) for r in ty.results)
@@ -49,9 +50,18 @@ class HostCall:
             len(self.results),
             self.label,
         )
-        self._link.resolve(target.native, func, codes)
-        self._args = _native.new_args(self._link.nslots)
-        self._slots = _native.int64_view(self._args)  # slot i is word 2*i
+        if instance is None:
+            self._link.resolve(target.pool, target.funcs[name], codes)
+        else:
+            if instance.solo is None:
+                instance.solo = _native.NativePool(instance.native.broker, 1)
+                instance.solo.set(0, instance.native)
+            at = target.instances.index(instance)
+            self._link.resolve(instance.solo, [target.funcs[name][at]], codes)
+
+    def repoint(self, index: int, func: wasmtime.Func) -> None:
+        """Instance `index` of the module was replaced: `func` is the export in it."""
+        self._link.set_func(index, func)
 
     def retire(self) -> None:
         """Its module is going: the link's label goes too (the C side frees it)."""
@@ -64,7 +74,9 @@ class HostCall:
                 f"{self.label} takes {len(self.params)} argument(s) "
                 f"({', '.join(self.params)}), {len(args)} given"
             )
-        slots, masks, moved = self._slots, None, []  # moved: (MapRef, parameter)
+        buffer = _native.new_args(self._link.nslots)  # one per call: threads share the link
+        slots = _native.int64_view(buffer)  # slot i is word 2*i
+        masks, moved = None, []  # moved: (MapRef, parameter)
         for i, value in enumerate(args):
             p = self._passes[i]
             if p.is_handle:
@@ -93,24 +105,24 @@ class HostCall:
                     f"{self.label}: argument {i} must be an {self.params[i]}, got {value!r}"
                 )
             slots[2 * i] = value - span if value >= (span >> 1) else value
-        err, trap = self._link.call(self._args, bytes(masks) if masks is not None else None)
+        err, trap, bad = self._link.call(buffer, bytes(masks) if masks is not None else None)
         if err:
-            raise error_for(err, self._refused(args, self._link.bad_param, err))
+            raise error_for(err, self._refused(args, slots, bad, err))
         for ref, i in moved:
             ref._moved(f"{self.label} (parameter {i})")  # the callee owns it now
         if trap is not None:
             return trap, ()
-        return None, tuple(self._result(i) for i in range(len(self.results)))
+        return None, tuple(self._result(slots, i) for i in range(len(self.results)))
 
-    def _refused(self, args: tuple[Any, ...], bad: int, err: int) -> str:
+    def _refused(self, args: tuple[Any, ...], slots: Any, bad: int, err: int) -> str:
         """Why parameter `bad` could not pass, and what to do."""
         p, ref = self._passes[bad], args[bad].ref
         twice = sum(isinstance(a, _Passing) and a.ref is ref for a in args) > 1
-        why = _native.pass_problem(err, p.code, self._slots[2 * bad] & 0xFFFFFFFF, twice=twice)
+        why = _native.pass_problem(err, p.code, slots[2 * bad] & 0xFFFFFFFF, twice=twice)
         return f"{self.label}: parameter {bad} ({p.kind.name.lower()}): {why}"
 
-    def _result(self, i: int) -> Any:
-        raw = self._slots[2 * i]
+    def _result(self, slots: Any, i: int) -> Any:
+        raw = slots[2 * i]
         if self._passes[len(self.params) + i].is_handle:
             return MapRef(self._side, raw & 0xFFFFFFFF)
         if self.results[i] == "i32":

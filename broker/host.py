@@ -167,17 +167,30 @@ class Broker:
         grants: Mapping[str, str | int] | None = None,
         limits: Limits | Mapping[str, Any] | None = None,
         exports: Mapping[str, ExportDecl | Mapping[str, Any]] | None = None,
+        instances: int = 1,
+        on_trap: str = "replace",
     ) -> None:
         """Load a module (.wat/.wasm path, or Wasm/WAT bytes) under `name`.
 
         `exports` declares how handle parameters and results of its exports
         pass (own, borrow, share; see broker/ownership.py).  Imports of
         other modules' exports are linked as soon as those are loaded.
+        `instances` runs that many copies of it, so that calls from several
+        threads run at once; `on_trap` says whether an instance a trap tore
+        down is replaced ("replace") or stays down until the module is
+        loaded again ("stop"), see docs/instances.md.
         """
         self._guard.check_open()
         try:
             spec = module_spec(
-                name, module, grants=grants, limits=limits, exports=exports, base_limits=self.limits
+                name,
+                module,
+                grants=grants,
+                limits=limits,
+                exports=exports,
+                instances=instances,
+                on_trap=on_trap,
+                base_limits=self.limits,
             )
         except SpecError as exc:
             if exc.where == ("name",):
@@ -186,8 +199,7 @@ class Broker:
         self._load(spec)
 
     def _load(self, spec: ModuleSpec) -> None:
-        with self._guard.lock:
-            self._guard.refuse_inside_a_call(f"load {spec.name!r}")
+        with self._guard.changing(f"load {spec.name!r}"):
             if spec.name in self._runtime.host_functions.namespaces():
                 raise ConfigError(
                     f"module {spec.name!r}: host functions are defined under that name "
@@ -196,11 +208,13 @@ class Broker:
             try:
                 loaded = self._registry.add(spec)
                 try:
-                    self._dispatch.initialize(loaded)
+                    for instance in loaded.instances:
+                        self._dispatch.initialize(loaded, instance)
                 except BaseException:
                     self._remove(spec.name)
                     raise
             finally:
+                self._dispatch.replace_torn()  # a peer its start function made trap
                 self._drain()
 
     def unload(self, name: str) -> None:
@@ -210,8 +224,7 @@ class Broker:
         exports wait for a module of that name to be loaded again.
         """
         self._guard.check_open()
-        with self._guard.lock:
-            self._guard.refuse_inside_a_call(f"unload {name!r}")
+        with self._guard.changing(f"unload {name!r}"):
             self._registry.get(name, allow_torn_down=True)
             self._remove(name)
             trap = self._dispatch.deliver_notices()
@@ -304,11 +317,13 @@ class Broker:
 
         Their drop notices are delivered before it returns."""
         self._guard.check_open()
-        with self._guard.lock:
+        with self._guard.gate.shared():
             self._guard.check_open()
-            freed = self.gc.collect()
+            with self._guard.lock:
+                freed = self.gc.collect()
             trap = self._dispatch.deliver_notices()
-            self._drain()
+            with self._guard.lock:
+                self._drain()
         if trap is not None:
             raise trap
         return freed
@@ -383,8 +398,7 @@ class Broker:
         if self._guard.forked:  # a forked copy: the parent owns the state
             self._guard.closed = True
             return
-        with self._guard.lock:
-            self._guard.refuse_inside_a_call("close")
+        with self._guard.changing("close"):
             if self.tracer is not None:
                 self.tracer.close()
             self._guard.closed = True

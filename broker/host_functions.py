@@ -89,7 +89,7 @@ class HostFunctions:
 
     def __init__(self) -> None:
         self._defs: dict[tuple[str, str], HostFunction] = {}
-        self._served: dict[str, list[ServedLink]] = {}  # importer -> its served links
+        self._served: dict[int, list[ServedLink]] = {}  # importer's id -> its served links
         self.side: HostSide | None = None  # the host's side, set by the Broker
 
     def namespaces(self) -> set[str]:
@@ -139,9 +139,9 @@ class HostFunctions:
         run = HostImport(d.label, d.fn, d.decl, importer, self.side)
         served = ServedLink(link, run.run, run.codes)
         served.define(linker, imp.module, name, ty)
-        self._served.setdefault(importer, []).append(served)
+        self._served.setdefault(native.id, []).append(served)
 
-    def forget(self, importer: str) -> None:
-        """`importer` is going: its links go with its module in the C core."""
-        for served in self._served.pop(importer, []):
+    def forget(self, importer_id: int) -> None:
+        """The instance `importer_id` is going: its links go with it in the C core."""
+        for served in self._served.pop(importer_id, []):
             served.link.retire()

@@ -57,7 +57,9 @@ class Inspection:
                 maps=counts["maps"],
                 named=counts["named"],
                 handles={
-                    name: m.native.handle_count() for name, m in self._registry.modules.items()
+                    i.label: i.native.handle_count()
+                    for m in self._registry.modules.values()
+                    for i in m.instances
                 },
             )
 
@@ -83,7 +85,7 @@ class Inspection:
         self._guard.check_open()
         with self._guard.lock:
             self._guard.check_open()
-            g = graph.build(self.snapshot(), list(self._registry.modules), title)
+            g = graph.build(self.snapshot(), self._registry.labels(), title)
         if path is not None:
             graph.write(g, path)
         return g

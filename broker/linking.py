@@ -25,7 +25,8 @@ from .ownership import Kind, Pass
 class PeerImport:
     """One import of a peer module's function, and its link."""
 
-    importer: str
+    importer: str  # the importing instance's label
+    importer_id: int  # ... and its id in the C core (labels may repeat: "a#2")
     module: str
     name: str
     signature: str
@@ -84,6 +85,7 @@ class Links:
         name = imp.name or ""
         peer = PeerImport(
             importer,
+            native.id,
             imp.module,
             name,
             signature(ty),
@@ -100,19 +102,18 @@ class Links:
         return peer
 
     def resolve(self, peer: PeerImport, target: LoadedModule) -> None:
-        """Point `peer` at its export in `target`; ModuleError when it cannot be."""
-        store = target.store
-        func = target.instance.exports(store).get(peer.name)
-        if not isinstance(func, wasmtime.Func):
+        """Point `peer` at its export in `target`'s instances; ModuleError when it cannot be."""
+        ty = target.types.get(peer.name)
+        if ty is None:
             raise ModuleError(
                 f"{peer.label}: module {target.name!r} has no exported function {peer.name!r}"
             )
-        ty = func.type(store)
         if signature(ty) != peer.signature:
             raise ModuleError(
                 f"{peer.label}: imported as {peer.signature}, but exported as {signature(ty)}"
             )
-        peer.link.resolve(target.native, func, pass_codes(ty, target.decls.get(peer.name)))
+        codes = pass_codes(ty, target.decls.get(peer.name))
+        peer.link.resolve(target.pool, target.funcs[peer.name], codes)
         peer.resolved = True
 
     def resolve_into(self, target: LoadedModule) -> None:
@@ -128,14 +129,25 @@ class Links:
             if peer.module == name and not peer.resolved:
                 peer.link.set_loading(native)
 
-    def forget(self, name: str) -> None:
-        """`name` is gone: links into it wait again; its own imports are dropped."""
-        kept = []
+    def unresolve_into(self, name: str) -> None:
+        """Module `name` is going (or an instance of it is replaced): links
+        into it wait for it again."""
         for peer in self._imports:
             if peer.module == name and peer.resolved:
                 peer.link.unresolve()
                 peer.resolved = False
-            if peer.importer != name:
+
+    def repoint(self, name: str, index: int, funcs: dict[str, list[wasmtime.Func]]) -> None:
+        """Instance `index` of module `name` was replaced: `funcs` has its exports."""
+        for peer in self._imports:
+            if peer.module == name and peer.resolved:
+                peer.link.set_func(index, funcs[peer.name][index])
+
+    def forget(self, importer_id: int) -> None:
+        """The instance `importer_id` is going: its own imports are dropped."""
+        kept = []
+        for peer in self._imports:
+            if peer.importer_id != importer_id:
                 kept.append(peer)
             else:
                 peer.link.retire()

@@ -97,7 +97,7 @@ class _Reader:
         try:
             module_spec.check_name(name)
             table = self.table(value, key)
-            self.only(table, key, ("path", "grants", "limits", "exports"))
+            self.only(table, key, ("path", "grants", "limits", "exports", "instances", "on_trap"))
             path = table.get("path")
             if not isinstance(path, str) or not path:
                 raise self.fail(f"{key}.path", "required: the module's .wat or .wasm file")
@@ -109,6 +109,8 @@ class _Reader:
                 grants=table.get("grants"),
                 limits=table.get("limits"),
                 exports=table.get("exports"),
+                instances=table.get("instances", 1),
+                on_trap=table.get("on_trap", "replace"),
                 base_limits=defaults,
                 text_rights=True,
             )

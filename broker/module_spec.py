@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .abi import Rights, parse_rights
+from .abi import MAX_INSTANCES, Rights, parse_rights
 from .limits import DEFAULT_LIMITS, Limits
 from .names import map_name_problem, module_name_problem, shorten, shown_name
 from .ownership import Pass, parse_kind, parse_pass, rights_value
@@ -74,6 +74,8 @@ class ModuleSpec:
     grants: dict[str, Rights] = field(default_factory=dict)
     limits: Limits = DEFAULT_LIMITS
     exports: dict[str, ExportDecl] = field(default_factory=dict)
+    instances: int = 1  # how many instances run its calls (docs/instances.md)
+    on_trap: str = "replace"  # an instance a trap tore down: replaced, or "stop"
 
     @property
     def path(self) -> Path:
@@ -90,6 +92,8 @@ def module_spec(
     grants: object = None,
     limits: object = None,
     exports: object = None,
+    instances: object = 1,
+    on_trap: object = "replace",
     base_limits: Limits = DEFAULT_LIMITS,
     text_rights: bool = False,
 ) -> ModuleSpec:
@@ -106,7 +110,29 @@ def module_spec(
         check_grants(grants, text_rights=text_rights),
         check_limits(limits, base_limits),
         check_exports(exports),
+        check_instances(instances),
+        check_on_trap(on_trap),
     )
+
+
+ON_TRAP = ("replace", "stop")
+
+
+def check_on_trap(on_trap: object) -> str:
+    """`on_trap`, if it says what becomes of an instance a trap tore down."""
+    if on_trap not in ON_TRAP:
+        raise SpecError(("on_trap",), f'must be "replace" or "stop", got {on_trap!r}')
+    assert isinstance(on_trap, str)
+    return on_trap
+
+
+def check_instances(instances: object) -> int:
+    """`instances`, if it is a count of instances (1..MAX_INSTANCES)."""
+    if type(instances) is not int or not 1 <= instances <= MAX_INSTANCES:
+        raise SpecError(
+            ("instances",), f"must be an integer in 1..{MAX_INSTANCES}, got {instances!r}"
+        )
+    return instances
 
 
 def check_name(name: object) -> str:

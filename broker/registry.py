@@ -1,21 +1,30 @@
-"""The loaded modules of one broker: loading a checked spec, finding, removing.
+"""The loaded modules of one broker: loading a checked spec, finding, replacing, removing.
 
 A module comes in as a `ModuleSpec` (broker/module_spec.py), checked
-already; here it is compiled, given its side of the C core and its grants,
-instantiated in its own store (broker/runtime.py) and linked to its peers.
-Loading it whole or not at all, and removing it whole (its handles closed,
-its links, table, id and store given back), is this module's job; the
-broker's lock is held by the caller (broker/host.py).
+already; here it is compiled once, and each of its instances is given its
+side of the C core and its grants, instantiated in its own store
+(broker/runtime.py) and linked to its peers; then the instances go into
+one pool (native/pool.c) and links into the module are resolved.  Loading
+it whole or not at all, replacing an instance a trap tore down, and
+removing it whole (its handles closed, its links, tables, ids and stores
+given back) is this module's job.  Every change runs with the broker's
+gate passed exclusive (broker/guard.py): no call is in flight.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import wasmtime
+
+from ._native import NativePool
 from .errors import ConfigError, ModuleError
-from .loaded import LoadedModule
+from .loaded import Instance, LoadedModule, instance_label
 from .module_spec import ModuleSpec
 from .names import listed
+
+RETIRE_WAIT_MS = 100  # how long a replacement waits for a call still in the old instance
 
 if TYPE_CHECKING:
     from ._native import NativeBroker
@@ -24,19 +33,25 @@ if TYPE_CHECKING:
 
 
 class Registry:
-    """Every loaded module, by name and by its id in the C core."""
+    """Every loaded module by name, and each instance by its id in the C core."""
 
     def __init__(self, native: NativeBroker, runtime: Runtime, guard: Guard) -> None:
         self._native = native
         self._runtime = runtime
         self._guard = guard
         self.modules: dict[str, LoadedModule] = {}
-        self.by_id: dict[int, LoadedModule] = {}
-        self._names: dict[int, str] = {native.host.id: "host"}  # every module ever loaded
+        self.by_id: dict[int, tuple[LoadedModule, Instance]] = {}
+        self._names: dict[int, str] = {native.host.id: "host"}  # every instance ever loaded
+        self._specs: dict[str, tuple[ModuleSpec, wasmtime.Module]] = {}  # to replace instances
+        self.torn: list[tuple[str, int]] = []  # (module, instance index) waiting for a new one
 
     def name_of(self, module_id: int) -> str:
-        """The name of a module id, loaded now or before ("host" for the host)."""
+        """The label of an instance id, loaded now or before ("host" for the host)."""
         return self._names.get(module_id, f"module#{module_id}")
+
+    def labels(self) -> list[str]:
+        """Every loaded instance's label ("counter", or "counter#1", "counter#2"...)."""
+        return [i.label for m in self.modules.values() for i in m.instances]
 
     def get(self, name: str, *, allow_torn_down: bool = False) -> LoadedModule:
         """The loaded module `name`; ConfigError naming the loaded ones if none is,
@@ -52,7 +67,7 @@ class Registry:
         return loaded
 
     def add(self, spec: ModuleSpec) -> LoadedModule:
-        """Compile, instantiate and link `spec`'s module (lock held).
+        """Compile, instantiate and link `spec`'s module, every instance of it.
 
         On failure nothing of it stays: what its start function made is
         closed, and a trap that began in a peer tears that peer down."""
@@ -60,20 +75,23 @@ class Registry:
         if name in self.modules:
             raise ConfigError(f"module {name!r} is already loaded")
         compiled, label = self._runtime.compile(name, spec.source)
-        native = self._native.new_module(spec.limits, name)
-        self._names[native.id] = name
+        pool = NativePool(self._native, spec.instances)
+        made: list[Instance] = []
         try:
-            for gname, rights in spec.grants.items():
-                native.grant(gname, int(rights))
-            with self._guard.guest():
-                loaded = self._runtime.instantiate(
-                    name, compiled, label, native, spec.limits, spec.exports, self.modules
-                )
+            for i in range(spec.instances):
+                made.append(self._instance(spec, compiled, label, i))
         except BaseException:
-            self.blame_peer(name, "start")
-            native.unload()
+            for inst in made:
+                self._drop_instance(inst)
+            pool.free()
             raise
-        self.modules[name] = self.by_id[native.id] = loaded
+        loaded = LoadedModule(name, label, made, pool, dict(spec.exports))
+        loaded.read_exports()
+        for i, inst in enumerate(made):
+            pool.set(i, inst.native)
+            self.by_id[inst.native.id] = (loaded, inst)
+        self.modules[name] = loaded
+        self._specs[name] = (spec, compiled)
         try:
             self._runtime.links.resolve_into(loaded)
         except BaseException:
@@ -81,29 +99,109 @@ class Registry:
             raise
         return loaded
 
+    def _instance(
+        self, spec: ModuleSpec, compiled: wasmtime.Module, label: str, index: int
+    ) -> Instance:
+        """Instance `index` of `spec`'s module, started, not yet in its pool."""
+        name = spec.name
+        ilabel = instance_label(name, index, spec.instances)
+        native = self._native.new_module(spec.limits, ilabel)
+        self._names[native.id] = ilabel
+        try:
+            for gname, rights in spec.grants.items():
+                native.grant(gname, int(rights))
+            with self._guard.guest():
+                return self._runtime.instantiate(
+                    name, ilabel, compiled, label, native, spec.limits, spec.exports, self.modules
+                )
+        except BaseException:
+            self.blame_peer(name, "start")
+            native.unload()
+            raise
+
+    def _drop_instance(self, inst: Instance) -> None:
+        self.by_id.pop(inst.native.id, None)
+        self._runtime.forget(inst.native.id)
+        inst.native.unload()  # frees the host's links into it: then its solo pool can go
+        if inst.solo is not None:
+            inst.solo.free()
+        inst.store.close()
+
+    def replace(self, name: str, index: int, repoint: Callable[[LoadedModule, int], None]) -> bool:
+        """A new instance in place of instance `index` of `name`, which a trap
+        tore down, while calls go on in the others: the old one is taken for
+        good once no thread runs in it, the new one starts, the links into
+        the module (and, through `repoint`, the host's) are pointed at its
+        functions, and it takes the old one's place.  False when the old one
+        is still busy (on this very thread, say): try again later.  A new
+        one that fails to start leaves the place torn down, its reason said."""
+        loaded = self.modules.get(name)
+        if loaded is None or not loaded.instances[index].torn_down:
+            return True
+        old = loaded.instances[index]
+        if not old.native.retire(RETIRE_WAIT_MS):
+            return False
+        spec, compiled = self._specs[name]
+        try:
+            new = self._instance(spec, compiled, loaded.source, index)
+        except (ModuleError, wasmtime.WasmtimeError) as exc:
+            old.torn_down = f"{old.torn_down}; a new instance failed to start: {exc}"
+            return True
+        for export, funcs in loaded.funcs.items():
+            func = new.instance.exports(new.store).get(export)
+            assert isinstance(func, wasmtime.Func)
+            funcs[index] = func
+        self._runtime.links.repoint(name, index, loaded.funcs)
+        repoint(loaded, index)
+        loaded.pool.set(index, new.native)  # calls may take it from here on
+        loaded.instances[index] = new
+        self.by_id[new.native.id] = (loaded, new)
+        self._drop_instance(old)
+        return True
+
     def remove(self, name: str) -> LoadedModule:
-        """Unload `name` whole: its handles closed, its links, watches, table,
-        id and wasmtime store (its linear memory) given back.  Host calls into
-        it are the caller's to retire first (broker/dispatch.py)."""
+        """Unload `name` whole: its handles closed, its links, watches, tables,
+        ids and wasmtime stores (their linear memories) given back.  Host
+        calls into it are the caller's to retire first (broker/dispatch.py)."""
         loaded = self.modules.pop(name)
-        self.by_id.pop(loaded.native.id, None)
-        self._runtime.forget(name)
-        loaded.native.unload()
-        loaded.store.close()
+        self._specs.pop(name, None)
+        self.torn = [(m, i) for m, i in self.torn if m != name]
+        self._runtime.links.unresolve_into(name)
+        for inst in loaded.instances:
+            if not inst.native.unloaded:
+                self._drop_instance(inst)
+        loaded.pool.free()
         return loaded
+
+    def tear_down(self, module_id: int, why: str) -> Instance | None:
+        """Tear down the instance `module_id` (every handle closed, calls skip
+        it); it waits in `torn` for a new one.  The instance, or None."""
+        found = self.by_id.get(module_id)
+        if found is None:
+            return None
+        loaded, inst = found
+        if inst.torn_down is None:
+            inst.native.teardown()
+            inst.torn_down = why
+            if self._specs[loaded.name][0].on_trap == "replace":
+                self.torn.append((loaded.name, loaded.instances.index(inst)))
+        return inst
 
     def blame_peer(self, name: str, where: str) -> None:
         """Loading `name` failed: a trap that began in another module tears
         that one down, as any trap does; the origin is consumed either way."""
         origin_id = self._native.take_trap_origin()
-        origin = self.by_id.get(origin_id) if origin_id is not None else None
-        if origin is not None and origin.name != name and not origin.torn_down:
-            origin.native.teardown()
-            origin.torn_down = f"trapped in {name}'s {where}"
+        found = self.by_id.get(origin_id) if origin_id is not None else None
+        if found is not None and found[0].name != name:
+            self.tear_down(origin_id, f"trapped in {name}'s {where}")  # type: ignore[arg-type]
 
     def close(self) -> None:
         """The broker is closing: every store goes (the C state goes after)."""
         for loaded in self.modules.values():
-            loaded.store.close()
+            for inst in loaded.instances:
+                inst.store.close()
+                if inst.solo is not None:
+                    inst.solo.free()
+            loaded.pool.free()
         self.modules.clear()
         self.by_id.clear()

@@ -25,7 +25,7 @@ from .errors import ModuleError, StoreFailure, error_chain, trap_reason
 from .host_functions import HostFunctions
 from .limits import Limits
 from .linking import Links, check_declarations
-from .loaded import LoadedModule
+from .loaded import Instance, LoadedModule
 from .module_spec import ExportDecl
 
 WASI_MODULE = "wasi_snapshot_preview1"
@@ -159,15 +159,17 @@ class Runtime:
     def instantiate(
         self,
         name: str,
+        instance_label: str,
         module: wasmtime.Module,
         label: str,
         native: _native.NativeModule,
         limits: Limits,
         decls: dict[str, ExportDecl],
         loaded: dict[str, LoadedModule],
-    ) -> LoadedModule:
-        """Link and instantiate in a new store; imports of modules in `loaded`
-        are resolved first.  On failure nothing of it stays linked."""
+    ) -> Instance:
+        """Link and instantiate one instance of module `name` in a new store;
+        imports of modules in `loaded` are resolved first.  On failure
+        nothing of it stays linked."""
         problems = module_problems(module)
         if problems:
             raise ModuleError(f"{label}: {problems[0]}")
@@ -179,13 +181,13 @@ class Runtime:
         hosted = self.host_functions.namespaces()
         try:
             peers = [
-                self.links.define(name, native, linker, imp, label)
+                self.links.define(instance_label, native, linker, imp, label)
                 for imp in module.imports
                 if imp.module not in (WASI_MODULE, abi.IMPORT_MODULE, *hosted)
             ]
             for imp in module.imports:
                 if imp.module in hosted:
-                    self.host_functions.link(name, native, linker, imp, label)
+                    self.host_functions.link(instance_label, native, linker, imp, label)
             for peer in peers:
                 if peer.module in loaded:
                     self.links.resolve(peer, loaded[peer.module])
@@ -211,13 +213,13 @@ class Runtime:
             exports = instance.exports(store)
             check_declarations(name, exports, store, decls)
         except BaseException:
-            self.forget(name)
+            self.forget(native.id)
             store.close()
             raise
         memory = exports.get("memory")
         if isinstance(memory, wasmtime.Memory):
             native.set_memory(memory)
-        return LoadedModule(name, label, native, store, instance, dict(decls))
+        return Instance(instance_label, native, store, instance)
 
     def _enable_wasi(
         self, linker: wasmtime.Linker, store: wasmtime.Store, native: _native.NativeModule
@@ -233,10 +235,11 @@ class Runtime:
         config.inherit_stderr()
         store.set_wasi(config)
 
-    def forget(self, name: str) -> None:
-        """`name` is going: its imports (of peers and of host functions) go too."""
-        self.links.forget(name)
-        self.host_functions.forget(name)
+    def forget(self, importer_id: int) -> None:
+        """The instance `importer_id` is going: its imports (of peers and of
+        host functions) go too."""
+        self.links.forget(importer_id)
+        self.host_functions.forget(importer_id)
 
     def close(self) -> None:
         self.engine.close()  # the core holds its own reference while it ticks

@@ -43,6 +43,7 @@
 #define WM_MAP_COST 160
 #define WM_MAX_NAME_LEN 1024u
 #define WM_MAX_MODULES 65535u
+#define WM_MAX_INSTANCES 256u
 #define WM_MAX_HANDLE_ARGS 64
 
 /* The rights each function's handles must carry (else ACCES). */

@@ -186,15 +186,6 @@ void wm_broker_set_strict_borrows(wm_broker *b, uint32_t strict)
     wm_unlock(b);
 }
 
-uint32_t wm_broker_take_trap_origin(wm_broker *b)
-{
-    wm_lock(b);
-    uint32_t origin = b->trap_origin;
-    b->trap_origin = 0;
-    wm_unlock(b);
-    return origin;
-}
-
 uint32_t wm_broker_has_notices(wm_broker *b)
 {
     wm_lock(b);

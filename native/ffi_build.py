@@ -37,6 +37,7 @@ SOURCES = [
     "ops_memory.c",
     "ops_store.c",
     "ownership.c",
+    "pool.c",
     "refcount.c",
     "snapshot.c",
     "store.c",

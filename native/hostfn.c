@@ -16,7 +16,7 @@
 
 #define MESSAGE_CAP 512
 
-static _Thread_local unsigned running; /* host functions running on this thread */
+static _Thread_local unsigned running WM_TLS; /* host functions running on this thread */
 
 int wm_inside_host_function(void)
 {

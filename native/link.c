@@ -43,17 +43,23 @@ wm_link *wm_link_new(wm_module *caller, const char *label, uint32_t nparams, uin
     return l;
 }
 
-void wm_link_resolve(wm_link *l, wm_module *target, const void *func, const uint8_t *how)
+int wm_link_resolve(wm_link *l, wm_pool *pool, const void *funcs, const uint8_t *how)
 {
+    wt_func *copy = malloc((size_t)pool->n * sizeof *copy);
+    if (!copy)
+        return WM_QUOTA;
+    memcpy(copy, funcs, (size_t)pool->n * sizeof *copy);
     wm_lock(l->b);
-    l->target = target;
+    free(l->funcs);
+    l->funcs = copy;
+    l->pool = pool;
     l->loading = NULL;
-    memcpy(&l->func, func, sizeof l->func);
     memcpy(l->how, how, (size_t)l->nparams + l->nresults);
     l->has_handles = false;
     for (uint32_t i = 0; i < l->nparams + l->nresults; i++)
         l->has_handles |= (how[i] & WM_PASS_KIND) != WM_PASS_PLAIN;
     wm_unlock(l->b);
+    return WM_OK;
 }
 
 uint32_t wm_link_id(wm_link *l) { return l->id; }
@@ -61,17 +67,35 @@ uint32_t wm_link_id(wm_link *l) { return l->id; }
 void wm_link_unresolve(wm_link *l)
 {
     wm_lock(l->b);
-    l->target = NULL;
+    l->pool = NULL;
     wm_unlock(l->b);
+}
+
+int wm_link_set_func(wm_link *l, uint32_t i, const void *func)
+{
+    int err = WM_INVAL;
+    wm_lock(l->b);
+    if (l->pool && i < l->pool->n) {
+        memcpy(&l->funcs[i], func, sizeof l->funcs[i]);
+        err = WM_OK;
+    }
+    wm_unlock(l->b);
+    return err;
+}
+
+void wm_link_free(wm_link *l)
+{
+    free(l->funcs);
+    free(l->how);
+    free(l->label);
+    free(l);
 }
 
 void wm_links_free(wm_broker *b)
 {
     for (wm_link *l = b->links, *next; l; l = next) {
         next = l->next;
-        free(l->how);
-        free(l->label);
-        free(l);
+        wm_link_free(l);
     }
     b->links = NULL;
 }
@@ -143,18 +167,18 @@ static inline uint32_t slots_of(const wm_link *l)
 /* A link without handle kinds: no table to touch, so no lock.  The link
  * and its target change only between host calls, under the Broker's lock,
  * never while a guest runs. */
-static void trace_call(wm_link *l, uint32_t kind, uint32_t flags)
+static void trace_call(wm_link *l, wm_module *target, uint32_t kind, uint32_t flags)
 {
     wm_lock(l->b);
-    WM_TRACE(l->b, .kind = kind, .module = l->caller->id,
-             .other_module = l->target ? l->target->id : 0, .link = l->id, .flags = flags);
+    WM_TRACE(l->b, .kind = kind, .module = l->caller->id, .other_module = target->id,
+             .link = l->id, .flags = flags);
     wm_unlock(l->b);
 }
 
 /* Run the export in the target's wasmtime store, its time limit counting;
  * or, for a host function, the app's Python function (hostfn.c). */
-static void run_export(wm_link *l, wm_module *target, wt_caller *caller, wt_val_raw *args,
-                       wt_trap **trap)
+static void run_export(wm_link *l, wm_module *target, uint32_t index, wt_caller *caller,
+                       wt_val_raw *args, wt_trap **trap)
 {
     wm_broker *b = l->b;
     if (l->host_fn) {
@@ -163,20 +187,45 @@ static void run_export(wm_link *l, wm_module *target, wt_caller *caller, wt_val_
     }
     wm_enter(target);
     wt_error *error =
-        b->api.func_call_unchecked(target->context, &l->func, args, slots_of(l), trap);
+        b->api.func_call_unchecked(target->context, &l->funcs[index], args, slots_of(l), trap);
     wm_leave(target);
     if (error)
         *trap = wm_error_to_trap(b, error);
 }
 
-/* A call through a link whose target cannot be called (lock held): the
- * trap, blamed on the caller -- unless the target is still loading and
- * its own start function led here, which is the loading module's doing. */
-static wt_trap *unreachable_target(wm_link *l)
+/* The instance a call through `l` runs in (see pool.c), or NULL with *why
+ * set; a host function's is the host.  Lock not held. */
+static wm_module *take_target(wm_link *l, uint32_t *index, int *why)
+{
+    *index = 0;
+    if (l->host_fn)
+        return l->target;
+    wm_pool *pool = l->pool;
+    if (!pool) {
+        *why = 0;
+        return NULL;
+    }
+    bool live;
+    wm_module *m = wm_pool_try(pool, &live, index);
+    if (__builtin_expect(m != NULL, 1))
+        return m;
+    return wm_pool_take(pool, wm_time_left(l->caller), why, index); /* waits */
+}
+
+static inline void give_target(wm_link *l, wm_module *target)
+{
+    if (!l->host_fn)
+        wm_pool_give(target);
+}
+
+/* A call through a link whose target cannot be called (lock held; `why`
+ * from take_target): the trap, blamed on the caller -- unless the target
+ * is still loading and its own start function led here, which is the
+ * loading module's doing. */
+static wt_trap *unreachable_target(wm_link *l, int why)
 {
     wm_broker *b = l->b;
-    wm_module *target = l->target;
-    if (!target && l->loading) {
+    if (!l->pool && l->loading) {
         wm_mark_origin(b, l->loading);
         return wm_trap(b,
                        "wasi_map: %s: the module is still loading (its start function called "
@@ -185,9 +234,14 @@ static wt_trap *unreachable_target(wm_link *l)
                        l->label);
     }
     wm_mark_origin(b, l->caller);
+    if (why == WM_POOL_BUSY)
+        return wm_trap(b,
+                       "wasi_map: %s: no instance of the module came free within the "
+                       "caller's time limit (every one is running a call)",
+                       l->label);
     return wm_trap(b, "wasi_map: %s: the module is %s", l->label,
-                   target ? "torn down (it trapped earlier): load it again"
-                          : "not loaded: load it before calling it");
+                   l->pool ? "torn down (it trapped earlier): load it again"
+                           : "not loaded: load it before calling it");
 }
 
 void wm_link_set_loading(wm_link *l, wm_module *loading)
@@ -200,61 +254,70 @@ void wm_link_set_loading(wm_link *l, wm_module *loading)
 static void plain_call(wm_link *l, wt_caller *caller, wt_val_raw *args, wt_trap **trap)
 {
     wm_broker *b = l->b;
-    wm_module *target = l->target;
-    if (!target || target->dead) {
+    uint32_t index;
+    int why;
+    wm_module *target = take_target(l, &index, &why);
+    if (!target) {
         wm_lock(b);
-        *trap = unreachable_target(l);
+        *trap = unreachable_target(l, why);
         wm_unlock(b);
         return;
     }
     if (b->tracing)
-        trace_call(l, WM_EV_CALL, 0);
-    run_export(l, target, caller, args, trap);
+        trace_call(l, target, WM_EV_CALL, 0);
+    run_export(l, target, index, caller, args, trap);
     if (*trap) {
         wm_lock(b);
         wm_mark_origin(b, target);
         wm_unlock(b);
     }
     if (b->tracing)
-        trace_call(l, WM_EV_RETURN, *trap ? WM_EVF_TRAPPED : 0);
+        trace_call(l, target, WM_EV_RETURN, *trap ? WM_EVF_TRAPPED : 0);
+    give_target(l, target);
 }
 
 /* The body of a call through a link; the lock is not held on entry.
  * Returns OK or the errno of a parameter that could not pass (*bad; then
- * nothing was called, and *blame_callee says whether the callee's full
- * handle table was the reason).  *trap is set when the call trapped. */
+ * nothing was called, and *blame_callee is the callee instance when its
+ * full handle table was the reason, else NULL).  *trap is set when the call trapped. */
 static int link_call(wm_link *l, wt_caller *wcaller, wt_val_raw *args, const uint8_t *masks,
-                     wt_trap **trap, uint32_t *bad, bool *blame_callee, bool *twice)
+                     wt_trap **trap, uint32_t *bad, wm_module **blame_callee, bool *twice)
 {
     wm_broker *b = l->b;
     wm_module *caller = l->caller, *target;
     lent lends[MAX_HANDLE_ARGS];
-    uint32_t nlends = 0;
+    uint32_t nlends = 0, index;
+    int why;
+    bool callee_full = false;
     *trap = NULL;
-    *blame_callee = false;
+    *blame_callee = NULL;
     if (!l->has_handles) {
         plain_call(l, wcaller, args, trap);
         return WM_OK;
     }
+    target = take_target(l, &index, &why);
     wm_lock(b);
-    target = l->target;
-    if (!target || target->dead) {
-        *trap = unreachable_target(l);
+    if (!target) {
+        *trap = unreachable_target(l, why);
         wm_unlock(b);
         return WM_OK;
     }
     WM_TRACE(b, .kind = WM_EV_CALL, .module = caller->id, .other_module = target->id,
              .link = l->id);
     int err = wm_pass_all(args, l->how, l->nparams, masks, caller, target, lends, &nlends, bad,
-                       blame_callee, twice);
+                       &callee_full, twice);
+    if (callee_full)
+        *blame_callee = target;
     if (err)
         WM_TRACE(b, .kind = WM_EV_RETURN, .module = caller->id, .other_module = target->id,
                  .link = l->id, .flags = WM_EVF_TRAPPED);
     wm_unlock(b);
-    if (err)
+    if (err) {
+        give_target(l, target);
         return err;
+    }
 
-    run_export(l, target, wcaller, args, trap);
+    run_export(l, target, index, wcaller, args, trap);
 
     wm_lock(b);
     /* Strict borrows: a callee that left a borrow open traps before any
@@ -296,6 +359,7 @@ static int link_call(wm_link *l, wt_caller *wcaller, wt_val_raw *args, const uin
     WM_TRACE(b, .kind = WM_EV_RETURN, .module = caller->id, .other_module = target->id,
              .link = l->id, .flags = *trap ? WM_EVF_TRAPPED : 0);
     wm_unlock(b);
+    give_target(l, target);
     return WM_OK;
 }
 
@@ -305,11 +369,12 @@ static wt_trap *trampoline(void *env, wt_caller *caller, wt_val_raw *args, size_
     wm_link *l = env;
     wt_trap *trap;
     uint32_t bad = 0;
-    bool blame_callee, twice;
+    wm_module *blame_callee;
+    bool twice;
     int err = link_call(l, caller, args, NULL, &trap, &bad, &blame_callee, &twice);
     if (err) {
         wm_lock(l->b);
-        wm_mark_origin(l->b, blame_callee ? l->target : l->caller);
+        wm_mark_origin(l->b, blame_callee ? blame_callee : l->caller);
         wm_unlock(l->b);
         trap = wm_pass_trap(l, err, bad, twice ? WM_WHY_TWICE : 0, (uint32_t)args[bad].i32);
     }
@@ -326,7 +391,8 @@ int wm_link_call(wm_link *l, wm_val_raw *args, size_t n, const uint8_t *masks, v
                  uint32_t *bad_param)
 {
     (void)n;
-    bool blame_callee, twice;
+    wm_module *blame_callee;
+    bool twice;
     wm_tick_begin(); /* a top-level call: time must flow while it runs */
     int err = link_call(l, NULL, (wt_val_raw *)args, masks, (wt_trap **)trap, bad_param, &blame_callee,
                         &twice);

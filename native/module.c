@@ -118,8 +118,9 @@ LOCKED_READ(uint64_t, wm_module_entries_used, m->entries_used)
 static void teardown_locked(wm_module *m)
 {
     wm_broker *b = m->broker;
-    m->dead = true;
-    WM_TRACE(b, .kind = WM_EV_TEARDOWN, .module = m->id);
+    if (!m->dead) /* once: an instance a trap tore down is unloaded later */
+        WM_TRACE(b, .kind = WM_EV_TEARDOWN, .module = m->id);
+    __atomic_store_n(&m->dead, true, __ATOMIC_RELEASE); /* pool.c reads it unlocked */
     for (uint32_t i = 0; i < m->handles.len; i++) {
         wm_handle *slot = &m->handles.slots[i];
         if (slot->state == WM_H_FREE)
@@ -191,21 +192,20 @@ static void charge_host(wm_broker *b, wm_module *m)
     }
 }
 
-/* Free the links `m` made and the host's links into `m`; others into `m`
- * wait for a module of its name again. */
+/* Free the links `m` made and the host's links into its pool; others into
+ * its pool wait for a module of its name again. */
 static void forget_links(wm_broker *b, wm_module *m)
 {
     for (wm_link **l = &b->links; *l;) {
         wm_link *link = *l;
-        if (link->caller == m || (link->target == m && link->caller == b->host)) {
+        bool into = link->pool && wm_pool_has(link->pool, m);
+        if (link->caller == m || (into && link->caller == b->host)) {
             *l = link->next;
-            free(link->how);
-            free(link->label);
-            free(link);
+            wm_link_free(link);
             continue;
         }
-        if (link->target == m)
-            link->target = NULL;
+        if (into)
+            link->pool = NULL;
         if (link->loading == m)
             link->loading = NULL;
         l = &link->next;
@@ -226,8 +226,7 @@ void wm_module_unload(wm_module *m)
         forget_watches(b, m->id);
     if (m->bytes_used)
         charge_host(b, m);
-    if (b->trap_origin == m->id + 1)
-        b->trap_origin = 0; /* nothing is left of it to tear down */
+    wm_forget_origin(m); /* nothing is left of it to tear down */
     uint32_t id = m->id;
     b->modules[id] = NULL;
     if (b->free_ids_len == b->free_ids_cap) {

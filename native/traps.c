@@ -114,9 +114,29 @@ wt_trap *wm_pass_trap(wm_link *l, int err, uint32_t index, uint32_t flags, uint3
                    KIND_NAMES[how & WM_PASS_KIND], ERRNO_NAMES[err], why);
 }
 
+/* Where the trap now unwinding on this thread began: module id + 1 (0:
+ * none).  Per thread, since instances trap in parallel; the host takes it
+ * on the same thread, right after the call. */
+static _Thread_local uint32_t trap_origin WM_TLS;
+
 void wm_mark_origin(wm_broker *b, wm_module *m)
 {
-    if (!b->trap_origin)
-        b->trap_origin = m->id + 1;
+    (void)b;
+    if (!trap_origin)
+        trap_origin = m->id + 1;
+}
+
+void wm_forget_origin(wm_module *m)
+{
+    if (trap_origin == m->id + 1)
+        trap_origin = 0;
+}
+
+uint32_t wm_broker_take_trap_origin(wm_broker *b)
+{
+    (void)b;
+    uint32_t origin = trap_origin;
+    trap_origin = 0;
+    return origin;
 }
 

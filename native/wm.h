@@ -240,7 +240,7 @@ uint64_t wm_broker_events_dropped(wm_broker *b);
 uint32_t wm_trace_compiled(void);
 /* Strict borrows: a callee that returns with a borrow still open traps. */
 void wm_broker_set_strict_borrows(wm_broker *b, uint32_t strict);
-/* The module (id + 1) where the last trap of a call happened, then 0. */
+/* The module (id + 1) where the last trap of a call on this thread began, then 0. */
 uint32_t wm_broker_take_trap_origin(wm_broker *b);
 /* Drop notices queued by reclaims: whether any wait, and up to `cap`
  * (module id, cookie) pairs, oldest first. */
@@ -295,10 +295,28 @@ void *wm_define_abi(wm_module *m, void *linker, void **functypes);
  * export with wasmtime_func_call_unchecked. */
 wm_link *wm_link_new(wm_module *caller, const char *label, uint32_t nparams, uint32_t nresults);
 uint32_t wm_link_id(wm_link *l);
-/* Point the link at `func` (a wasmtime_func_t) of `target`; `how` holds
- * nparams then nresults WM_PASS_* codes. */
-void wm_link_resolve(wm_link *l, wm_module *target, const void *func, const uint8_t *how);
+/* A module's instances (pool.c): n of them (1..WM_MAX_INSTANCES; else
+ * NULL), each set once it is loaded.  A call through a link into the pool
+ * runs in an instance the calling thread already runs in, else a free one,
+ * else waits for one within the caller's time limit.  Free it after every
+ * module in it is unloaded. */
+typedef struct wm_pool wm_pool;
+wm_pool *wm_pool_new(uint32_t n);
+void wm_pool_set(wm_pool *p, uint32_t i, wm_module *m);
+void wm_pool_free(wm_pool *p);
+/* Take instance `m` (torn down, so no new call takes it) for good, once
+ * no thread runs in it, waiting up to wait_ms: OK, or BUSY when it stays
+ * busy or this very thread runs in it.  Then point the links into its
+ * pool at the new instance's functions (wm_link_set_func), wm_pool_set the
+ * new one in its place, and unload `m`. */
+int wm_pool_retire(wm_module *m, uint64_t wait_ms);
+/* Point the link at an export of `pool`: `funcs` holds its wasmtime_func_t
+ * in each instance, in pool order; `how` nparams then nresults WM_PASS_*
+ * codes.  OK, or QUOTA when out of memory. */
+int wm_link_resolve(wm_link *l, wm_pool *pool, const void *funcs, const uint8_t *how);
 void wm_link_unresolve(wm_link *l);
+/* Instance i of the link's pool has a new `func`: INVAL when out of range. */
+int wm_link_set_func(wm_link *l, uint32_t i, const void *func);
 /* While `loading` (a module of the link's target name) instantiates, a call
  * through the unresolved link is that module's fault: its start function
  * called back into it (NULL: over).  Resolving clears it. */

@@ -97,6 +97,7 @@ struct wm_module {
     wt_store *wasm_store;
     wt_context *context;
     uint32_t depth;      /* calls into it in progress (re-entry counts) */
+    void *owner;         /* the thread running in it, NULL when free (pool.c) */
     uint64_t entry_tick; /* the tick its outermost call began at (ticker.c) */
 };
 
@@ -120,7 +121,6 @@ struct wm_broker {
     wm_module *host; /* modules[0], fixed at creation: read without the lock */
     wm_watch *notices_head, *notices_tail; /* drop notices waiting for delivery */
     wm_link *links;                        /* every link, freed with the broker */
-    uint32_t trap_origin;                  /* module id + 1 where a trap began */
     bool strict_borrows;
     wm_store_fn store_fn; /* the backing store of named maps, or NULL */
     void *store_ctx;
@@ -140,13 +140,102 @@ struct wm_broker {
     uint32_t next_link_id;
 };
 
+/* A module's instances (pool.c). */
+struct wm_pool {
+    uint32_t n;
+    wm_module *inst[];
+};
+/* Thread-locals of the core are initial-exec: the core is loaded once per
+ * process, and a general-dynamic access (__tls_get_addr) would cost more
+ * than the call between modules it serves. */
+#define WM_TLS __attribute__((tls_model("initial-exec")))
+extern _Thread_local char wm_thread_token WM_TLS; /* its address names this thread */
+#define WM_ME ((void *)&wm_thread_token)
+extern _Atomic uint32_t wm_pool_waiters; /* threads waiting for any instance */
+void wm_pool_wake(void);
+
+/* An instance of `p` for this thread (pool.c): one it runs in already, a
+ * free one, or -- after waiting up to wait_ms (UINT64_MAX: no limit) -- NULL
+ * with *why WM_POOL_DEAD (every instance torn down) or WM_POOL_BUSY; *index
+ * is its place.  Give it back with wm_pool_give after wm_leave. */
+enum { WM_POOL_DEAD = 1, WM_POOL_BUSY = 2 };
+wm_module *wm_pool_take(wm_pool *p, uint64_t wait_ms, int *why, uint32_t *index);
+bool wm_pool_mine(const wm_module *m);
+bool wm_pool_has(const wm_pool *p, const wm_module *m);
+
+/* Give `m` back (after wm_leave): free once no call of this thread is in it. */
+static inline void wm_pool_give(wm_module *m)
+{
+    if (m->depth) /* still inside an outer call on this thread */
+        return;
+    __atomic_store_n(&m->owner, NULL, __ATOMIC_RELEASE);
+    /* No fence between the store and this load (it would cost what the
+     * call does): a waiter that misses this wake sees the instance free at
+     * its next look, a millisecond later at most (pool.c). */
+    if (__builtin_expect(__atomic_load_n(&wm_pool_waiters, __ATOMIC_RELAXED) != 0, 0))
+        wm_pool_wake();
+}
+
+/* Take `m` for this thread if it is free and live; *mine when this thread
+ * runs in it already (then it is returned as is). */
+static inline bool wm_pool_claim(wm_module *m, bool *mine)
+{
+    void *owner = NULL;
+    if (__atomic_compare_exchange_n(&m->owner, &owner, WM_ME, false, __ATOMIC_ACQUIRE,
+                                    __ATOMIC_RELAXED)) {
+        if (__builtin_expect(!__atomic_load_n(&m->dead, __ATOMIC_ACQUIRE), 1))
+            return true;
+        wm_pool_give(m); /* torn down meanwhile */
+        return false;
+    }
+    *mine = owner == WM_ME;
+    return *mine;
+}
+
+/* One pass over the pool, without waiting: an instance this thread runs in,
+ * else a free live one (*any_live: whether any is not torn down). */
+static inline wm_module *wm_pool_try(wm_pool *p, bool *any_live, uint32_t *index)
+{
+    bool mine = false;
+    *any_live = false;
+    if (p->n == 1) { /* the common case: one compare-and-swap */
+        wm_module *m = __atomic_load_n(&p->inst[0], __ATOMIC_ACQUIRE);
+        *index = 0;
+        if (!m || (__atomic_load_n(&m->dead, __ATOMIC_ACQUIRE) &&
+                   __atomic_load_n(&m->owner, __ATOMIC_RELAXED) != WM_ME))
+            return NULL;
+        *any_live = true;
+        return wm_pool_claim(m, &mine) ? m : NULL;
+    }
+    for (uint32_t i = 0; i < p->n; i++) {
+        wm_module *m = __atomic_load_n(&p->inst[i], __ATOMIC_ACQUIRE);
+        if (m && __atomic_load_n(&m->owner, __ATOMIC_RELAXED) == WM_ME) {
+            *index = i;
+            *any_live = true;
+            return m;
+        }
+    }
+    for (uint32_t i = 0; i < p->n; i++) {
+        wm_module *m = __atomic_load_n(&p->inst[i], __ATOMIC_ACQUIRE);
+        if (!m || __atomic_load_n(&m->dead, __ATOMIC_ACQUIRE))
+            continue;
+        *any_live = true;
+        if (wm_pool_claim(m, &mine)) {
+            *index = i;
+            return m;
+        }
+    }
+    return NULL;
+}
+
 /* A caller's way to one export (see wm.h and link.c). */
 struct wm_link {
     wm_broker *b;
     wm_module *caller;
-    wm_module *target; /* NULL while unresolved */
+    wm_pool *pool;     /* the callee's instances; NULL while unresolved */
+    wt_func *funcs;    /* the export in each instance's store */
+    wm_module *target; /* a host function's: the host module */
     wm_module *loading; /* unresolved, and this module of its name is loading */
-    wt_func func;
     uint32_t nparams, nresults;
     uint8_t *how; /* nparams + nresults WM_PASS_* codes */
     bool has_handles; /* any code not PLAIN: else the fast path, no lock */
@@ -233,6 +322,7 @@ static inline void wm_leave(wm_module *m) { m->depth--; }
 uint64_t wm_time_left(const wm_module *m);
 /* traps.c: note that the trap now unwinding began in `m` (lock held). */
 void wm_mark_origin(wm_broker *b, wm_module *m);
+void wm_forget_origin(wm_module *m); /* m is going: an origin in it is no more */
 
 /* module.c: a module added to the broker (lock held; NULL when there is no
  * room), and one freed (its handles, grants and name). */
@@ -241,6 +331,7 @@ void wm_module_free(wm_module *m);
 
 /* link.c */
 void wm_links_free(wm_broker *b);
+void wm_link_free(wm_link *l);
 /* traps.c: a trap with a formatted message. */
 wt_trap *wm_trap(wm_broker *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

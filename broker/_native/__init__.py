@@ -12,8 +12,9 @@ errnos come back as `broker.errors` exceptions.  Its modules, one job each:
   function's exception) out of a C call
 - hostfn_door.py: the dispatcher the core calls for an app's host functions
 - store_door.py: the store function the core calls for named maps in a store
-- native_broker.py, module.py, link.py: the C broker, a module's side of
-  it (the ABI operations), and the links calls go through
+- native_broker.py, module.py, pool.py, link.py: the C broker, a module's
+  side of it (the ABI operations), a module's instances, and the links
+  calls go through
 """
 
 from .core import abi_function_names, built_sha256, check_core, core_path, trace_compiled
@@ -29,6 +30,7 @@ from .hostfn_door import (
 from .link import NativeLink, Trapped, int64_view, new_args, pass_problem
 from .module import NativeModule
 from .native_broker import ENTRY_COST, EVENT_FLAGS, EVENT_KINDS, MAP_COST, NativeBroker, RawEvent
+from .pool import NativePool
 from .store_door import StoreDoor
 from .store_door import attach as attach_store
 from .wasmtime_layouts import WASMTIME_PIN, check_layouts
@@ -42,6 +44,7 @@ __all__ = [
     "NativeBroker",
     "NativeLink",
     "NativeModule",
+    "NativePool",
     "RawEvent",
     "ServedLink",
     "StoreDoor",

@@ -10,6 +10,7 @@ from ..errors import ConfigError, StoreFailure
 from .core import Native, ffi, lib
 from .failures import clear_host_error, reach_store, take_host_error
 from .module import NativeModule
+from .pool import NativePool
 from .wasmtime_layouts import func_bytes, pointer, trap_message, wasmtime_error
 
 
@@ -45,11 +46,19 @@ class NativeLink:
         self.id = int(lib.wm_link_id(ptr))
         self.broker.link_labels[self.id] = export
         self.nslots = max(nparams, nresults)
-        self._trap = ffi.new("void **")
-        self._bad = ffi.new("uint32_t *")
 
-    def resolve(self, target: NativeModule, func: wasmtime.Func, how: list[int]) -> None:
-        lib.wm_link_resolve(self.ptr, target.ptr, func_bytes(func), bytes(how))
+    def resolve(self, pool: NativePool, funcs: list[wasmtime.Func], how: list[int]) -> None:
+        """Point the link at an export of `pool`: `funcs` is it in each instance."""
+        if len(funcs) != pool.n:
+            raise ValueError(f"{len(funcs)} functions for a pool of {pool.n} instances")
+        blob = b"".join(func_bytes(f) for f in funcs)
+        if lib.wm_link_resolve(self.ptr, pool.ptr, blob, bytes(how)) != 0:
+            raise MemoryError("wm_link_resolve failed")
+
+    def set_func(self, index: int, func: wasmtime.Func) -> None:
+        """Instance `index` of the link's pool was replaced: this is the export in it."""
+        if lib.wm_link_set_func(self.ptr, index, func_bytes(func)) != 0:
+            raise ValueError(f"the link has no instance {index}")
 
     def unresolve(self) -> None:
         lib.wm_link_unresolve(self.ptr)
@@ -71,14 +80,14 @@ class NativeLink:
         if error != ffi.NULL:
             raise wasmtime_error(error)
 
-    def call(self, args: Native, masks: bytes | None) -> tuple[int, Trapped | None]:
-        """(errno, None) when handle parameter `bad_param` could not pass, else
-        (OK, how the call trapped or None).  The guest code it runs may reach
+    def call(self, args: Native, masks: bytes | None) -> tuple[int, Trapped | None, int]:
+        """(errno, None, the handle parameter that could not pass), else (OK,
+        how the call trapped or None, 0).  The guest code it runs may reach
         the store: its failure goes to the trap, or (no trap) nowhere but the
-        broker's record."""
+        broker's record.  Threads may call through one link at once."""
         if self.broker.closed:
             raise ConfigError("the broker is closed")
-        trap = self._trap
+        trap, bad = ffi.new("void **"), ffi.new("uint32_t *")
         clear_host_error()
         err, failure = reach_store(
             lib.wm_link_call,
@@ -87,19 +96,14 @@ class NativeLink:
             self.nslots,
             masks if masks is not None else ffi.NULL,
             trap,
-            self._bad,
+            bad,
         )
         host_error = take_host_error()
         if err:
-            return err, None
+            return err, None, int(bad[0])
         if trap[0] != ffi.NULL:
-            caught, trap[0] = trap[0], ffi.NULL
-            return 0, Trapped(trap_message(caught), failure, host_error)
-        return 0, None
-
-    @property
-    def bad_param(self) -> int:
-        return int(self._bad[0])
+            return 0, Trapped(trap_message(trap[0]), failure, host_error), 0
+        return 0, None, 0
 
 
 def new_args(n: int) -> Native:

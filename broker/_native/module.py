@@ -89,6 +89,12 @@ class NativeModule:
         if error != ffi.NULL:
             raise wasmtime_error(error)
 
+    def retire(self, wait_ms: int) -> bool:
+        """Take this torn-down instance for good once no thread runs in it,
+        waiting up to `wait_ms`; False when it stays busy or this very
+        thread runs in it (native/pool.c)."""
+        return int(lib.wm_pool_retire(self.ptr, wait_ms)) == 0
+
     def teardown(self) -> None:
         """Close every handle as if by `close`; calls into the module trap."""
         lib.wm_module_teardown(self.ptr)

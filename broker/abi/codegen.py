@@ -17,6 +17,7 @@ from .constants import (
     HANDLE_MAX_GEN,
     MAP_COST,
     MAX_HANDLE_ARGS,
+    MAX_INSTANCES,
     MAX_MODULES,
     MAX_NAME_LEN,
     PASS_KIND_MASK,
@@ -74,6 +75,7 @@ def _c_shared_numbers() -> list[str]:
         f"#define WM_MAP_COST {MAP_COST}",
         f"#define WM_MAX_NAME_LEN {MAX_NAME_LEN}u",
         f"#define WM_MAX_MODULES {MAX_MODULES}u",
+        f"#define WM_MAX_INSTANCES {MAX_INSTANCES}u",
         f"#define WM_MAX_HANDLE_ARGS {MAX_HANDLE_ARGS}",
         "",
     ]

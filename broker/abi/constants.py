@@ -50,6 +50,7 @@ ENTRY_COST = 88  # per live entry, charged to its last writer
 MAP_COST = 160  # per live anonymous map, charged to the module whose `new` made it
 MAX_NAME_LEN = 1024  # bytes of a map name (UTF-8); longer is INVAL
 MAX_MODULES = 65535  # modules of one broker (an entry records its account in 16 bits)
+MAX_INSTANCES = 256  # instances of one module (each is a module of the broker)
 MAX_HANDLE_ARGS = 64  # handle parameters, or results, of one export
 
 # What a handle passed to another module's export (own, borrow, share) can

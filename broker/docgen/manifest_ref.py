@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..abi import MAX_INSTANCES
+
 
 @dataclass(frozen=True)
 class Key:
@@ -107,6 +109,25 @@ KEYS: tuple[Key, ...] = (
         "{} (every export plain)",
         '{ ingest = { params = ["own", "i32"], results = ["i32"] } }',
         "which parameters and results of the module's exports are handles, and how they pass",
+    ),
+    Key(
+        MODULE,
+        "instances",
+        f"integer, 1 … {MAX_INSTANCES}",
+        "1",
+        "4",
+        "how many instances of the module serve calls at once, each with its own memory,"
+        " handles and quotas; named maps are shared ([instances.md](../instances.md))",
+    ),
+    Key(
+        MODULE,
+        "on_trap",
+        '"replace" or "stop"',
+        '"replace"',
+        '"stop"',
+        "what becomes of an instance a trap tore down: a new one takes its place, or it"
+        " stays torn down (its memory kept to inspect) and calls into it fail until the"
+        " module is loaded again",
     ),
     Key(
         EXPORT,

@@ -130,8 +130,8 @@ class TestSharedNamedMaps:
         assert broker.host.op_get(host, b"k") == b"v"
 
 
-def load_teardown(broker: Broker, guests: Path) -> None:
-    broker.load("t", guests / "trap_teardown.wat", grants={"cfg": "rw"})
+def load_teardown(broker: Broker, guests: Path, on_trap: str = "replace") -> None:
+    broker.load("t", guests / "trap_teardown.wat", grants={"cfg": "rw"}, on_trap=on_trap)
 
 
 class TestTrapTeardown:
@@ -165,12 +165,20 @@ class TestTrapTeardown:
         kept = broker.host.op_get_map(cfg, b"kept")
         assert broker.host.op_get(kept, b"data") == b"kept"
 
-    def test_torn_down_module_cannot_be_called(self, broker: Broker, guests: Path) -> None:
-        """Calling a module torn down by a trap raises ModuleError."""
+    def test_a_trapped_module_is_replaced(self, broker: Broker, guests: Path) -> None:
+        """The instance a trap tore down is replaced: the next call runs afresh."""
         load_teardown(broker, guests)
         with pytest.raises(GuestTrap):
             broker.call("t.run", 1)
-        with pytest.raises(ModuleError):
+        assert broker.call("t.run", 0) == 0
+        assert broker.stats()["handles"]["t"] > 0  # the new instance's own
+
+    def test_with_on_trap_stop_it_cannot_be_called(self, broker: Broker, guests: Path) -> None:
+        """on_trap="stop": a module torn down by a trap stays down (ModuleError)."""
+        load_teardown(broker, guests, on_trap="stop")
+        with pytest.raises(GuestTrap):
+            broker.call("t.run", 1)
+        with pytest.raises(ModuleError, match="was torn down"):
             broker.call("t.run", 0)
 
     def test_trap_after_driver_calls(self, broker: Broker) -> None:

@@ -20,7 +20,7 @@ from guest_driver import (
 from broker import Broker
 from broker._native import ENTRY_COST as E
 from broker._native import MAP_COST as M
-from broker.errors import GuestTrap, ModuleError
+from broker.errors import GuestTrap
 
 
 def usage(broker: Broker, module: str) -> tuple[int, int]:
@@ -230,8 +230,9 @@ class TestQuotaTrap:
             d.call("new", OUT)
         assert (info.value.module, info.value.export) == ("a", "new")
         assert broker.stats() == {"maps": 0, "named": 0, "handles": {"a": 0}}
-        with pytest.raises(ModuleError):
-            d.call("load8", 0)
+        d.new()  # a new instance in its place, with the whole quota
+        d.new()
+        assert broker.stats()["handles"] == {"a": 2}
 
     def test_bytes_quota_traps(self, broker: Broker) -> None:
         """With on_quota="trap", a write over the byte limit traps and changes nothing."""

@@ -180,8 +180,9 @@ class TestTheQuotaBoundsRealMemory:
 
 
 def _errno(broker: Broker) -> int:
-    store = broker._modules["greedy"].store
-    glob = broker._modules["greedy"].instance.exports(store)["errno"]
+    inst = broker._modules["greedy"].instances[0]
+    store = inst.store
+    glob = inst.instance.exports(store)["errno"]
     return int(glob.value(store))  # type: ignore[union-attr]
 
 

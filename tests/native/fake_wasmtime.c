@@ -92,6 +92,44 @@ wt_func xfunc(xexport *e)
     return f;
 }
 
+/* One-instance pools, kept to be freed at exit (before LeakSanitizer
+ * looks: it registered its check first). */
+static wm_pool **solo;
+static size_t nsolo, solo_cap;
+static pthread_mutex_t solo_lock = PTHREAD_MUTEX_INITIALIZER; /* threads resolve links */
+
+static void free_solo(void)
+{
+    for (size_t i = 0; i < nsolo; i++)
+        wm_pool_free(solo[i]);
+    free(solo);
+    solo = NULL;
+    nsolo = solo_cap = 0;
+}
+
+wm_pool *solo_pool(wm_module *m)
+{
+    pthread_mutex_lock(&solo_lock);
+    if (nsolo == solo_cap) {
+        if (!solo_cap)
+            atexit(free_solo);
+        solo_cap = solo_cap ? solo_cap * 2 : 64;
+        solo = realloc(solo, solo_cap * sizeof *solo);
+        CHECK(solo != NULL);
+    }
+    wm_pool *p = wm_pool_new(1);
+    CHECK(p != NULL);
+    wm_pool_set(p, 0, m);
+    solo[nsolo++] = p;
+    pthread_mutex_unlock(&solo_lock);
+    return p;
+}
+
+void resolve(wm_link *l, wm_module *m, const wt_func *f, const uint8_t *how)
+{
+    CHECK(wm_link_resolve(l, solo_pool(m), f, how) == WM_OK);
+}
+
 static wt_error *fake_call(wt_context *cx, const wt_func *f, wt_val_raw *args, size_t n,
                            wt_trap **trap)
 {

@@ -76,6 +76,10 @@ void trap_free(wt_trap *t);
 wt_trap *fake_trap_new(const char *msg, size_t len);
 void fake_error_delete(wt_error *error);
 wt_func xfunc(xexport *e);
+/* A new pool of one holding `m`, and a link resolved into one: calls
+ * through it run in `m`. */
+wm_pool *solo_pool(wm_module *m);
+void resolve(wm_link *l, wm_module *m, const wt_func *f, const uint8_t *how);
 wm_wasmtime_api fake_api(void);
 /* Define the ABI for `m` into `fl`: every function, in wm_abi_name order. */
 void define_abi(wm_module *m, fake_linker *fl);

@@ -231,6 +231,7 @@ void test_selfcalls(void);   /* test_selfcalls.c */
 void test_notices(void);     /* test_notices.c */
 void test_xrandom(void);     /* test_xrandom.c */
 void test_threads(void);     /* test_threads.c */
+void test_pool(void);        /* test_pool.c */
 void test_store(void);       /* test_store.c */
 
 #endif

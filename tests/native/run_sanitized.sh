@@ -135,18 +135,18 @@ if [ "$DO_TSAN" = 1 ]; then
     show "$CC" "${CFLAGS[@]}" -fsanitize=thread "${TEST_SOURCES[@]}" "${SOURCES[@]}" -o "$BIN"
     if "$CC" "${CFLAGS[@]}" -fsanitize=thread "${TEST_SOURCES[@]}" "${SOURCES[@]}" -o "$BIN"; then
         export TSAN_OPTIONS="halt_on_error=1:log_path=$REPORTS/core-tsan"
-        echo "+ TSAN_OPTIONS=$TSAN_OPTIONS $BIN threads"
-        "$BIN" threads
+        echo "+ TSAN_OPTIONS=$TSAN_OPTIONS $BIN threads pool"
+        "$BIN" threads pool
         status=$?
         # Some kernels' address-space randomisation leaves TSan no room
         # ("unexpected memory mapping"); it runs fine with it switched off.
         if [ $status -ne 0 ] && grep -qs "unexpected memory mapping" "$REPORTS"/core-tsan.*; then
             echo "TSan could not map its shadow memory; retrying under setarch -R"
             rm -f "$REPORTS"/core-tsan.*
-            setarch "$(uname -m)" -R "$BIN" threads
+            setarch "$(uname -m)" -R "$BIN" threads pool
             status=$?
         fi
-        record "test_core threads under TSan" $status core-tsan
+        record "test_core threads and pool under TSan" $status core-tsan
         unset TSAN_OPTIONS
     else
         record "test_core threads under TSan (build)" 1

@@ -128,7 +128,7 @@ void test_abi(void)
     uint32_t bad = 0;
     wm_link *link = wm_link_new(wm_broker_host(b), "host -> m.f", 3, 1);
     CHECK(link != NULL);
-    wm_link_resolve(link, m, &func, how);
+    resolve(link, m, &func, how);
     CHECK(wm_link_call(link, vals, 3, NULL, &trap, &bad) == WM_OK && trap == NULL &&
           vals[0].lo == 3);
 

@@ -44,7 +44,7 @@ static const struct {
     {"notices", test_notices},     {"xrandom", test_xrandom},
     {"threads", test_threads},     {"store", test_store},
     {"selfcalls", test_selfcalls}, {"deadlines", test_deadlines},
-    {"gc_debug", test_gc_debug},
+    {"gc_debug", test_gc_debug},   {"pool", test_pool},
 };
 enum { NSECTIONS = sizeof SECTIONS / sizeof SECTIONS[0] };
 

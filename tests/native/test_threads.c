@@ -47,7 +47,7 @@ static void *work(void *arg)
         CHECK(pass[k] != NULL);
         wt_func f = xfunc(&callee);
         callee.nparams = 1;
-        wm_link_resolve(pass[k], m, &f, how);
+        resolve(pass[k], m, &f, how);
     }
     for (int i = 0; i < ITERS; i++) {
         if (i % 4 == 0) {

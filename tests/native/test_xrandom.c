@@ -142,7 +142,7 @@ static void xr_load(int i)
         for (int s = 0; s < XSHAPES; s++) {
             wt_func f = xfunc(&x->ex[s]);
             x->ex[s].nparams = XSHAPE[s].np;
-            wm_link_resolve(xr[c].links[i][s], x->held.m, &f, XSHAPE[s].how);
+            resolve(xr[c].links[i][s], x->held.m, &f, XSHAPE[s].how);
         }
     xr_links_from(i);
 }

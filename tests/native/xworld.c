@@ -38,7 +38,7 @@ wm_link *xlink(wm_module *caller, xexport *e, uint32_t np, uint32_t nr,
     CHECK(l != NULL);
     wt_func f = xfunc(e);
     e->nparams = np;
-    wm_link_resolve(l, e->m, &f, how);
+    resolve(l, e->m, &f, how);
     return l;
 }
 

@@ -159,7 +159,7 @@ class TestUnloadAndReload:
 
     def test_torn_down_target_traps_calls_through_the_link(self, broker: Broker) -> None:
         """A guest calling into a torn-down module traps; the caller is the origin."""
-        load_pair(broker)
+        load_pair(broker, on_trap="stop")
         with pytest.raises(GuestTrap):
             broker.call("callee.trap", 0)
         with pytest.raises(GuestTrap) as info:

@@ -160,8 +160,9 @@ class CrossModuleHarness(RelayCalls, RuleBasedStateMachine):
             self.b.call(f"{name}.log_clear")
             return got
         # A torn-down module cannot be called: read its memory (see relay.wat's layout).
-        store = self.b._modules[name].store
-        memory = self.b._modules[name].instance.exports(store)["memory"]
+        inst = self.b._modules[name].instances[0]
+        store = inst.store
+        memory = inst.instance.exports(store)["memory"]
         assert isinstance(memory, wasmtime.Memory)
         (n,) = struct.unpack("<i", memory.read(store, 0x300, 0x304))
         memory.write(store, bytes(4), 0x300)
@@ -230,7 +231,10 @@ class CrossModuleHarness(RelayCalls, RuleBasedStateMachine):
 
     def load_relay(self, name: str) -> None:
         """Load relay `name` and run its SETUP program, beside the model."""
-        self.b.load(name, RELAY, grants=GRANTS, limits=LIMITS[name], exports=EXPORTS)
+        # "stop": a trapped relay stays torn down, its memory (its log) kept to read
+        self.b.load(
+            name, RELAY, grants=GRANTS, limits=LIMITS[name], exports=EXPORTS, on_trap="stop"
+        )
         mod = self.model.add_module(
             ModuleModel(
                 name,
