@@ -3,7 +3,8 @@
 ;; `hit` adds 1 to "hits" in the named map "counter" (granted); `meet` waits
 ;; (a bounded number of polls of the host's env.count) until `want` calls are
 ;; inside the module at once; `hold` calls env.hold, which the host blocks;
-;; `make` opens a new map and keeps its handle; `boom` traps.
+;; `make` opens a new map and keeps its handle (`make_meet` too, then meets);
+;; `boom` traps.
 (module
   (import "wasi_map" "open" (func $open (param i32 i32 i32 i32) (result i32)))
   (import "wasi_map" "new" (func $new (param i32) (result i32)))
@@ -26,7 +27,7 @@
     (drop (call $incr (i32.load (i32.const 104)) (i32.const 32) (i32.const 4) (i64.const 1)
       (i32.const 8)))
     (i64.load (i32.const 8)))
-  (func (export "meet") (param $want i32) (result i32) (local $polls i32)
+  (func $meet (export "meet") (param $want i32) (result i32) (local $polls i32)
     (call $arrive)
     (block $done (loop $l
       (br_if $done (i32.ge_s (call $count) (local.get $want)))
@@ -36,4 +37,8 @@
     (i32.const 1))
   (func (export "hold") (call $hold))
   (func (export "make") (result i32) (drop (call $new (i32.const 0))) (i32.load (i32.const 0)))
+  ;; make_meet(want): make a map, then meet: two calls that meet hold two instances
+  (func (export "make_meet") (param $want i32) (result i32)
+    (drop (call $new (i32.const 0)))
+    (call $meet (local.get $want)))
   (func (export "boom") unreachable))
