@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from . import _native, stores
+from . import _native, aio, stores
 from . import gc as cycle_gc
 from .abi import parse_rights
 from .dispatch import Dispatcher
@@ -58,8 +58,10 @@ class Broker:
         gc_threshold: int = cycle_gc.DEFAULT_THRESHOLD,
         trace: bool | str | Path | IO[str] = False,
         trace_bounds: Bounds | None = None,
+        workers: int | None = None,
     ) -> None:
         self.limits = limits
+        self._workers = aio.Workers(aio.worker_count(workers))  # call_async's threads
         self._native = _native.NativeBroker(limits)
         self._guard = Guard(self._native)
         self.strict_borrows = strict_borrows
@@ -282,6 +284,11 @@ class Broker:
             return None
         return values[0] if len(values) == 1 else values
 
+    async def call_async(self, target: str, *args: Any) -> CallResult:
+        """`call` on one of the broker's worker threads, awaited without blocking
+        the event loop: the same results and exceptions (broker/aio.py)."""
+        return await self._workers.run(self.call, target, *args)
+
     def signature(self, target: str) -> ExportDecl:
         """How `module.export`'s parameters and results pass from the host.
 
@@ -383,6 +390,9 @@ class Broker:
         if self._guard.forked:  # a forked copy: the parent owns the state
             self._guard.closed = True
             return
+        with self._guard.lock:
+            self._guard.refuse_inside_a_call("close")
+        self._workers.shutdown()  # calls from asyncio: running ones finish first
         with self._guard.lock:
             self._guard.refuse_inside_a_call("close")
             if self.tracer is not None:
