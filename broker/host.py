@@ -390,9 +390,12 @@ class Broker:
         if self._guard.forked:  # a forked copy: the parent owns the state
             self._guard.closed = True
             return
-        with self._guard.lock:
-            self._guard.refuse_inside_a_call("close")
-        self._workers.shutdown()  # calls from asyncio: running ones finish first
+        if self._guard.lock.acquire(blocking=False):  # held elsewhere: not inside a call here
+            try:
+                self._guard.refuse_inside_a_call("close")
+            finally:
+                self._guard.lock.release()
+        self._workers.shutdown()  # calls from asyncio: queued ones refused, running ones finish
         with self._guard.lock:
             self._guard.refuse_inside_a_call("close")
             if self.tracer is not None:

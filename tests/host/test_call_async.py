@@ -226,14 +226,14 @@ class TestWorkers:
         broker = make_broker(workers=1)
 
         async def main() -> list[Any]:
-            running = asyncio.ensure_future(broker.call_async("g.spin", 150))
+            running = asyncio.ensure_future(broker.call_async("g.spin", 400))
             queued = asyncio.ensure_future(broker.call_async("g.add", 1, 2))
             await asyncio.sleep(0.03)  # the first is in the guest; the second waits
             await asyncio.to_thread(broker.close)
             return await asyncio.gather(running, queued, return_exceptions=True)
 
         spun, refused = asyncio.run(main())
-        assert spun == 150
+        assert spun == 400
         assert isinstance(refused, ConfigError) and "closed" in str(refused)
         with pytest.raises(ConfigError, match="the broker is closed"):
             asyncio.run(broker.call_async("g.add", 1, 2))
