@@ -22,7 +22,7 @@ from importlib import metadata
 
 import structlog
 
-from . import leaks
+from . import leaks, serve
 from ._native import WASMTIME_PIN
 from .check import memory_problem, wasi_map_imports
 from .check_app import check_app
@@ -212,6 +212,19 @@ def cmd_include(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(ns: argparse.Namespace) -> int:
+    target, args = parse_call(ns.call)
+    if args:
+        raise UsageError(
+            f"serve --call {target}: takes no arguments (each request is the argument: "
+            "docs/serving.md)"
+        )
+    if not 0 <= ns.port <= 65535:
+        raise UsageError(f"--port {ns.port}: expected 0..65535 (0: any free port)")
+    serve.serve(ns.app, target, host=ns.host, port=ns.port)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, with help for every option (docs are made from it)."""
     parser = argparse.ArgumentParser(
@@ -286,6 +299,26 @@ def build_parser() -> argparse.ArgumentParser:
         'clang ... -I "$(wasi-map include)".',
     )
     include.set_defaults(func=cmd_include)
+    serving = sub.add_parser(
+        "serve",
+        help="answer HTTP requests with an export of an app, until SIGINT or SIGTERM",
+        description="Load an app and answer HTTP/1.1 requests on HOST:PORT with one export, "
+        "declared (borrow) -> i32: it gets the request in a map and returns the status "
+        "(docs/serving.md). One JSON log line per request on stderr.",
+    )
+    serving.add_argument("app", metavar="APP.toml", help="the app manifest")
+    serving.add_argument(
+        "--call",
+        nargs=1,
+        required=True,
+        metavar="MODULE.EXPORT",
+        help="the export that answers each request",
+    )
+    serving.add_argument(
+        "--port", type=int, required=True, help="the TCP port (0: any free one, logged)"
+    )
+    serving.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    serving.set_defaults(func=cmd_serve)
     return parser
 
 
