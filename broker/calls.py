@@ -56,8 +56,9 @@ class HostCall:
             if instance.solo is None:
                 instance.solo = _native.NativePool(instance.native.broker, 1)
                 instance.solo.set(0, instance.native)
-            at = target.instances.index(instance)
-            self._link.resolve(instance.solo, [target.funcs[name][at]], codes)
+            func = instance.instance.exports(instance.store).get(name)  # not running yet
+            assert isinstance(func, wasmtime.Func)
+            self._link.resolve(instance.solo, [func], codes)
 
     def repoint(self, index: int, func: wasmtime.Func) -> None:
         """Instance `index` of the module was replaced: `func` is the export in it."""

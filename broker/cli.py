@@ -22,10 +22,11 @@ from importlib import metadata
 
 import structlog
 
-from . import leaks
+from . import leaks, serve
 from ._native import WASMTIME_PIN
 from .check import memory_problem, wasi_map_imports
 from .check_app import check_app
+from .cli_args import UsageError, parse, parse_call
 from .errors import ConfigError, GuestTrap, MapError
 from .guest_header import include_dir
 from .host import Broker, CallResult
@@ -38,10 +39,6 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 MODULE_SUFFIXES = (".wat", ".wasm")  # `check` of anything else reads an app manifest
 
 
-class UsageError(Exception):
-    """A command line that cannot be run (exit 2)."""
-
-
 def version_text() -> str:
     """`wasi-map --version`: the installed distribution's version and the wasmtime pin."""
     try:
@@ -49,72 +46,6 @@ def version_text() -> str:
     except metadata.PackageNotFoundError:  # a source tree that was never installed
         version = "unknown"
     return f"wasi-map {version} (wasmtime {WASMTIME_PIN})"
-
-
-def _is_int(word: str) -> bool:
-    try:
-        int(word, 0)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_option(word: str) -> bool:
-    """An option word: it starts with '-' and is not a (negative) integer."""
-    return word.startswith("-") and word != "-" and not _is_int(word)
-
-
-def gather_call(argv: Sequence[str]) -> tuple[list[str], list[str], str | None]:
-    """Take `--call MODULE.EXPORT [INT ...]` out of argv, wherever it is.
-
-    Returns the words left for argparse (with `--call=MODULE.EXPORT` in its
-    place), the call's arguments, and the word that may be the manifest
-    (a non-integer right after them; argparse decides: it is the manifest
-    unless one was given elsewhere).  Done before argparse because an
-    argument like -0x10 looks like an option to it.
-    """
-    out: list[str] = []
-    args: list[str] = []
-    candidate: str | None = None
-    i, seen = 0, False
-    while i < len(argv):
-        word = argv[i]
-        if word == "--":
-            out += argv[i:]
-            break
-        i += 1
-        if word != "--call" and not word.startswith("--call="):
-            out.append(word)
-            continue
-        if seen:
-            raise UsageError("--call is given more than once")
-        seen = True
-        words = [word.partition("=")[2]] if "=" in word else []
-        while i < len(argv) and not _is_option(argv[i]) and argv[i] != "--":
-            words.append(argv[i])
-            i += 1
-        target, *args = words or [""]
-        if args and not _is_int(args[-1]):
-            candidate = args.pop()
-        out.append(f"--call={target}")
-        if candidate is not None:
-            out.append(candidate)
-    return out, args, candidate
-
-
-def _parse_call(words: Sequence[str]) -> tuple[str, list[int]]:
-    target, *rest = words or [""]
-    if not target:
-        raise UsageError("--call needs MODULE.EXPORT")
-    if "." not in target.strip("."):
-        raise UsageError(f"--call {target!r}: expected MODULE.EXPORT")
-    args = []
-    for word in rest:
-        try:
-            args.append(int(word, 0))
-        except ValueError:
-            raise UsageError(f"argument {word!r} is not an integer") from None
-    return target, args
 
 
 def _refuse_handle_params(broker: Broker, target: str) -> None:
@@ -174,7 +105,7 @@ def _quiet_structlog() -> None:
 
 def _run_call(broker: Broker, ns: argparse.Namespace) -> tuple[CallResult, MapError | None]:
     """Make the call; a trap or rule violation is returned, a bad call raised."""
-    target, args = _parse_call(ns.call)
+    target, args = parse_call(ns.call)
     try:
         return _call(broker, target, args), None
     except ConfigError:
@@ -184,7 +115,7 @@ def _run_call(broker: Broker, ns: argparse.Namespace) -> tuple[CallResult, MapEr
 
 
 def cmd_run(ns: argparse.Namespace) -> int:
-    _parse_call(ns.call)  # a bad --call is refused before the app is loaded
+    parse_call(ns.call)  # a bad --call is refused before the app is loaded
     _quiet_structlog()
     with Broker.from_manifest(ns.app, trace=ns.trace or False) as broker:
         result, failure = _run_call(broker, ns)
@@ -199,7 +130,7 @@ def _traced_run(ns: argparse.Namespace) -> tuple[Broker, MapError | None]:
     """Load the app with the tracer on, make the call, collect cycles.
 
     A trap does not stop the report: it is returned with the broker."""
-    _parse_call(ns.call)
+    parse_call(ns.call)
     _quiet_structlog()
     broker = Broker.from_manifest(ns.app, trace=ns.trace or True)
     try:
@@ -281,6 +212,19 @@ def cmd_include(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(ns: argparse.Namespace) -> int:
+    target, args = parse_call(ns.call)
+    if args:
+        raise UsageError(
+            f"serve --call {target}: takes no arguments (each request is the argument: "
+            "docs/serving.md)"
+        )
+    if not 0 <= ns.port <= 65535:
+        raise UsageError(f"--port {ns.port}: expected 0..65535 (0: any free port)")
+    serve.serve(ns.app, target, host=ns.host, port=ns.port)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, with help for every option (docs are made from it)."""
     parser = argparse.ArgumentParser(
@@ -355,21 +299,27 @@ def build_parser() -> argparse.ArgumentParser:
         'clang ... -I "$(wasi-map include)".',
     )
     include.set_defaults(func=cmd_include)
+    serving = sub.add_parser(
+        "serve",
+        help="answer HTTP requests with an export of an app, until SIGINT or SIGTERM",
+        description="Load an app and answer HTTP/1.1 requests on HOST:PORT with one export, "
+        "declared (borrow) -> i32: it gets the request in a map and returns the status "
+        "(docs/serving.md). One JSON log line per request on stderr.",
+    )
+    serving.add_argument("app", metavar="APP.toml", help="the app manifest")
+    serving.add_argument(
+        "--call",
+        nargs=1,
+        required=True,
+        metavar="MODULE.EXPORT",
+        help="the export that answers each request",
+    )
+    serving.add_argument(
+        "--port", type=int, required=True, help="the TCP port (0: any free one, logged)"
+    )
+    serving.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    serving.set_defaults(func=cmd_serve)
     return parser
-
-
-def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
-    """argv parsed, with `--call`'s words gathered wherever they stand."""
-    words, call_args, candidate = gather_call(argv)
-    ns, extra = parser.parse_known_args(words)
-    if candidate is not None and extra and extra[-1] == candidate:
-        extra.pop()  # the manifest came before: the word was meant as an argument
-        call_args.append(candidate)
-    if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if getattr(ns, "call", None) is not None:
-        ns.call = ns.call + call_args
-    return ns
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -155,6 +155,13 @@ class Dispatcher:
         for host_call in self._calls.pop(name, {}).values():
             host_call.retire()
 
+    def forget_instance(self, name: str, instance: Instance) -> None:
+        """`instance` of `name` is going: the host's calls pinned to it go too."""
+        with self._guard.lock:
+            calls = self._calls.get(name, {})
+            for key in [k for k in calls if isinstance(k, tuple) and k[1] == instance.native.id]:
+                calls.pop(key).retire()
+
     def close(self) -> None:
         self._calls.clear()
 
@@ -193,12 +200,8 @@ class Dispatcher:
                 torn, self._registry.torn = self._registry.torn, []
             later = []
             for name, index in torn:
-                if not self._registry.replace(name, index, self._repoint):
+                if not self._registry.replace(name, index, self._repoint, self.initialize):
                     later.append((name, index))
-                    continue
-                loaded = self._registry.modules.get(name)
-                if loaded is not None and not loaded.instances[index].torn_down:
-                    self._initialize_new(loaded, loaded.instances[index])
             with self._guard.lock:
                 self._registry.torn += later
         finally:
@@ -206,26 +209,11 @@ class Dispatcher:
 
     def _repoint(self, loaded: LoadedModule, index: int) -> None:
         """Instance `index` of `loaded` is being replaced: the host's calls into
-        the module go to the new one; those pinned to the old one go with it."""
+        the module go to the new one."""
         with self._guard.lock:
-            calls = self._calls.get(loaded.name, {})
-            old = loaded.instances[index].native.id
-            for key, host_call in list(calls.items()):
-                if isinstance(key, tuple):
-                    if key[1] == old:
-                        host_call.retire()
-                        del calls[key]
-                else:
+            for key, host_call in self._calls.get(loaded.name, {}).items():
+                if not isinstance(key, tuple):  # pinned ones go with their instance
                     host_call.repoint(index, loaded.funcs[key][index])  # type: ignore[index]
-
-    def _initialize_new(self, loaded: LoadedModule, instance: Instance) -> None:
-        """A replacement's `_initialize`: one that traps leaves it torn down."""
-        try:
-            self.initialize(loaded, instance)
-        except ModuleError as exc:
-            with self._guard.lock:
-                self._registry.tear_down(instance.native.id, str(exc))
-                self._registry.torn.remove((loaded.name, loaded.instances.index(instance)))
 
     # --- drop notices --------------------------------------------------------
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from . import _native, stores
+from . import _native, aio, stores
 from . import gc as cycle_gc
 from .abi import parse_rights
 from .dispatch import Dispatcher
@@ -58,8 +58,10 @@ class Broker:
         gc_threshold: int = cycle_gc.DEFAULT_THRESHOLD,
         trace: bool | str | Path | IO[str] = False,
         trace_bounds: Bounds | None = None,
+        workers: int | None = None,
     ) -> None:
         self.limits = limits
+        self._workers = aio.Workers(aio.worker_count(workers))  # call_async's threads
         self._native = _native.NativeBroker(limits)
         self._guard = Guard(self._native)
         self.strict_borrows = strict_borrows
@@ -74,6 +76,7 @@ class Broker:
         self._dispatch = Dispatcher(
             self._native, self._registry, self._guard, self._drain, self._tracing
         )
+        self._registry.on_drop = self._dispatch.forget_instance
         self._inspection = Inspection(
             self._native, self._registry, self._guard, self._dispatch.side
         )
@@ -295,6 +298,11 @@ class Broker:
             return None
         return values[0] if len(values) == 1 else values
 
+    async def call_async(self, target: str, *args: Any) -> CallResult:
+        """`call` on one of the broker's worker threads, awaited without blocking
+        the event loop: the same results and exceptions (broker/aio.py)."""
+        return await self._workers.run(self.call, target, *args)
+
     def signature(self, target: str) -> ExportDecl:
         """How `module.export`'s parameters and results pass from the host.
 
@@ -398,6 +406,8 @@ class Broker:
         if self._guard.forked:  # a forked copy: the parent owns the state
             self._guard.closed = True
             return
+        self._guard.refuse_inside_a_call("close")  # before waiting for the workers
+        self._workers.shutdown()  # calls from asyncio: queued ones refused, running ones finish
         with self._guard.changing("close"):
             if self.tracer is not None:
                 self.tracer.close()

@@ -39,6 +39,7 @@ class Instance:
     store: wasmtime.Store
     instance: wasmtime.Instance
     torn_down: str | None = None  # why, once torn down
+    replacing: bool = False  # torn down, and a new one is coming (on_trap = "replace")
     solo: NativePool | None = None  # a pool of just this one, for calls it must get
 
 
@@ -61,8 +62,9 @@ class LoadedModule:
 
     @property
     def torn_down(self) -> str | None:
-        """Why, when every instance is torn down (calls into it trap); else None."""
-        if all(i.torn_down for i in self.instances):
+        """Why, when every instance is torn down for good (calls into it trap);
+        else None (a call waits for an instance being replaced)."""
+        if all(i.torn_down and not i.replacing for i in self.instances):
             return self.instances[0].torn_down
         return None
 

@@ -44,6 +44,8 @@ class Registry:
         self._names: dict[int, str] = {native.host.id: "host"}  # every instance ever loaded
         self._specs: dict[str, tuple[ModuleSpec, wasmtime.Module]] = {}  # to replace instances
         self.torn: list[tuple[str, int]] = []  # (module, instance index) waiting for a new one
+        # called before an instance goes: the host's calls pinned to it go first
+        self.on_drop: Callable[[str, Instance], None] = lambda name, inst: None
 
     def name_of(self, module_id: int) -> str:
         """The label of an instance id, loaded now or before ("host" for the host)."""
@@ -82,7 +84,7 @@ class Registry:
                 made.append(self._instance(spec, compiled, label, i))
         except BaseException:
             for inst in made:
-                self._drop_instance(inst)
+                self._drop_instance(inst, name)
             pool.free()
             raise
         loaded = LoadedModule(name, label, made, pool, dict(spec.exports))
@@ -119,7 +121,8 @@ class Registry:
             native.unload()
             raise
 
-    def _drop_instance(self, inst: Instance) -> None:
+    def _drop_instance(self, inst: Instance, name: str) -> None:
+        self.on_drop(name, inst)
         self.by_id.pop(inst.native.id, None)
         self._runtime.forget(inst.native.id)
         inst.native.unload()  # frees the host's links into it: then its solo pool can go
@@ -127,25 +130,39 @@ class Registry:
             inst.solo.free()
         inst.store.close()
 
-    def replace(self, name: str, index: int, repoint: Callable[[LoadedModule, int], None]) -> bool:
+    def replace(
+        self,
+        name: str,
+        index: int,
+        repoint: Callable[[LoadedModule, int], None],
+        initialize: Callable[[LoadedModule, Instance], None],
+    ) -> bool:
         """A new instance in place of instance `index` of `name`, which a trap
         tore down, while calls go on in the others: the old one is taken for
         good once no thread runs in it, the new one starts, the links into
         the module (and, through `repoint`, the host's) are pointed at its
         functions, and it takes the old one's place.  False when the old one
         is still busy (on this very thread, say): try again later.  A new
-        one that fails to start leaves the place torn down, its reason said."""
+        one that fails to start (or whose `_initialize`, run by `initialize`
+        before any call can reach it, traps) leaves the place torn down, its
+        reason said."""
         loaded = self.modules.get(name)
-        if loaded is None or not loaded.instances[index].torn_down:
+        if loaded is None or not loaded.instances[index].replacing:
             return True
         old = loaded.instances[index]
         if not old.native.retire(RETIRE_WAIT_MS):
             return False
         spec, compiled = self._specs[name]
+        new = None
         try:
             new = self._instance(spec, compiled, loaded.source, index)
+            initialize(loaded, new)
         except (ModuleError, wasmtime.WasmtimeError) as exc:
+            if new is not None:
+                self._drop_instance(new, name)
             old.torn_down = f"{old.torn_down}; a new instance failed to start: {exc}"
+            old.replacing = False
+            loaded.pool.replacing(-1)
             return True
         for export, funcs in loaded.funcs.items():
             func = new.instance.exports(new.store).get(export)
@@ -153,10 +170,11 @@ class Registry:
             funcs[index] = func
         self._runtime.links.repoint(name, index, loaded.funcs)
         repoint(loaded, index)
-        loaded.pool.set(index, new.native)  # calls may take it from here on
         loaded.instances[index] = new
         self.by_id[new.native.id] = (loaded, new)
-        self._drop_instance(old)
+        loaded.pool.set(index, new.native)  # calls may take it from here on
+        loaded.pool.replacing(-1)
+        self._drop_instance(old, name)
         return True
 
     def remove(self, name: str) -> LoadedModule:
@@ -169,7 +187,7 @@ class Registry:
         self._runtime.links.unresolve_into(name)
         for inst in loaded.instances:
             if not inst.native.unloaded:
-                self._drop_instance(inst)
+                self._drop_instance(inst, name)
         loaded.pool.free()
         return loaded
 
@@ -184,6 +202,8 @@ class Registry:
             inst.native.teardown()
             inst.torn_down = why
             if self._specs[loaded.name][0].on_trap == "replace":
+                inst.replacing = True
+                loaded.pool.replacing(+1)
                 self.torn.append((loaded.name, loaded.instances.index(inst)))
         return inst
 

@@ -52,6 +52,15 @@ void wm_pool_set(wm_pool *p, uint32_t i, wm_module *m)
 {
     if (i < p->n) /* after its links' functions: a taker sees them */
         __atomic_store_n(&p->inst[i], m, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&wm_pool_waiters, __ATOMIC_SEQ_CST))
+        wm_pool_wake();
+}
+
+void wm_pool_replacing(wm_pool *p, int delta)
+{
+    __atomic_add_fetch(&p->replacing, (uint32_t)delta, __ATOMIC_SEQ_CST);
+    if (delta < 0 && __atomic_load_n(&wm_pool_waiters, __ATOMIC_SEQ_CST))
+        wm_pool_wake(); /* the new one failed: waiters see it is over */
 }
 
 bool wm_pool_has(const wm_pool *p, const wm_module *m)
@@ -93,7 +102,7 @@ wm_module *wm_pool_take(wm_pool *p, uint64_t wait_ms, int *why, uint32_t *index)
     wm_module *m = wm_pool_try(p, &live, index);
     if (m)
         return m;
-    if (!live) {
+    if (!live && !__atomic_load_n(&p->replacing, __ATOMIC_ACQUIRE)) {
         *why = WM_POOL_DEAD;
         return NULL;
     }
@@ -102,7 +111,8 @@ wm_module *wm_pool_take(wm_pool *p, uint64_t wait_ms, int *why, uint32_t *index)
     pthread_mutex_lock(&wait_lock);
     __atomic_add_fetch(&waiters, 1, __ATOMIC_SEQ_CST);
     int waited = 0;
-    while (!(m = wm_pool_try(p, &live, index)) && live && waited != ETIMEDOUT) {
+    while (!(m = wm_pool_try(p, &live, index)) &&
+           (live || __atomic_load_n(&p->replacing, __ATOMIC_ACQUIRE)) && waited != ETIMEDOUT) {
         struct timespec look = after_ms(LOOK_MS);
         bool last = wait_ms != UINT64_MAX && before(&until, &look);
         waited = pthread_cond_timedwait(&freed, &wait_lock, last ? &until : &look);
@@ -112,7 +122,9 @@ wm_module *wm_pool_take(wm_pool *p, uint64_t wait_ms, int *why, uint32_t *index)
     __atomic_sub_fetch(&waiters, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&wait_lock);
     if (!m)
-        *why = live ? WM_POOL_BUSY : WM_POOL_DEAD;
+        *why = live ? WM_POOL_BUSY : __atomic_load_n(&p->replacing, __ATOMIC_ACQUIRE)
+                                         ? WM_POOL_BUSY
+                                         : WM_POOL_DEAD;
     return m;
 }
 

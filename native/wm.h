@@ -310,6 +310,10 @@ void wm_pool_free(wm_pool *p);
  * pool at the new instance's functions (wm_link_set_func), wm_pool_set the
  * new one in its place, and unload `m`. */
 int wm_pool_retire(wm_module *m, uint64_t wait_ms);
+/* A new instance is coming for one a trap tore down (delta +1), or came or
+ * failed (-1): while one is coming, calls into a pool with no live
+ * instance wait for it instead of trapping. */
+void wm_pool_replacing(wm_pool *p, int delta);
 /* Point the link at an export of `pool`: `funcs` holds its wasmtime_func_t
  * in each instance, in pool order; `how` nparams then nresults WM_PASS_*
  * codes.  OK, or QUOTA when out of memory. */

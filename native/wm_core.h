@@ -143,6 +143,7 @@ struct wm_broker {
 /* A module's instances (pool.c). */
 struct wm_pool {
     uint32_t n;
+    _Atomic uint32_t replacing; /* torn-down instances a new one is coming for */
     wm_module *inst[];
 };
 /* Thread-locals of the core are initial-exec: the core is loaded once per

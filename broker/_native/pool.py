@@ -30,6 +30,11 @@ class NativePool:
         """Instance `i` is `module` (loaded, linked and started)."""
         lib.wm_pool_set(self.ptr, i, module.ptr)
 
+    def replacing(self, delta: int) -> None:
+        """A new instance is coming for a torn-down one (+1), or came or failed (-1):
+        meanwhile calls into a pool with no live instance wait for it."""
+        lib.wm_pool_replacing(self.ptr, delta)
+
     def free(self) -> None:
         if self._ptr is not None:
             lib.wm_pool_free(self._ptr)

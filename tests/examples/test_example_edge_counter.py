@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from example_builds import build_guest, script_module
 from paths import ROOT
 from redis_server import free_port
 
@@ -30,27 +27,13 @@ SUMMARY = re.compile(
 )
 
 
-def _load_swarm() -> ModuleType:
-    """swarm.py as a module (its directory name is no package name)."""
-    spec = importlib.util.spec_from_file_location("edge_counter_swarm", EXAMPLE / "swarm.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look the module up while it loads
-    spec.loader.exec_module(module)
-    return module
-
-
-swarm = _load_swarm()
+swarm = script_module(EXAMPLE / "swarm.py", "edge_counter_swarm")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def guest() -> Path:
     """Build counter.wasm once (build.sh); skip only when there is no clang to build it."""
-    cc = os.environ.get("CC", "clang")  # build.sh honours CC too
-    if shutil.which(cc) is None:
-        pytest.skip(f"cannot build the C guest: no {cc!r} (scripts/install-deps.sh)")
-    done = subprocess.run(["sh", str(EXAMPLE / "build.sh")], capture_output=True, text=True)
-    assert done.returncode == 0, f"build.sh failed:\n{done.stderr}"
+    build_guest(EXAMPLE)
     return WASM
 
 

@@ -240,3 +240,47 @@ class TestDeclaring:
         (tmp_path / "bad.toml").write_text(f'[modules.c]\npath = "{counter}"\ninstances = 0\n')
         with pytest.raises(ManifestError, match=r"bad.toml: modules.c.instances: must be"):
             Broker.from_manifest(tmp_path / "bad.toml")
+
+
+REACTOR = b"""
+(module
+  (import "env" "hold" (func $hold))
+  (import "env" "count" (func $count (result i32)))
+  (global $ready (mut i32) (i32.const 0))
+  (func (export "_initialize")
+    (call $hold)
+    (if (i32.eq (call $count) (i32.const 99)) (then unreachable))
+    (global.set $ready (i32.const 1)))
+  (func (export "ready") (result i32) (global.get $ready))
+  (func (export "boom") unreachable))
+"""
+
+
+class TestReplacing:
+    def test_a_call_meanwhile_waits_for_the_new_instance(
+        self, broker: Broker, host: Host, running: Any
+    ) -> None:
+        """One instance, replaced after a trap: a call that comes while the new
+        one runs `_initialize` waits for it (no ModuleError), and finds it ready."""
+        host.release.set()
+        broker.load("r", REACTOR)
+        assert host.holding.acquire(timeout=WAIT)  # the load's _initialize
+        host.release.clear()
+        trapped = background(running, lambda: broker.call("r.boom"))
+        assert host.holding.acquire(timeout=WAIT)  # the new instance's _initialize
+        meanwhile = background(running, lambda: broker.call("r.ready"))
+        running[-1].join(0.2)
+        assert meanwhile == []
+        let_go(host, running)
+        assert isinstance(trapped[0], GuestTrap) and meanwhile == [1]
+
+    def test_a_new_instance_that_fails_leaves_the_module_down(
+        self, broker: Broker, host: Host
+    ) -> None:
+        host.release.set()
+        broker.load("r", REACTOR)
+        host.arrived = 99  # the next _initialize traps
+        with pytest.raises(GuestTrap):
+            broker.call("r.boom")
+        with pytest.raises(ModuleError, match="a new instance failed to start: .*_initialize"):
+            broker.call("r.ready")

@@ -24,6 +24,8 @@ ABOVE_THE_FACADE = {
     "broker",
     "broker.cli",
     "broker.check_app",
+    "broker.http_app",
+    "broker.serve",
     "broker.pytest_plugin",
     "broker.testing",
 }
