@@ -65,7 +65,9 @@ wm_broker *wm_broker_new(const wm_wasmtime_api *api, uint64_t seed, const wm_lim
     host.entries = UINT64_MAX;
     host.watches = UINT32_MAX;
     host.trap_on_quota = 0;
-    if (!(b->host = wm_module_add(b, &host, "host"))) {
+    b->chunks = calloc(WM_MAX_CHUNKS, sizeof *b->chunks);
+    b->modules = calloc(WM_MAX_MODULES, sizeof *b->modules);
+    if (!b->chunks || !b->modules || !(b->host = wm_module_add(b, &host, "host"))) {
         wm_broker_free(b);
         return NULL;
     }
@@ -98,7 +100,7 @@ static void stop_ticking(wm_broker *b) { tick_engine(b, NULL); }
 static void clear_state(wm_broker *b)
 {
     for (uint32_t i = 0; i < b->maps_len; i++)
-        free_watches(b->maps[i].watches);
+        free_watches(WM_MAP(b, i).watches);
     free_watches(b->notices_head);
     b->notices_head = b->notices_tail = NULL;
     wm_maps_free_all(b);
@@ -138,6 +140,7 @@ void wm_broker_free(wm_broker *b)
         if (b->modules[i])
             wm_module_free(b->modules[i]);
     free(b->modules);
+    free(b->chunks);
     free(b->free_ids);
     free(b->names);
     pthread_mutex_destroy(&b->lock);
@@ -157,8 +160,8 @@ void wm_broker_stats(wm_broker *b, wm_stats *out)
     out->collections = b->collections;
     out->entries = 0;
     for (uint32_t i = 0; i < b->maps_len; i++)
-        if (b->maps[i].id)
-            out->entries += b->maps[i].table.live;
+        if (WM_MAP(b, i).id)
+            out->entries += WM_MAP(b, i).table.live;
     out->modules = 0;
     for (uint32_t i = 1; i < b->modules_len; i++)
         out->modules += b->modules[i] != NULL;
@@ -174,7 +177,7 @@ uint64_t wm_broker_map_id(wm_broker *b, wm_module *m, uint32_t h)
     uint64_t id = 0;
     wm_lock(b);
     if (wm_handles_lookup(&m->handles, h, &slot) == WM_OK)
-        id = b->maps[slot->map].id;
+        id = WM_MAP(b, slot->map).id;
     wm_unlock(b);
     return id;
 }

@@ -67,7 +67,7 @@ typedef struct collection {
 /* Call `body` with `child` bound to every map reference among map i's entries. */
 #define FOR_EACH_CHILD(b, i, child, body)                                                         \
     do {                                                                                          \
-        const wm_map *table_ = &(b)->maps[i].table;                                               \
+        const wm_map *table_ = &WM_MAP((b), i).table;                                               \
         for (uint32_t k_ = 0; k_ < table_->used; k_++) {                                          \
             if (table_->entries[k_].kind != WM_VAL_MAP)                                           \
                 continue;                                                                         \
@@ -80,7 +80,7 @@ static void update_refs(collection *c)
 {
     wm_broker *b = c->b;
     for (uint32_t i = 0; i < b->maps_len; i++) {
-        const wm_mapslot *s = &b->maps[i];
+        const wm_mapslot *s = &WM_MAP(b, i);
         if (!s->id || !s->refs_in) {
             c->gc[i] = NOT_CANDIDATE;
             continue;
@@ -96,7 +96,7 @@ static void subtract_refs(collection *c)
 {
     for (uint32_t j = 0; j < c->n; j++) {
         uint32_t i = c->list[j];
-        if (!c->b->maps[i].refs_out)
+        if (!WM_MAP(c->b, i).refs_out)
             continue;
         uint64_t seen = 0;
         FOR_EACH_CHILD(c->b, i, child, {
@@ -108,7 +108,7 @@ static void subtract_refs(collection *c)
                 c->gc[child]--;
             seen++;
         });
-        WM_ASSERT(seen == c->b->maps[i].refs_out);
+        WM_ASSERT(seen == WM_MAP(c->b, i).refs_out);
         (void)seen;
     }
 }
@@ -126,7 +126,7 @@ static void move_unreachable(collection *c)
     }
     while (top) {
         uint32_t i = c->stack[--top];
-        if (!b->maps[i].refs_out)
+        if (!WM_MAP(b, i).refs_out)
             continue;
         FOR_EACH_CHILD(b, i, child, if (c->gc[child] >= 0) {
             c->gc[child] = REACHABLE;
@@ -137,9 +137,9 @@ static void move_unreachable(collection *c)
         uint32_t i = c->list[j];
         if (c->gc[i] == 0) {
             c->gc[i] = DYING;
-            b->maps[i].flags |= WM_MAP_DYING;
+            WM_MAP(b, i).flags |= WM_MAP_DYING;
             /* Garbage is never named: a name counts from outside. */
-            WM_ASSERT(!(b->maps[i].flags & WM_MAP_NAMED));
+            WM_ASSERT(!(WM_MAP(b, i).flags & WM_MAP_NAMED));
         }
     }
 }
@@ -154,14 +154,14 @@ static void check_garbage(const collection *c)
             c->gc[c->list[j]] = 0; /* now: references from the garbage, counted up */
     for (uint32_t j = 0; j < c->n; j++) {
         uint32_t i = c->list[j];
-        if (!(b->maps[i].flags & WM_MAP_DYING))
+        if (!(WM_MAP(b, i).flags & WM_MAP_DYING))
             continue;
-        FOR_EACH_CHILD(b, i, child, if (b->maps[child].flags & WM_MAP_DYING) c->gc[child]++);
+        FOR_EACH_CHILD(b, i, child, if (WM_MAP(b, child).flags & WM_MAP_DYING) c->gc[child]++);
     }
     for (uint32_t j = 0; j < c->n; j++) {
         uint32_t i = c->list[j];
-        if (b->maps[i].flags & WM_MAP_DYING) {
-            WM_ASSERT((uint64_t)c->gc[i] == b->maps[i].refcount);
+        if (WM_MAP(b, i).flags & WM_MAP_DYING) {
+            WM_ASSERT((uint64_t)c->gc[i] == WM_MAP(b, i).refcount);
             c->gc[i] = DYING;
         }
     }
@@ -188,7 +188,7 @@ static uint64_t delete_garbage(collection *c)
     }
     while (pending) { /* reclaimed by plain counting, as at zero anywhere */
         uint32_t index = pending - 1;
-        pending = b->maps[index].next;
+        pending = WM_MAP(b, index).next;
         wm_maps_drop_entries(b, index, &pending);
         wm_maps_free_slot(b, index);
         freed++;

@@ -23,14 +23,6 @@ wm_module *wm_module_add(wm_broker *b, const wm_limits *limits, const char *name
     bool reuse = b->free_ids_len > 0; /* an unloaded module's id */
     if (!reuse && b->modules_len >= WM_MAX_MODULES)
         return NULL;
-    if (!reuse && b->modules_len == b->modules_cap) {
-        uint32_t cap = b->modules_cap ? b->modules_cap * 2 : 8;
-        wm_module **modules = realloc(b->modules, (size_t)cap * sizeof *modules);
-        if (!modules)
-            return NULL;
-        b->modules = modules;
-        b->modules_cap = cap;
-    }
     wm_module *m = calloc(1, sizeof *m);
     if (!m || !(m->name = strdup(name))) {
         free(m);
@@ -147,7 +139,7 @@ void wm_module_teardown(wm_module *m)
 static void forget_watches(wm_broker *b, uint32_t id)
 {
     for (uint32_t i = 0; i < b->maps_len; i++) {
-        for (wm_watch **w = &b->maps[i].watches; *w;) {
+        for (wm_watch **w = &WM_MAP(b, i).watches; *w;) {
             if ((*w)->module == id) {
                 wm_watch *gone = *w;
                 *w = gone->next;
@@ -174,11 +166,11 @@ static void forget_watches(wm_broker *b, uint32_t id)
 static void charge_host(wm_broker *b, wm_module *m)
 {
     for (uint32_t i = 0; i < b->maps_len && m->bytes_used; i++) {
-        wm_map *map = &b->maps[i].table;
-        if (!b->maps[i].id)
+        wm_map *map = &WM_MAP(b, i).table;
+        if (!WM_MAP(b, i).id)
             continue;
-        if (b->maps[i].account == m->id) {
-            b->maps[i].account = WM_HOST_ID;
+        if (WM_MAP(b, i).account == m->id) {
+            WM_MAP(b, i).account = WM_HOST_ID;
             m->bytes_used -= WM_MAP_COST;
             b->host->bytes_used += WM_MAP_COST;
         }

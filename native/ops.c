@@ -31,7 +31,7 @@ static int check_key(wm_module *m, uint32_t h, uint32_t needs, uint32_t key_len,
  * is ready for ops_store.c (lock held). */
 static inline bool in_store(wm_module *m, const wm_handle *hs, wm_store_call *c)
 {
-    const wm_mapslot *ms = &m->broker->maps[hs->map];
+    const wm_mapslot *ms = &WM_MAP(m->broker, hs->map);
     if (__builtin_expect(!wm_in_store(ms), 1))
         return false;
     wm_store_begin(m, ms, c);
@@ -165,7 +165,7 @@ int wm_op_set_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len
         err = WM_ACCES;
     if (!err && key_len > m->limits.key_size)
         err = WM_TOOBIG;
-    if (!err && wm_in_store(&m->broker->maps[hs->map]))
+    if (!err && wm_in_store(&WM_MAP(m->broker, hs->map)))
         err = WM_TYPE; /* the backing store holds bytes only; no call is needed */
     else if (!err)
         err = wm_mem_set_map(m, hs->map, h, key, key_len, child->map);
@@ -199,7 +199,7 @@ int wm_op_len(wm_module *m, uint32_t h, uint32_t *out)
     wm_lock(m->broker);
     int err = wm_check_handle(m, h, WM_NEEDS_LEN, &hs);
     if (!err && !(stored = in_store(m, hs, &c)))
-        *out = m->broker->maps[hs->map].table.live;
+        *out = WM_MAP(m->broker, hs->map).table.live;
     wm_unlock(m->broker);
     if (stored)
         err = wm_store_len(&c, out);

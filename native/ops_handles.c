@@ -83,7 +83,7 @@ static int named_map(wm_broker *b, const uint8_t *name, uint32_t len, uint32_t *
         wm_maps_release(b, slot); /* not named after all: it goes again */
         return WM_QUOTA;
     }
-    b->maps[slot].name = b->names_len++;
+    WM_MAP(b, slot).name = b->names_len++;
     *out = slot;
     return WM_OK;
 }
@@ -135,7 +135,7 @@ int wm_op_new(wm_module *m, uint32_t *out_h)
         if (err) {
             wm_maps_release(b, slot);
         } else {
-            b->maps[slot].account = m->id;
+            WM_MAP(b, slot).account = m->id;
             m->bytes_used += WM_MAP_COST;
             WM_TRACE(b, .kind = WM_EV_NEW, .module = m->id, .handle = *out_h,
                      .map = WM_MAP_ID(b, slot));
@@ -200,7 +200,7 @@ int wm_op_watch_drop(wm_module *m, uint32_t h, int64_t cookie)
     if (!err && (m->watches_used >= m->limits.watches || !(w = malloc(sizeof *w))))
         err = WM_QUOTA;
     if (!err) {
-        wm_mapslot *ms = &b->maps[hs->map];
+        wm_mapslot *ms = &WM_MAP(b, hs->map);
         *w = (wm_watch){ms->watches, m->id, cookie};
         ms->watches = w;
         m->watches_used++;

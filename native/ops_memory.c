@@ -15,7 +15,7 @@ static inline uint64_t key_hash(wm_module *m, const uint8_t *key, uint32_t key_l
     return wm_hash(key, key_len, m->broker->seed);
 }
 
-static inline wm_map *table_of(wm_module *m, uint32_t map) { return &m->broker->maps[map].table; }
+static inline wm_map *table_of(wm_module *m, uint32_t map) { return &WM_MAP(m->broker, map).table; }
 
 static inline wm_entry *find(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len)
 {

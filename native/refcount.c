@@ -19,21 +19,16 @@ int wm_maps_alloc(wm_broker *b, uint32_t flags, uint32_t *out_slot)
     uint32_t index;
     if (b->maps_free) {
         index = b->maps_free - 1;
-        b->maps_free = b->maps[index].next;
+        b->maps_free = WM_MAP(b, index).next;
     } else {
-        if (b->maps_len == UINT32_MAX)
+        if (b->maps_len == WM_MAX_CHUNKS * WM_CHUNK)
             return WM_QUOTA;
-        if (b->maps_len == b->maps_cap) {
-            uint32_t cap = b->maps_cap ? b->maps_cap * 2 : 64;
-            wm_mapslot *maps = realloc(b->maps, (size_t)cap * sizeof *maps);
-            if (!maps)
-                return WM_QUOTA;
-            b->maps = maps;
-            b->maps_cap = cap;
-        }
+        uint32_t chunk = b->maps_len >> WM_CHUNK_BITS;
+        if (!b->chunks[chunk] && !(b->chunks[chunk] = malloc(WM_CHUNK * sizeof(wm_mapslot))))
+            return WM_QUOTA;
         index = b->maps_len++;
     }
-    wm_mapslot *slot = &b->maps[index];
+    wm_mapslot *slot = &WM_MAP(b, index);
     memset(slot, 0, sizeof *slot);
     slot->refcount = 1;
     slot->id = ++b->next_map_id;
@@ -48,25 +43,25 @@ int wm_maps_alloc(wm_broker *b, uint32_t flags, uint32_t *out_slot)
     return WM_OK;
 }
 
-void wm_maps_incref(wm_broker *b, uint32_t slot) { b->maps[slot].refcount++; }
+void wm_maps_incref(wm_broker *b, uint32_t slot) { WM_MAP(b, slot).refcount++; }
 
 void wm_ref_add(wm_broker *b, uint32_t parent, uint32_t child)
 {
-    b->maps[child].refcount++;
-    b->maps[child].refs_in++;
-    b->maps[parent].refs_out++;
+    WM_MAP(b, child).refcount++;
+    WM_MAP(b, child).refs_in++;
+    WM_MAP(b, parent).refs_out++;
 }
 
 void wm_ref_forget(wm_broker *b, uint32_t parent, uint32_t child)
 {
-    WM_ASSERT(b->maps[parent].refs_out > 0 && b->maps[child].refs_in > 0);
-    b->maps[parent].refs_out--;
-    b->maps[child].refs_in--;
+    WM_ASSERT(WM_MAP(b, parent).refs_out > 0 && WM_MAP(b, child).refs_in > 0);
+    WM_MAP(b, parent).refs_out--;
+    WM_MAP(b, child).refs_in--;
 }
 
 void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending)
 {
-    wm_map *table = &b->maps[index].table;
+    wm_map *table = &WM_MAP(b, index).table;
     for (uint32_t i = 0; i < table->used; i++) {
         wm_entry *e = &table->entries[i];
         if (e->kind == WM_VAL_NONE)
@@ -74,7 +69,7 @@ void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending)
         wm_account_credit(b, e);
         if (e->kind != WM_VAL_MAP)
             continue;
-        wm_mapslot *child = &b->maps[e->child];
+        wm_mapslot *child = &WM_MAP(b, e->child);
         if (child->flags & WM_MAP_DYING)
             continue; /* freed with this one by the collector */
         WM_ASSERT(child->refs_in > 0 && child->refcount >= child->refs_in);
@@ -91,7 +86,7 @@ void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending)
 
 void wm_maps_free_slot(wm_broker *b, uint32_t index)
 {
-    wm_mapslot *slot = &b->maps[index];
+    wm_mapslot *slot = &WM_MAP(b, index);
     WM_TRACE(b, .kind = (slot->flags & WM_MAP_DYING) ? WM_EV_CYCLE_RECLAIM : WM_EV_RECLAIM,
              .map = slot->id);
     /* Queue its drop notices, oldest registration first (the list is
@@ -131,7 +126,7 @@ static void reclaim_pending(wm_broker *b, uint32_t pending)
 {
     while (pending) {
         uint32_t index = pending - 1;
-        pending = b->maps[index].next;
+        pending = WM_MAP(b, index).next;
         wm_maps_drop_entries(b, index, &pending);
         wm_maps_free_slot(b, index);
     }
@@ -146,7 +141,7 @@ static void maybe_collect(wm_broker *b)
 
 void wm_maps_release(wm_broker *b, uint32_t slot)
 {
-    wm_mapslot *s = &b->maps[slot];
+    wm_mapslot *s = &WM_MAP(b, slot);
     WM_ASSERT(s->id && s->refcount > s->refs_in); /* a release is of a count not from a map */
     if (--s->refcount == 0) {
         s->next = 0;
@@ -162,11 +157,13 @@ void wm_maps_release(wm_broker *b, uint32_t slot)
 void wm_maps_free_all(wm_broker *b)
 {
     for (uint32_t i = 0; i < b->maps_len; i++)
-        if (b->maps[i].id)
-            wm_map_free(&b->maps[i].table);
-    free(b->maps);
-    b->maps = NULL;
-    b->maps_len = b->maps_cap = b->maps_free = 0;
+        if (WM_MAP(b, i).id)
+            wm_map_free(&WM_MAP(b, i).table);
+    for (uint32_t c = 0; b->chunks && c < WM_MAX_CHUNKS && b->chunks[c]; c++) {
+        free(b->chunks[c]);
+        b->chunks[c] = NULL;
+    }
+    b->maps_len = b->maps_free = 0;
 }
 
 uint64_t wm_check_locked(wm_broker *b)
@@ -191,9 +188,9 @@ uint64_t wm_check_locked(wm_broker *b)
     for (uint32_t i = 0; i < b->names_len; i++)
         count[b->names[i].map]++;
     for (uint32_t i = 0; i < n; i++) {
-        if (!b->maps[i].id)
+        if (!WM_MAP(b, i).id)
             continue;
-        const wm_map *table = &b->maps[i].table;
+        const wm_map *table = &WM_MAP(b, i).table;
         for (uint32_t k = 0; k < table->used; k++) {
             if (table->entries[k].kind == WM_VAL_MAP) {
                 count[table->entries[k].child]++;
@@ -203,7 +200,7 @@ uint64_t wm_check_locked(wm_broker *b)
         }
     }
     for (uint32_t i = 0; i < n; i++) {
-        const wm_mapslot *s = &b->maps[i];
+        const wm_mapslot *s = &WM_MAP(b, i);
         if (s->id && (s->refcount != count[i] || s->refs_in != in[i] || s->refs_out != out[i]))
             bad++;
     }

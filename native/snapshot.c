@@ -18,7 +18,7 @@ size_t wm_snapshot_handles(wm_broker *b, wm_handle_info *out, size_t cap)
             if (h->state == WM_H_FREE)
                 continue;
             if (n < cap)
-                out[n] = (wm_handle_info){.map = b->maps[h->map].id,
+                out[n] = (wm_handle_info){.map = WM_MAP(b, h->map).id,
                                           .module = m,
                                           .handle = (h->gen << WM_HANDLE_INDEX_BITS) | i,
                                           .busy = h->busy,
@@ -33,7 +33,7 @@ size_t wm_snapshot_handles(wm_broker *b, wm_handle_info *out, size_t cap)
 
 static const wm_named *name_of(const wm_broker *b, uint32_t slot)
 {
-    uint32_t at = b->maps[slot].name;
+    uint32_t at = WM_MAP(b, slot).name;
     return at < b->names_len && b->names[at].map == slot ? &b->names[at] : NULL;
 }
 
@@ -42,7 +42,7 @@ size_t wm_snapshot_maps(wm_broker *b, wm_map_info *out, size_t cap)
     size_t n = 0;
     wm_lock(b);
     for (uint32_t i = 0; i < b->maps_len; i++) {
-        const wm_mapslot *s = &b->maps[i];
+        const wm_mapslot *s = &WM_MAP(b, i);
         if (!s->id)
             continue;
         if (n < cap) {
@@ -69,7 +69,7 @@ size_t wm_snapshot_edges(wm_broker *b, wm_edge_info *out, size_t cap)
     size_t n = 0;
     wm_lock(b);
     for (uint32_t i = 0; i < b->maps_len; i++) {
-        const wm_mapslot *s = &b->maps[i];
+        const wm_mapslot *s = &WM_MAP(b, i);
         if (!s->id || !s->refs_out)
             continue;
         for (uint32_t k = 0; k < s->table.used; k++) {
@@ -79,7 +79,7 @@ size_t wm_snapshot_edges(wm_broker *b, wm_edge_info *out, size_t cap)
             if (n < cap) {
                 wm_edge_info *o = &out[n];
                 o->parent = s->id;
-                o->child = b->maps[e->child].id;
+                o->child = WM_MAP(b, e->child).id;
                 o->key_len = e->key_len;
                 memcpy(o->key, e->data, e->key_len < sizeof o->key ? e->key_len : sizeof o->key);
             }

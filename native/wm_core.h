@@ -58,6 +58,13 @@ typedef struct wm_mapslot {
     wm_map table; /* its entries, when they are in memory (not in the store) */
 } wm_mapslot;
 
+/* The rows of the refcount table are in chunks that never move, so a guest
+ * thread may use a row without the broker lock while another adds rows. */
+#define WM_CHUNK_BITS 10u
+#define WM_CHUNK (1u << WM_CHUNK_BITS)
+#define WM_MAX_CHUNKS (1u << 16) /* 2^26 maps at once */
+#define WM_MAP(b, i) ((b)->chunks[(i) >> WM_CHUNK_BITS][(i) & (WM_CHUNK - 1u)])
+
 typedef struct wm_grant {
     uint8_t *name;
     uint32_t len;
@@ -107,14 +114,14 @@ struct wm_broker {
     uint64_t seed;
     uint64_t version_clock; /* every write takes the next value */
     uint64_t next_map_id;
-    wm_mapslot *maps;
-    uint32_t maps_len, maps_cap, maps_free;
+    wm_mapslot **chunks; /* the rows, WM_CHUNK rows a chunk: a row never moves */
+    uint32_t maps_len, maps_free;
     uint64_t live_anon, live_named;
     wm_named *names;
     uint32_t names_len, names_cap;
     wm_name_index name_index;
-    wm_module **modules; /* by id; NULL where a module was unloaded */
-    uint32_t modules_len, modules_cap;
+    wm_module **modules; /* by id (WM_MAX_MODULES, never moves); NULL where unloaded */
+    uint32_t modules_len;
     uint32_t *free_ids; /* ids of unloaded modules, to reuse */
     uint32_t free_ids_len, free_ids_cap;
     void *engine; /* our clone of the wasmtime engine, while ticked */
@@ -297,7 +304,7 @@ void wm_trace_emit(wm_broker *b, const wm_event *e);
             wm_trace_emit((b), &(wm_event){__VA_ARGS__});                                         \
     } while (0)
 #endif
-#define WM_MAP_ID(b, slot) ((b)->maps[slot].id)
+#define WM_MAP_ID(b, slot) (WM_MAP((b), slot).id)
 
 /* ticker.c: the process's tick (WM_TICK_NS apart while any call runs). */
 #define WM_TICK_NS 1000000L /* 1 ms: time limits are counted in ticks */

@@ -30,7 +30,7 @@ static uint32_t make_cycle(wm_broker *b)
 /* A count one too high: the recount after the collection disagrees. */
 static void extra_count(wm_broker *b, uint32_t map)
 {
-    b->maps[map].refcount++;
+    WM_MAP(b, map).refcount++;
     (void)wm_broker_collect(b);
 }
 
@@ -38,7 +38,7 @@ static void extra_count(wm_broker *b, uint32_t map)
  * references among its entries than refs_out says. */
 static void uncounted_reference(wm_broker *b, uint32_t map)
 {
-    b->maps[map].refs_out--;
+    WM_MAP(b, map).refs_out--;
     (void)wm_broker_collect(b);
 }
 
