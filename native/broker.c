@@ -25,9 +25,12 @@ static void free_watches(wm_watch *w)
 
 wm_broker *wm_broker_new(const wm_wasmtime_api *api, uint64_t seed, const wm_limits *host_limits)
 {
-    wm_broker *b = calloc(1, sizeof *b);
+    /* Aligned: each stripe on a cache line of its own. */
+    size_t size = (sizeof(wm_broker) + 63) & ~(size_t)63;
+    wm_broker *b = aligned_alloc(64, size);
     if (!b)
         return NULL;
+    memset(b, 0, size);
     if (pthread_mutex_init(&b->lock, NULL) != 0) {
         free(b);
         return NULL;
@@ -114,7 +117,7 @@ static void clear_state(wm_broker *b)
         if (!m)
             continue;
         wm_handles_free(&m->handles);
-        m->bytes_used = m->entries_used = 0;
+        m->bytes_used = m->entries_used = m->bytes_credit = m->entries_credit = 0;
         m->watches_used = 0;
         m->dead = i != WM_HOST_ID;
     }
@@ -159,9 +162,11 @@ void wm_broker_stats(wm_broker *b, wm_stats *out)
     out->reclaimed = b->reclaimed;
     out->collections = b->collections;
     out->entries = 0;
+    wm_stripes_lock_all(b);
     for (uint32_t i = 0; i < b->maps_len; i++)
         if (WM_MAP(b, i).id)
             out->entries += WM_MAP(b, i).table.live;
+    wm_stripes_unlock_all(b);
     out->modules = 0;
     for (uint32_t i = 1; i < b->modules_len; i++)
         out->modules += b->modules[i] != NULL;

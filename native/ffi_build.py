@@ -41,6 +41,7 @@ SOURCES = [
     "refcount.c",
     "snapshot.c",
     "store.c",
+    "stripes.c",
     "table.c",
     "ticker.c",
     "trace.c",

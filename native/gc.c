@@ -209,6 +209,7 @@ uint64_t wm_collect_locked(wm_broker *b)
         return 0;
     }
     c.stack = c.list + rows;
+    wm_stripes_lock_all(b); /* it reads the entries of maps guests may be using */
     b->collecting = true;
     b->gc_pending = 0;
     b->collections++;
@@ -222,6 +223,7 @@ uint64_t wm_collect_locked(wm_broker *b)
     free(c.gc);
     free(c.list);
     WM_ASSERT(wm_check_locked(b) == 0);
+    wm_stripes_unlock_all(b);
     return freed;
 }
 

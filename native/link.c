@@ -263,7 +263,7 @@ static void plain_call(wm_link *l, wt_caller *caller, wt_val_raw *args, wt_trap 
         wm_unlock(b);
         return;
     }
-    if (b->tracing)
+    if (__atomic_load_n(&b->tracing, __ATOMIC_RELAXED))
         trace_call(l, target, WM_EV_CALL, 0);
     run_export(l, target, index, caller, args, trap);
     if (*trap) {
@@ -271,7 +271,7 @@ static void plain_call(wm_link *l, wt_caller *caller, wt_val_raw *args, wt_trap 
         wm_mark_origin(b, target);
         wm_unlock(b);
     }
-    if (b->tracing)
+    if (__atomic_load_n(&b->tracing, __ATOMIC_RELAXED))
         trace_call(l, target, WM_EV_RETURN, *trap ? WM_EVF_TRAPPED : 0);
     give_target(l, target);
 }

@@ -104,15 +104,16 @@ uint32_t wm_module_id(wm_module *m) { return m->id; }
         return v;                                                                                 \
     }
 LOCKED_READ(uint32_t, wm_module_handle_count, m->handles.live)
-LOCKED_READ(uint64_t, wm_module_bytes_used, m->bytes_used)
-LOCKED_READ(uint64_t, wm_module_entries_used, m->entries_used)
+LOCKED_READ(uint64_t, wm_module_bytes_used, wm_used_bytes(m))
+LOCKED_READ(uint64_t, wm_module_entries_used, wm_used_entries(m))
 
 static void teardown_locked(wm_module *m)
 {
     wm_broker *b = m->broker;
-    if (!m->dead) /* once: an instance a trap tore down is unloaded later */
+    if (!m->torn) /* once: an instance a trap tore down is unloaded later */
         WM_TRACE(b, .kind = WM_EV_TEARDOWN, .module = m->id);
-    __atomic_store_n(&m->dead, true, __ATOMIC_RELEASE); /* pool.c reads it unlocked */
+    m->torn = true;
+    __atomic_store_n(&m->dead, true, __ATOMIC_SEQ_CST); /* pool.c reads it unlocked */
     for (uint32_t i = 0; i < m->handles.len; i++) {
         wm_handle *slot = &m->handles.slots[i];
         if (slot->state == WM_H_FREE)
@@ -130,6 +131,11 @@ static void teardown_locked(wm_module *m)
 
 void wm_module_teardown(wm_module *m)
 {
+    /* A thread running in it reads its handle table without the lock: the
+     * table is this thread's to change once no other runs in it.  Dead,
+     * it takes no new calls; one running now ends first. */
+    __atomic_store_n(&m->dead, true, __ATOMIC_SEQ_CST);
+    wm_pool_wait_unowned(m);
     wm_lock(m->broker);
     teardown_locked(m);
     wm_unlock(m->broker);
@@ -165,23 +171,25 @@ static void forget_watches(wm_broker *b, uint32_t id)
 /* Charge every entry module `m` wrote and map it made to the host instead. */
 static void charge_host(wm_broker *b, wm_module *m)
 {
-    for (uint32_t i = 0; i < b->maps_len && m->bytes_used; i++) {
+    wm_stripes_lock_all(b);
+    for (uint32_t i = 0; i < b->maps_len && wm_used_bytes(m); i++) {
         wm_map *map = &WM_MAP(b, i).table;
         if (!WM_MAP(b, i).id)
             continue;
         if (WM_MAP(b, i).account == m->id) {
             WM_MAP(b, i).account = WM_HOST_ID;
-            m->bytes_used -= WM_MAP_COST;
-            b->host->bytes_used += WM_MAP_COST;
+            wm_credit(m, m, WM_MAP_COST, 0);
+            wm_charge(b->host, WM_MAP_COST, 0);
         }
         for (uint32_t k = 0; k < map->used; k++) {
             wm_entry *e = &map->entries[k];
             if (e->kind != WM_VAL_NONE && e->account == m->id) {
-                wm_account_credit(b, e);
+                wm_account_credit(b, e, m);
                 wm_account_charge(b->host, e);
             }
         }
     }
+    wm_stripes_unlock_all(b);
 }
 
 /* Free the links `m` made and the host's links into its pool; others into
@@ -216,7 +224,7 @@ void wm_module_unload(wm_module *m)
     forget_links(b, m);
     if (m->watches_used)
         forget_watches(b, m->id);
-    if (m->bytes_used)
+    if (wm_used_bytes(m))
         charge_host(b, m);
     wm_forget_origin(m); /* nothing is left of it to tear down */
     uint32_t id = m->id;

@@ -3,11 +3,13 @@
  * ops.c checks an operation's arguments once, in the ABI's order, and then
  * routes it once, by where the map's entries are:
  *   - in memory (an anonymous map, or a named map without a backing
- *     store): ops_memory.c, with the broker lock held all the way;
+ *     store): ops_memory.c, with the map's stripe held -- and the broker
+ *     lock too, unless a guest instance's thread makes the operation (see
+ *     wm_core.h for why it may go without);
  *   - in the backing store (a named map while sqlite or Redis is set):
  *     ops.c prepares a wm_store_call under the lock (wm_store_begin), then
  *     releases the lock, and ops_store.c makes the call without it.
- * Every operation locks and unlocks in ops.c, once each, in plain sight.
+ * Every operation locks and unlocks in ops.c (op_begin, op_end).
  * "store" means the backing store and nothing else; a map's in-memory
  * entries are its `table`.
  */
@@ -17,6 +19,10 @@
 #include <string.h>
 
 #include "wm_core.h"
+
+/* Not an errno: an operation made without the broker lock must be made
+ * again with it (ops_memory.c: it would drop a map reference). */
+#define WM_SLOW (-1)
 
 static inline void wm_put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static inline uint32_t wm_get_u32(const uint8_t *p)
@@ -35,17 +41,19 @@ static inline int wm_check_handle(wm_module *m, uint32_t h, uint32_t needs, wm_h
     return err;
 }
 
-/* --- in memory (ops_memory.c): lock held, arguments checked ---------------
+/* --- in memory (ops_memory.c): stripe held, arguments checked -------------
  * `map` is the map's slot; each returns the operation's own errnos, in the
  * order docs/abi.md gives them.  Nothing is written to an output unless the
  * result is OK (RANGE writes the needed size). */
 int wm_mem_get(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len, uint8_t *buf,
                uint32_t buf_cap, uint32_t *out_len);
-int wm_mem_set(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len,
+/* `locked`: the broker lock is held too (else a write that would drop a map
+ * reference answers WM_SLOW, having changed nothing). */
+int wm_mem_set(wm_module *m, uint32_t map, bool locked, const uint8_t *key, uint32_t key_len,
                const uint8_t *val, uint32_t val_len);
-int wm_mem_set_if(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len,
+int wm_mem_set_if(wm_module *m, uint32_t map, bool locked, const uint8_t *key, uint32_t key_len,
                   const uint8_t *val, uint32_t val_len, int64_t expected);
-int wm_mem_delete(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len);
+int wm_mem_delete(wm_module *m, uint32_t map, bool locked, const uint8_t *key, uint32_t key_len);
 void wm_mem_exists(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len,
                    uint32_t *out);
 void wm_mem_version(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len,
@@ -63,8 +71,8 @@ int wm_mem_keys(wm_module *m, uint32_t map, uint64_t *cursor, uint8_t *buf, uint
 /* The batches are well formed (ops.c walked them): `n` items. */
 int wm_mem_get_many(wm_module *m, uint32_t map, const uint8_t *keys, uint32_t keys_len,
                     uint8_t *buf, uint32_t buf_cap, uint32_t *out_used);
-int wm_mem_set_many(wm_module *m, uint32_t map, const uint8_t *items, uint32_t items_len,
-                    int64_t n);
+int wm_mem_set_many(wm_module *m, uint32_t map, bool locked, const uint8_t *items,
+                    uint32_t items_len, int64_t n);
 
 /* --- in the backing store ---------------------------------------------------
  * A call to the store function, prepared under the lock and made after it

@@ -127,7 +127,7 @@ int wm_op_new(wm_module *m, uint32_t *out_h)
     int err;
     uint32_t slot;
     wm_lock(b);
-    if (m->handles.live >= m->limits.handles || m->bytes_used + WM_MAP_COST > m->limits.bytes) {
+    if (m->handles.live >= m->limits.handles || wm_used_bytes(m) + WM_MAP_COST > m->limits.bytes) {
         err = WM_QUOTA;
     } else if ((err = wm_maps_alloc(b, 0, &slot)) == WM_OK) {
         err = wm_handles_issue(&m->handles, m->limits.handles, WM_H_OWN, slot, WM_RIGHTS_ALL,
@@ -136,7 +136,7 @@ int wm_op_new(wm_module *m, uint32_t *out_h)
             wm_maps_release(b, slot);
         } else {
             WM_MAP(b, slot).account = m->id;
-            m->bytes_used += WM_MAP_COST;
+            wm_charge(m, WM_MAP_COST, 0);
             WM_TRACE(b, .kind = WM_EV_NEW, .module = m->id, .handle = *out_h,
                      .map = WM_MAP_ID(b, slot));
         }

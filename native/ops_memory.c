@@ -1,8 +1,11 @@
 /* ops_memory.c: map operations on entries in memory (the map's table).
  *
- * ops.c has checked the arguments and holds the broker lock; these do the
- * operation and give its own errnos (see ops.h).  A write reserves room in
- * the table first (QUOTA), before the operation's other answers.
+ * ops.c has checked the arguments and holds the map's stripe (and, when
+ * `locked`, the broker lock); these do the operation and give its own
+ * errnos (see ops.h).  A write reserves room in the table first (QUOTA),
+ * before the operation's other answers.  Without the broker lock a write
+ * that would drop a map reference changes nothing and answers WM_SLOW:
+ * ops.c does it again under the lock.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +40,7 @@ static int find_kind(wm_module *m, uint32_t map, const uint8_t *key, uint32_t ke
  * for `e` comes back first; an entry costs WM_ENTRY_COST on top. */
 static bool over_quota(const wm_module *m, const wm_entry *e, uint64_t new_size)
 {
-    uint64_t bytes = m->bytes_used, entries = m->entries_used;
+    uint64_t bytes = wm_used_bytes(m), entries = wm_used_entries(m);
     if (e && e->account == m->id) {
         bytes -= wm_entry_size(e);
         entries -= 1;
@@ -51,7 +54,7 @@ static bool over_quota(const wm_module *m, const wm_entry *e, uint64_t new_size)
 static uint32_t clear_value(wm_module *m, uint32_t parent, wm_entry *e)
 {
     wm_broker *b = m->broker;
-    wm_account_credit(b, e);
+    wm_account_credit(b, e, m);
     if (e->kind != WM_VAL_MAP)
         return 0;
     WM_TRACE(b, .kind = WM_EV_UNSET_MAP, .module = m->id, .map = WM_MAP_ID(b, parent),
@@ -60,10 +63,16 @@ static uint32_t clear_value(wm_module *m, uint32_t parent, wm_entry *e)
     return e->child + 1;
 }
 
-static void finish_write(wm_module *m, wm_entry *e, uint8_t kind)
+/* Without the broker lock, a write must not drop a map reference. */
+static inline bool needs_lock(bool locked, const wm_entry *e)
+{
+    return !locked && e && e->kind == WM_VAL_MAP;
+}
+
+static void finish_write(wm_module *m, uint32_t map, wm_entry *e, uint8_t kind)
 {
     e->kind = kind;
-    e->version = ++m->broker->version_clock;
+    e->version = ++WM_MAP(m->broker, map).clock;
     wm_account_charge(m, e);
 }
 
@@ -75,9 +84,9 @@ static int write_bytes(wm_module *m, uint32_t map, const uint8_t *key, uint32_t 
     if (over_quota(m, e, (uint64_t)key_len + val_len))
         return WM_QUOTA;
     if (e && e->kind == WM_VAL_BYTES && e->val_len == val_len) {
-        wm_account_credit(b, e);
+        wm_account_credit(b, e, m);
         memcpy(e->data + key_len, val, val_len); /* same size: rewrite in place */
-        finish_write(m, e, WM_VAL_BYTES);
+        finish_write(m, map, e, WM_VAL_BYTES);
         return WM_OK;
     }
     uint8_t *data = malloc((size_t)key_len + val_len + 1);
@@ -94,7 +103,7 @@ static int write_bytes(wm_module *m, uint32_t map, const uint8_t *key, uint32_t 
         e = wm_map_insert(table_of(m, map), key_hash(m, key, key_len), data, key_len);
     }
     e->val_len = val_len;
-    finish_write(m, e, WM_VAL_BYTES);
+    finish_write(m, map, e, WM_VAL_BYTES);
     if (release)
         wm_maps_release(b, release - 1);
     return WM_OK;
@@ -122,16 +131,19 @@ int wm_mem_get(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len,
     return WM_OK;
 }
 
-int wm_mem_set(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len,
+int wm_mem_set(wm_module *m, uint32_t map, bool locked, const uint8_t *key, uint32_t key_len,
                const uint8_t *val, uint32_t val_len)
 {
     int err = reserve_one(m, map);
     if (err)
         return err;
-    return write_bytes(m, map, key, key_len, find(m, map, key, key_len), val, val_len);
+    wm_entry *e = find(m, map, key, key_len);
+    if (needs_lock(locked, e))
+        return WM_SLOW;
+    return write_bytes(m, map, key, key_len, e, val, val_len);
 }
 
-int wm_mem_set_if(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len,
+int wm_mem_set_if(wm_module *m, uint32_t map, bool locked, const uint8_t *key, uint32_t key_len,
                   const uint8_t *val, uint32_t val_len, int64_t expected)
 {
     int err = reserve_one(m, map);
@@ -140,14 +152,18 @@ int wm_mem_set_if(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_l
     wm_entry *e = find(m, map, key, key_len);
     if ((e ? e->version : 0) != (uint64_t)expected)
         return WM_CONFLICT;
+    if (needs_lock(locked, e))
+        return WM_SLOW;
     return write_bytes(m, map, key, key_len, e, val, val_len);
 }
 
-int wm_mem_delete(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len)
+int wm_mem_delete(wm_module *m, uint32_t map, bool locked, const uint8_t *key, uint32_t key_len)
 {
     wm_entry *e = find(m, map, key, key_len);
     if (!e)
         return WM_OK;
+    if (needs_lock(locked, e))
+        return WM_SLOW;
     wm_map *table = table_of(m, map);
     uint32_t release = clear_value(m, map, e);
     wm_map_remove(table, e);
@@ -186,9 +202,9 @@ int wm_mem_incr(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len
         value += old; /* wraps like i64.add */
         if (over_quota(m, e, (uint64_t)key_len + 8))
             return WM_QUOTA;
-        wm_account_credit(m->broker, e);
+        wm_account_credit(m->broker, e, m);
         memcpy(e->data + key_len, &value, 8);
-        finish_write(m, e, WM_VAL_BYTES);
+        finish_write(m, map, e, WM_VAL_BYTES);
     } else if ((err = write_bytes(m, map, key, key_len, NULL, (const uint8_t *)&value, 8))) {
         return err;
     }
@@ -227,7 +243,7 @@ int wm_mem_set_map(wm_module *m, uint32_t map, uint32_t h, const uint8_t *key, u
     }
     e->child = child;
     e->val_len = 0;
-    finish_write(m, e, WM_VAL_MAP);
+    finish_write(m, map, e, WM_VAL_MAP);
     WM_TRACE(b, .kind = WM_EV_SET_MAP, .module = m->id, .handle = h, .map = WM_MAP_ID(b, map),
              .other_map = WM_MAP_ID(b, child));
     if (release)
@@ -341,15 +357,31 @@ static bool stage(const uint8_t *items, uint32_t items_len, staged_item *staged)
     return true;
 }
 
-int wm_mem_set_many(wm_module *m, uint32_t map, const uint8_t *items, uint32_t items_len,
-                    int64_t n)
+/* Whether any item would write over a map reference. */
+static bool over_a_map(wm_module *m, uint32_t map, const uint8_t *items, uint32_t items_len)
+{
+    for (uint32_t at = 0; at < items_len;) {
+        uint32_t klen = wm_get_u32(items + at), vlen = wm_get_u32(items + at + 4 + klen);
+        const wm_entry *e = find(m, map, items + at + 4, klen);
+        if (e && e->kind == WM_VAL_MAP)
+            return true;
+        at += 8 + klen + vlen;
+    }
+    return false;
+}
+
+int wm_mem_set_many(wm_module *m, uint32_t map, bool locked, const uint8_t *items,
+                    uint32_t items_len, int64_t n)
 {
     /* All or nothing: every check and every allocation happens before the
      * first change, and the items are copied out of guest memory once.
      * The quota check counts every item as a new entry (documented). */
     uint64_t bytes = (uint64_t)items_len - 8ull * (uint64_t)n + WM_ENTRY_COST * (uint64_t)n;
-    if (m->bytes_used + bytes > m->limits.bytes || m->entries_used + (uint64_t)n > m->limits.entries)
+    if (wm_used_bytes(m) + bytes > m->limits.bytes ||
+        wm_used_entries(m) + (uint64_t)n > m->limits.entries)
         return WM_QUOTA;
+    if (!locked && over_a_map(m, map, items, items_len))
+        return WM_SLOW;
     wm_map *table = table_of(m, map);
     staged_item *staged = NULL;
     if (n > 0 && (n >= (int64_t)1 << 30 || wm_map_reserve(table, (uint32_t)n) != 0 ||
@@ -371,7 +403,7 @@ int wm_mem_set_many(wm_module *m, uint32_t map, const uint8_t *items, uint32_t i
             e = wm_map_insert(table, hash, it->data, it->key_len);
         }
         e->val_len = it->val_len;
-        finish_write(m, e, WM_VAL_BYTES);
+        finish_write(m, map, e, WM_VAL_BYTES);
         if (release)
             wm_maps_release(m->broker, release - 1);
     }

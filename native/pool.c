@@ -164,6 +164,24 @@ int wm_pool_retire(wm_module *m, uint64_t wait_ms)
     return __atomic_load_n(&m->owner, __ATOMIC_ACQUIRE) == RETIRING ? WM_OK : WM_BUSY;
 }
 
+/* Wait until no other thread runs in `m` (marked dead: none can start). */
+void wm_pool_wait_unowned(wm_module *m)
+{
+    void *owner = __atomic_load_n(&m->owner, __ATOMIC_SEQ_CST);
+    if (!owner || owner == ME || owner == RETIRING)
+        return;
+    pthread_once(&freed_once, init_freed);
+    pthread_mutex_lock(&wait_lock);
+    __atomic_add_fetch(&waiters, 1, __ATOMIC_SEQ_CST);
+    while ((owner = __atomic_load_n(&m->owner, __ATOMIC_SEQ_CST)) && owner != ME &&
+           owner != RETIRING) {
+        struct timespec look = after_ms(LOOK_MS);
+        pthread_cond_timedwait(&freed, &wait_lock, &look);
+    }
+    __atomic_sub_fetch(&waiters, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&wait_lock);
+}
+
 bool wm_pool_mine(const wm_module *m)
 {
     return __atomic_load_n(&m->owner, __ATOMIC_ACQUIRE) == ME;

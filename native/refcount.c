@@ -66,7 +66,7 @@ void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending)
         wm_entry *e = &table->entries[i];
         if (e->kind == WM_VAL_NONE)
             continue;
-        wm_account_credit(b, e);
+        wm_credit_back(b->modules[e->account], wm_entry_size(e), 1);
         if (e->kind != WM_VAL_MAP)
             continue;
         wm_mapslot *child = &WM_MAP(b, e->child);
@@ -108,7 +108,7 @@ void wm_maps_free_slot(wm_broker *b, uint32_t index)
     }
     slot->watches = NULL;
     if (slot->account != WM_NO_ACCOUNT)
-        b->modules[slot->account]->bytes_used -= WM_MAP_COST;
+        wm_credit_back(b->modules[slot->account], WM_MAP_COST, 0);
     b->reclaimed++;
     if (slot->flags & WM_MAP_NAMED)
         b->live_named--;
@@ -214,7 +214,9 @@ done:
 uint64_t wm_broker_check(wm_broker *b)
 {
     wm_lock(b);
+    wm_stripes_lock_all(b);
     uint64_t bad = wm_check_locked(b);
+    wm_stripes_unlock_all(b);
     wm_unlock(b);
     return bad;
 }

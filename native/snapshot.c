@@ -41,6 +41,7 @@ size_t wm_snapshot_maps(wm_broker *b, wm_map_info *out, size_t cap)
 {
     size_t n = 0;
     wm_lock(b);
+    wm_stripes_lock_all(b);
     for (uint32_t i = 0; i < b->maps_len; i++) {
         const wm_mapslot *s = &WM_MAP(b, i);
         if (!s->id)
@@ -60,6 +61,7 @@ size_t wm_snapshot_maps(wm_broker *b, wm_map_info *out, size_t cap)
         }
         n++;
     }
+    wm_stripes_unlock_all(b);
     wm_unlock(b);
     return n;
 }
@@ -68,6 +70,7 @@ size_t wm_snapshot_edges(wm_broker *b, wm_edge_info *out, size_t cap)
 {
     size_t n = 0;
     wm_lock(b);
+    wm_stripes_lock_all(b);
     for (uint32_t i = 0; i < b->maps_len; i++) {
         const wm_mapslot *s = &WM_MAP(b, i);
         if (!s->id || !s->refs_out)
@@ -86,6 +89,7 @@ size_t wm_snapshot_edges(wm_broker *b, wm_edge_info *out, size_t cap)
             n++;
         }
     }
+    wm_stripes_unlock_all(b);
     wm_unlock(b);
     return n;
 }

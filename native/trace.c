@@ -58,7 +58,8 @@ int wm_broker_trace(wm_broker *b, uint32_t limit)
 {
     wm_lock(b);
     b->events_limit = limit;
-    b->tracing = limit > 0 && wm_trace_compiled();
+    /* link.c's calls without handles read it without the lock */
+    __atomic_store_n(&b->tracing, limit > 0 && wm_trace_compiled(), __ATOMIC_RELAXED);
     if (!b->tracing) {
         free(b->events);
         b->events = NULL;

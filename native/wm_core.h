@@ -1,8 +1,19 @@
 /* wm_core.h: the broker's C state, shared by the data-plane units.
  *
- * One wm_broker per Python Broker; nothing global.  Every field below is
- * guarded by `lock`: ctypes and cffi release the GIL, so the host API and
- * guests in other threads may reach the same broker at once.
+ * One wm_broker per Python Broker; nothing global.  ctypes and cffi release
+ * the GIL, so the host API and guests in other threads reach the same
+ * broker at once.  Who guards what (docs/concurrency.md):
+ *   - the broker's `lock` guards the refcount table, names, links, the
+ *     tracer, the host's handle table, and every change to any handle
+ *     table;
+ *   - a map's entries (its `table` and `clock`) are guarded by its stripe
+ *     (wm_stripe_of), taken after the broker lock when both are held;
+ *   - a guest instance's handle table is changed only by the thread running
+ *     in it (pool.c), under the lock, so that thread alone may read it
+ *     without the lock: a guest's get/set/incr/... takes just the map's
+ *     stripe (ops.c);
+ *   - a module's quota counters are written by that module's thread (the
+ *     host's under the lock); others give bytes back through `credit_*`.
  */
 #ifndef WM_CORE_H
 #define WM_CORE_H
@@ -54,6 +65,7 @@ typedef struct wm_mapslot {
     uint32_t account;  /* the module charged WM_MAP_COST for it, or WM_NO_ACCOUNT */
     uint64_t refs_in;  /* references to it stored in maps (part of refcount) */
     uint64_t refs_out; /* map references among its own entries */
+    uint64_t clock;    /* its writes so far: an entry's version is the clock at its write */
     wm_watch *watches; /* newest first */
     wm_map table; /* its entries, when they are in memory (not in the store) */
 } wm_mapslot;
@@ -89,11 +101,16 @@ struct wm_module {
     wm_broker *broker;
     uint32_t id;
     char *name;
-    bool dead; /* torn down or unloaded: calls into it trap */
+    bool dead; /* trapped, torn down or unloaded: calls into it trap */
+    bool torn; /* its handles were closed by a teardown */
     wm_handle_table handles;
     wm_limits limits;
-    uint64_t bytes_used;   /* live entries it wrote and maps it made, as the quota charges */
-    uint64_t entries_used; /* live entries this module wrote */
+    /* Live entries it wrote and maps it made, as the quota charges: the
+     * counts less the credits (wm_used_bytes).  Only the module's own
+     * thread writes the counts (the host's: under the lock); others add
+     * to the credits, atomically, when they free what it wrote. */
+    uint64_t bytes_used, entries_used;
+    uint64_t bytes_credit, entries_credit;
     uint32_t watches_used; /* pending watch_drop registrations */
     wm_grant *grants;
     uint32_t grants_len, grants_cap;
@@ -108,11 +125,19 @@ struct wm_module {
     uint64_t entry_tick; /* the tick its outermost call began at (ticker.c) */
 };
 
+/* A spin lock guarding the entries of the maps whose slot falls on it: held
+ * for one operation's work on one map, never while waiting for anything. */
+#define WM_STRIPES 64u
+typedef struct wm_stripe {
+    uint32_t held;
+} __attribute__((aligned(64))) wm_stripe; /* a cache line each */
+
 struct wm_broker {
+    wm_stripe stripes[WM_STRIPES];
+    uint32_t held_stripe; /* the stripe the lock's holder holds, + 1 (0: none) */
     pthread_mutex_t lock;
     wt_api api;
     uint64_t seed;
-    uint64_t version_clock; /* every write takes the next value */
     uint64_t next_map_id;
     wm_mapslot **chunks; /* the rows, WM_CHUNK rows a chunk: a row never moves */
     uint32_t maps_len, maps_free;
@@ -169,6 +194,7 @@ void wm_pool_wake(void);
 enum { WM_POOL_DEAD = 1, WM_POOL_BUSY = 2 };
 wm_module *wm_pool_take(wm_pool *p, uint64_t wait_ms, int *why, uint32_t *index);
 bool wm_pool_mine(const wm_module *m);
+void wm_pool_wait_unowned(wm_module *m);
 bool wm_pool_has(const wm_pool *p, const wm_module *m);
 
 /* Give `m` back (after wm_leave): free once no call of this thread is in it. */
@@ -189,9 +215,11 @@ static inline void wm_pool_give(wm_module *m)
 static inline bool wm_pool_claim(wm_module *m, bool *mine)
 {
     void *owner = NULL;
-    if (__atomic_compare_exchange_n(&m->owner, &owner, WM_ME, false, __ATOMIC_ACQUIRE,
+    /* Sequentially consistent, against wm_module_teardown: it marks `m`
+     * dead, then waits while another thread owns it. */
+    if (__atomic_compare_exchange_n(&m->owner, &owner, WM_ME, false, __ATOMIC_SEQ_CST,
                                     __ATOMIC_RELAXED)) {
-        if (__builtin_expect(!__atomic_load_n(&m->dead, __ATOMIC_ACQUIRE), 1))
+        if (__builtin_expect(!__atomic_load_n(&m->dead, __ATOMIC_SEQ_CST), 1))
             return true;
         wm_pool_give(m); /* torn down meanwhile */
         return false;
@@ -257,6 +285,25 @@ struct wm_link {
 static inline void wm_lock(wm_broker *b) { pthread_mutex_lock(&b->lock); }
 static inline void wm_unlock(wm_broker *b) { pthread_mutex_unlock(&b->lock); }
 
+/* stripes.c: the stripe of map `slot`; taking one spins (then yields) while
+ * another thread holds it. */
+static inline wm_stripe *wm_stripe_of(wm_broker *b, uint32_t slot)
+{
+    return &b->stripes[slot % WM_STRIPES];
+}
+void wm_stripe_wait(wm_stripe *s);
+static inline void wm_stripe_lock(wm_stripe *s)
+{
+    if (__builtin_expect(__atomic_exchange_n(&s->held, 1, __ATOMIC_ACQUIRE) != 0, 0))
+        wm_stripe_wait(s);
+}
+static inline void wm_stripe_unlock(wm_stripe *s) { __atomic_store_n(&s->held, 0, __ATOMIC_RELEASE); }
+/* With the broker lock held: take (give back) every stripe but the one the
+ * lock's holder holds already -- for what reads many maps' entries (the
+ * collector, check, snapshot, stats, unload). */
+void wm_stripes_lock_all(wm_broker *b);
+void wm_stripes_unlock_all(wm_broker *b);
+
 /* refcount.c: the refcount table.  All called with the lock held. */
 int wm_maps_alloc(wm_broker *b, uint32_t flags, uint32_t *out_slot);
 void wm_maps_incref(wm_broker *b, uint32_t slot);
@@ -276,7 +323,8 @@ void wm_maps_free_slot(wm_broker *b, uint32_t index);
 static inline bool wm_in_store(const wm_mapslot *ms) { return ms->flags & WM_MAP_STORE; }
 
 /* The table recounted from the handles, names and entries: the number of
- * maps whose refcount, refs_in or refs_out disagree (wm_broker_check). */
+ * maps whose refcount, refs_in or refs_out disagree (wm_broker_check).
+ * The lock and every stripe held. */
 uint64_t wm_check_locked(wm_broker *b);
 
 /* gc.c: collect unreachable cycles now; the number of maps reclaimed. */
@@ -350,18 +398,55 @@ static inline uint64_t wm_entry_size(const wm_entry *e)
     return (uint64_t)e->key_len + (e->kind == WM_VAL_MAP ? 8u : e->val_len) + WM_ENTRY_COST;
 }
 
-static inline void wm_account_credit(wm_broker *b, const wm_entry *e)
+static inline uint64_t wm_load64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void wm_store64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+
+/* What module `m` is charged for, now. */
+static inline uint64_t wm_used_bytes(const wm_module *m)
 {
-    wm_module *a = b->modules[e->account];
-    a->bytes_used -= wm_entry_size(e);
-    a->entries_used -= 1;
+    return wm_load64(&m->bytes_used) - wm_load64(&m->bytes_credit);
+}
+static inline uint64_t wm_used_entries(const wm_module *m)
+{
+    return wm_load64(&m->entries_used) - wm_load64(&m->entries_credit);
+}
+
+/* Charge `m` (the caller writes for m: it runs in m, or m is the host and
+ * the lock is held). */
+static inline void wm_charge(wm_module *m, uint64_t bytes, uint64_t entries)
+{
+    wm_store64(&m->bytes_used, wm_load64(&m->bytes_used) + bytes);
+    wm_store64(&m->entries_used, wm_load64(&m->entries_used) + entries);
+}
+
+/* Give `a` back what it was charged, from any thread. */
+static inline void wm_credit_back(wm_module *a, uint64_t bytes, uint64_t entries)
+{
+    __atomic_add_fetch(&a->bytes_credit, bytes, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&a->entries_credit, entries, __ATOMIC_RELAXED);
+}
+
+/* The same, where the caller writes for `writer`: its own counts are
+ * lowered in place. */
+static inline void wm_credit(wm_module *a, const wm_module *writer, uint64_t bytes,
+                             uint64_t entries)
+{
+    if (a == writer)
+        wm_charge(a, -bytes, -entries);
+    else
+        wm_credit_back(a, bytes, entries);
+}
+
+static inline void wm_account_credit(wm_broker *b, const wm_entry *e, const wm_module *writer)
+{
+    wm_credit(__atomic_load_n(&b->modules[e->account], __ATOMIC_RELAXED), writer,
+              wm_entry_size(e), 1);
 }
 
 static inline void wm_account_charge(wm_module *m, wm_entry *e)
 {
     e->account = (uint16_t)m->id;
-    m->bytes_used += wm_entry_size(e);
-    m->entries_used += 1;
+    wm_charge(m, wm_entry_size(e), 1);
 }
 
 #endif

@@ -9,6 +9,7 @@ from guest_driver import (
     KEY,
     OK,
     OUT,
+    RW,
     TYPE,
     VAL,
     Driver,
@@ -170,16 +171,26 @@ class TestVersion:
         _, v2 = d.version(h, b"k")
         assert v2 is not None and v1 is not None and v2 > v1
 
-    def test_one_counter_for_the_whole_broker(self, broker: Broker) -> None:
-        """Writes in different maps and modules take strictly increasing versions."""
-        a, b = Driver(broker, "a"), Driver(broker, "b")
-        ha, hb = a.new(), b.new()
+    def test_one_clock_per_map(self, broker: Broker) -> None:
+        """Writes to one map, by any module, take strictly increasing versions;
+        another map's writes do not move its clock (so that guests writing
+        different maps in parallel share nothing)."""
+        a = Driver(broker, "a", grants={"shared": "rw"})
+        b = Driver(broker, "b", grants={"shared": "rw"})
+        _, ha = a.open(b"shared", RW)
+        _, hb = b.open(b"shared", RW)
+        assert ha is not None and hb is not None
         versions = []
         for i in range(4):
             drv, h = (a, ha) if i % 2 == 0 else (b, hb)
             assert drv.set(h, b"k%d" % i, b"v") == OK
             versions.append(drv.version(h, b"k%d" % i)[1])
         assert versions == sorted(versions) and len(set(versions)) == 4
+        other = a.new()
+        for _ in range(3):
+            assert a.set(other, b"x", b"v") == OK
+        assert b.set(hb, b"k9", b"v") == OK
+        assert b.version(hb, b"k9") == (OK, versions[-1] + 1)
 
     def test_version_of_map_reference(self, d: Driver) -> None:
         """A map reference has a version like any value."""

@@ -84,6 +84,7 @@ typedef struct mentry {
 typedef struct mmap {
     mentry e[MODEL_KEYS];
     uint64_t next_seq;
+    uint64_t max_version; /* the highest version seen in it: versions count per map */
 } mmap;
 
 extern char key_text[MODEL_KEYS][48];

@@ -1,8 +1,9 @@
 /* random_ops.c: the operations of the one-module random run (test_random.c). */
 #include "random_run.h"
 
-/* After a write by `ph` to key k: its version is above every version seen
- * before the write (`floor`); remember it when the handle may read it. */
+/* After a write by `ph` to key k: its version is above every version of
+ * the map seen before the write (`floor`); remember it when the handle may
+ * read it. */
 static void refresh_version(pmod *pm, mhandle *ph, int k, uint64_t floor)
 {
     mentry *e = &model_of(ph->map)->e[k];
@@ -13,8 +14,9 @@ static void refresh_version(pmod *pm, mhandle *ph, int k, uint64_t floor)
     uint64_t v;
     OK(wm_op_version(pm->x.m, ph->h, S(key_text[k]), key_len[k], &v));
     CHECK(v > floor);
-    if (v > r_max_version)
-        r_max_version = v;
+    mmap *mm = model_of(ph->map);
+    if (v > mm->max_version)
+        mm->max_version = v;
     e->ver = v;
 }
 
@@ -136,7 +138,7 @@ void r_random_op(pmod *mods, wm_broker *b)
         expect_or_quota("set", err, want, pm, &quota);
         if (want == WM_OK && !quota) {
             model_write(mm, k, 1, buf, vlen, 0);
-            refresh_version(pm, ph, k, r_max_version);
+            refresh_version(pm, ph, k, model_of(ph->map)->max_version);
         }
     } else if (op < 52) { /* delete */
         want = model_handle_errno(ph, W);
@@ -186,7 +188,7 @@ void r_random_op(pmod *mods, wm_broker *b)
             uint64_t nv = old + (uint64_t)delta;
             CHECK(i64 == (int64_t)nv);
             model_write(mm, k, 1, (const uint8_t *)&nv, 8, 0);
-            refresh_version(pm, ph, k, r_max_version);
+            refresh_version(pm, ph, k, model_of(ph->map)->max_version);
         } else {
             CHECK(i64 == (int64_t)SENTINEL64);
         }
@@ -200,7 +202,7 @@ void r_random_op(pmod *mods, wm_broker *b)
             if (!mm->e[k].kind)
                 CHECK(v == 0);
             else if (mm->e[k].ver == VER_UNKNOWN)
-                CHECK(v > 0 && v <= r_max_version + 1000000);
+                CHECK(v > 0 && v <= mm->max_version + 1000000);
             else
                 CHECK(v == mm->e[k].ver);
             if (mm->e[k].kind)
@@ -224,7 +226,7 @@ void r_random_op(pmod *mods, wm_broker *b)
         expect_or_quota("set_if", err, want, pm, &quota);
         if (want == WM_OK && !quota) {
             model_write(mm, k, 1, buf, vlen, 0);
-            refresh_version(pm, ph, k, r_max_version);
+            refresh_version(pm, ph, k, model_of(ph->map)->max_version);
         }
     } else if (op < 81) { /* get_many */
         bytes keys = {0};
@@ -299,7 +301,7 @@ void r_random_op(pmod *mods, wm_broker *b)
         if (want == WM_OK && !quota) {
             for (int i = 0; i < nk; i++)
                 model_write(mm, ks[i], 1, vals[i], vlens[i], 0);
-            uint64_t floor = r_max_version; /* items take versions in order */
+            uint64_t floor = mm->max_version; /* items take versions in order */
             for (int i = 0; i < nk; i++)
                 if (mm->e[ks[i]].ver == VER_UNKNOWN)
                     refresh_version(pm, ph, ks[i], floor);
@@ -317,7 +319,7 @@ void r_random_op(pmod *mods, wm_broker *b)
         expect_or_quota("set_map", err, want, pm, &quota);
         if (want == WM_OK && !quota) {
             model_write(mm, k, 2, NULL, 0, child->map);
-            refresh_version(pm, ph, k, r_max_version);
+            refresh_version(pm, ph, k, model_of(ph->map)->max_version);
         }
     } else { /* get_map */
         want = model_handle_errno(ph, R);

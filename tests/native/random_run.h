@@ -20,7 +20,6 @@ typedef struct pmod {
     bool limited; /* bytes/entries quotas may be hit */
 } pmod;
 
-extern uint64_t r_max_version; /* the highest version the run has seen */
 extern uint64_t r_tally[WM_ERRNO_MAX + 1]; /* answers seen, by errno: the run's coverage */
 
 /* An answer that must be `want` exactly (counted in r_tally). */

@@ -7,7 +7,6 @@
  * memory while the random operations grow, shrink, compact and reclaim
  * tables.  WM_TEST_SEED and WM_TEST_OPS choose the run. */
 
-uint64_t r_max_version;
 uint64_t r_tally[WM_ERRNO_MAX + 1];
 
 void r_check_listing(pmod *pm, mhandle *ph)
@@ -74,7 +73,6 @@ void test_random(void)
     uint64_t seed = env_u64("WM_TEST_SEED", 0x5EED5EEDull);
     long ops = (long)env_u64("WM_TEST_OPS", 300000);
     rng_state = seed ? seed : 1;
-    r_max_version = 0;
     model_keys_init();
 
     wm_broker *b = new_broker(seed);

@@ -103,6 +103,23 @@ static void *work(void *arg)
             (void)wm_module_bytes_used(m);
             (void)wm_broker_map_id(w->b, host, hc);
         }
+        if (i % 32 == 0) { /* a map reference in the shared map, written over by a set:
+                            * the set needs the broker lock (WM_SLOW), and its
+                            * release may run the collector while the stripe is held */
+            char k[32];
+            snprintf(k, sizeof k, "ref%d", w->id);
+            uint32_t child = new_map(m), cycle = new_map(m);
+            OK(wm_op_set_map(m, child, KEY("cycle"), cycle));
+            OK(wm_op_set_map(m, cycle, KEY("child"), child));
+            OK(wm_op_set_map(m, mc, KEY(k), child));
+            OK(wm_op_close(m, cycle));
+            OK(wm_op_close(m, child));
+            set_str(m, mc, k, own); /* the cycle is garbage now */
+            wm_map_info maps[4];
+            (void)wm_snapshot_maps(w->b, maps, 4);
+            if (i % 64 == 0)
+                (void)wm_broker_collect(w->b);
+        }
         if (i % 1000 == 0) { /* a short-lived module, torn down */
             wm_module *t = wm_module_new(w->b, &l, "m");
             CHECK(t != NULL);
@@ -125,6 +142,7 @@ void test_threads(void)
     wm_limits hl = default_limits();
     wm_broker *b = wm_broker_new(&api, 12, &hl);
     CHECK(b != NULL);
+    wm_broker_set_gc_threshold(b, 3);
     worker w[THREADS];
     pthread_t t[THREADS];
     wm_module *host = wm_broker_host(b); /* read once, before the threads start */
@@ -151,9 +169,11 @@ void test_threads(void)
         memcpy(&v, buf, 8);
         CHECK(v == ITERS);
     }
-    CHECK(map_len(host, h) == 2 + THREADS);
+    CHECK(map_len(host, h) == 2 + 2 * THREADS); /* and each worker's ref key */
     CHECK(wm_module_handle_count(host) == 1);
+    (void)wm_broker_collect(b); /* cycles the threshold left */
     CHECK(stats(b).maps == THREADS); /* each worker's `mine` */
+    CHECK(wm_broker_check(b) == 0);
     wm_broker_free(b);
 }
 

@@ -179,7 +179,7 @@ class TestSameAnswersAsMemory:
         """Any sequence of operations answers on a store exactly as on memory.
 
         After each one every key's value and version are compared too.
-        Versions differ in value (a clock per broker against one per map), so
+        Versions may differ in value (a store's clock outlives brokers), so
         they are compared by the order in which they were first seen."""
         with Broker() as memory:
             mine, theirs = Side(memory), Side(broker)

@@ -42,6 +42,7 @@ class ModelOps:
         self.names: dict[bytes, Map] = {}
         self.writes = 0  # write order: versions must increase along it
         self.observed_versions: dict[int, int] = {}  # write number -> version the core reported
+        self.write_map: dict[int, int] = {}  # write number -> the serial of the map written
 
     def add_module(self, module: ModuleModel) -> ModuleModel:
         self.modules.append(module)
@@ -234,6 +235,7 @@ class ModelOps:
         if isinstance(value, Map):
             self._incref(value)  # before the old value goes: it may be the same map
         self.writes += 1
+        self.write_map[self.writes] = m.serial
         m.entries[key] = Entry(value, self.writes, mod)
         if old is not None and isinstance(old.value, Map):
             self._release(old.value)
@@ -314,12 +316,15 @@ class ModelOps:
             return refused.errno, None
 
     def observe_version(self, write: int, version: int) -> None:
-        """Check a version the core reported: versions increase with the write order."""
+        """Check a version the core reported: versions increase with the write
+        order among the writes to one map (a clock per map, docs/abi.md)."""
         if write == 0:
             assert version == 0, f"an absent key has version {version}, expected 0"
             return
         assert version > 0, "a present key has version 0"
         for other, seen in self.observed_versions.items():
+            if self.write_map[other] != self.write_map[write]:
+                continue
             assert (other < write) == (seen < version) and (other == write) == (seen == version), (
                 f"write #{write} has version {version}, but write #{other} has {seen}"
             )
