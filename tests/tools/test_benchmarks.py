@@ -12,7 +12,14 @@ BENCHMARKS = ROOT / "benchmarks"
 class TestBenchmarksRun:
     @pytest.mark.parametrize(
         "script",
-        ["bench_abi.py", "bench_xmod.py", "bench_gc.py", "bench_store.py", "bench_quota.py"],
+        [
+            "bench_abi.py",
+            "bench_xmod.py",
+            "bench_gc.py",
+            "bench_store.py",
+            "bench_quota.py",
+            "bench_parallel.py",
+        ],
     )
     def test_quick_run_exits_0(self, script: str) -> None:
         """`--quick` prints its table and exits 0."""
