@@ -174,12 +174,14 @@ class Dispatcher:
             loaded = self._registry.modules.get(module)
             if loaded is not None and len(loaded.instances) == 1:
                 origin_id = loaded.native.id
-        with self._guard.lock:
-            origin = (
-                self._registry.tear_down(origin_id, f"trapped in {module}.{export}")
-                if origin_id is not None
-                else None
-            )
+        origin = None
+        if origin_id is not None:
+            with self._guard.lock:
+                origin, fresh = self._registry.mark_torn(origin_id, f"trapped in {module}.{export}")
+            if origin is not None and fresh:
+                origin.native.teardown()  # waits for other threads' calls in it: not under the lock
+                with self._guard.lock:
+                    self._registry.queue_replacement(origin)
         where = origin.label if origin is not None and origin.label != module else None
         error = GuestTrap(
             module, export, trap.message, origin=where, store_failure=trap.store_failure

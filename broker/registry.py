@@ -193,19 +193,43 @@ class Registry:
 
     def tear_down(self, module_id: int, why: str) -> Instance | None:
         """Tear down the instance `module_id` (every handle closed, calls skip
-        it); it waits in `torn` for a new one.  The instance, or None."""
+        it); it waits in `torn` for a new one.  The instance, or None.  For a
+        caller no other thread can be waiting on (loading: the gate is held
+        whole); a trap's teardown goes in the three steps below."""
+        inst, fresh = self.mark_torn(module_id, why)
+        if inst is not None and fresh:
+            inst.native.teardown()
+            self.queue_replacement(inst)
+        return inst
+
+    def mark_torn(self, module_id: int, why: str) -> tuple[Instance | None, bool]:
+        """Step 1 (under the broker's lock): mark the instance `module_id` torn
+        down -- no new call takes it, and calls that find no live instance
+        wait for its replacement rather than fail.  The instance (or None),
+        and whether this call marked it (then it is the caller's to tear
+        down, step 2, and queue, step 3)."""
         found = self.by_id.get(module_id)
         if found is None:
-            return None
+            return None, False
         loaded, inst = found
-        if inst.torn_down is None:
-            inst.native.teardown()
-            inst.torn_down = why
-            if self._specs[loaded.name][0].on_trap == "replace":
-                inst.replacing = True
-                loaded.pool.replacing(+1)
-                self.torn.append((loaded.name, loaded.instances.index(inst)))
-        return inst
+        if inst.torn_down is not None:
+            return inst, False
+        inst.torn_down = why
+        if self._specs[loaded.name][0].on_trap == "replace":
+            inst.replacing = True
+            loaded.pool.replacing(+1)  # before it is dead: no caller sees the pool empty
+        inst.native.mark_dead()
+        return inst, True
+
+    # Step 2, without the broker's lock: inst.native.teardown() waits for the
+    # calls other threads still run in it, which may need that lock.
+
+    def queue_replacement(self, inst: Instance) -> None:
+        """Step 3 (under the broker's lock): a torn-down instance waits in
+        `torn` for a new one, if its module replaces instances."""
+        if inst.replacing:
+            loaded = self.by_id[inst.native.id][0]
+            self.torn.append((loaded.name, loaded.instances.index(inst)))
 
     def blame_peer(self, name: str, where: str) -> None:
         """Loading `name` failed: a trap that began in another module tears

@@ -104,8 +104,21 @@ uint32_t wm_module_id(wm_module *m) { return m->id; }
         return v;                                                                                 \
     }
 LOCKED_READ(uint32_t, wm_module_handle_count, m->handles.live)
-LOCKED_READ(uint64_t, wm_module_bytes_used, wm_used_bytes(m))
-LOCKED_READ(uint64_t, wm_module_entries_used, wm_used_entries(m))
+
+/* A module's usage is written by its own thread, and credited by others,
+ * under a map's stripe: read it with every stripe held, never mid-credit. */
+#define USAGE_READ(name, expr)                                                                    \
+    uint64_t name(wm_module *m)                                                                   \
+    {                                                                                             \
+        wm_lock(m->broker);                                                                       \
+        wm_stripes_lock_all(m->broker);                                                           \
+        uint64_t v = (expr);                                                                      \
+        wm_stripes_unlock_all(m->broker);                                                         \
+        wm_unlock(m->broker);                                                                     \
+        return v;                                                                                 \
+    }
+USAGE_READ(wm_module_bytes_used, wm_used_bytes(m))
+USAGE_READ(wm_module_entries_used, wm_used_entries(m))
 
 static void teardown_locked(wm_module *m)
 {
@@ -128,6 +141,8 @@ static void teardown_locked(wm_module *m)
             wm_maps_release(b, map);
     }
 }
+
+void wm_module_mark_dead(wm_module *m) { __atomic_store_n(&m->dead, true, __ATOMIC_SEQ_CST); }
 
 void wm_module_teardown(wm_module *m)
 {

@@ -137,20 +137,23 @@ void wm_pool_wake(void)
     pthread_mutex_unlock(&wait_lock);
 }
 
-/* Wait until `m` is free and take it for good (wm.h). */
-int wm_pool_retire(wm_module *m, uint64_t wait_ms)
+/* Take `m` for `token` once it is free (whether or not it is dead),
+ * waiting up to wait_ms; true when taken. */
+static bool take_when_free(wm_module *m, void *token, uint64_t wait_ms)
 {
-    void *owner = __atomic_load_n(&m->owner, __ATOMIC_ACQUIRE);
-    if (owner == ME || owner == RETIRING)
-        return owner == RETIRING ? WM_OK : WM_BUSY; /* this thread runs in it: later */
+    void *none = NULL;
+    if (__atomic_compare_exchange_n(&m->owner, &none, token, false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_RELAXED))
+        return true;
     pthread_once(&freed_once, init_freed);
     struct timespec until = after_ms(wait_ms);
     pthread_mutex_lock(&wait_lock);
     __atomic_add_fetch(&waiters, 1, __ATOMIC_SEQ_CST);
     int waited = 0;
-    void *none = NULL;
-    while (!__atomic_compare_exchange_n(&m->owner, &none, RETIRING, false, __ATOMIC_ACQUIRE,
-                                        __ATOMIC_RELAXED) &&
+    bool taken;
+    none = NULL; /* the failed exchange left the owner there */
+    while (!(taken = __atomic_compare_exchange_n(&m->owner, &none, token, false,
+                                                 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) &&
            waited != ETIMEDOUT) {
         none = NULL;
         struct timespec look = after_ms(LOOK_MS);
@@ -161,8 +164,30 @@ int wm_pool_retire(wm_module *m, uint64_t wait_ms)
     }
     __atomic_sub_fetch(&waiters, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&wait_lock);
-    return __atomic_load_n(&m->owner, __ATOMIC_ACQUIRE) == RETIRING ? WM_OK : WM_BUSY;
+    return taken;
 }
+
+/* Wait until `m` is free and take it for good (wm.h). */
+int wm_pool_retire(wm_module *m, uint64_t wait_ms)
+{
+    void *owner = __atomic_load_n(&m->owner, __ATOMIC_ACQUIRE);
+    if (owner == ME || owner == RETIRING)
+        return owner == RETIRING ? WM_OK : WM_BUSY; /* this thread runs in it: later */
+    return take_when_free(m, RETIRING, wait_ms) ? WM_OK : WM_BUSY;
+}
+
+/* Hold `m` for the host's operations on this thread (wm.h). */
+int wm_module_hold(wm_module *m, uint64_t wait_ms)
+{
+    void *owner = __atomic_load_n(&m->owner, __ATOMIC_ACQUIRE);
+    if (m == m->broker->host || owner == ME)
+        return WM_HOLD_NONE; /* the host's are locked; a call of this thread runs in it */
+    if (owner == RETIRING)
+        return WM_BUSY; /* being replaced: its handles are gone */
+    return take_when_free(m, ME, wait_ms) ? WM_OK : WM_BUSY;
+}
+
+void wm_module_unhold(wm_module *m) { wm_pool_give(m); }
 
 /* Wait until no other thread runs in `m` (marked dead: none can start). */
 void wm_pool_wait_unowned(wm_module *m)

@@ -273,6 +273,20 @@ uint64_t wm_module_entries_used(wm_module *m);
  * while a call it lent a handle in is still running (the broker only tears
  * down after the top-level call has returned). */
 void wm_module_teardown(wm_module *m);
+/* Mark the module dead, without waiting: no new call takes it; calls
+ * running in it on other threads go on until they return.  The caller
+ * then tears it down (which waits for them) holding no lock such a call
+ * might need. */
+void wm_module_mark_dead(wm_module *m);
+/* Hold `m` for this thread while the host runs ABI operations for it
+ * (tools and tests: `NativeModule.op_*`), as a call into it would -- its
+ * own thread writes its handle table and quota counts without the broker
+ * lock.  OK: held, give it back with wm_module_unhold; WM_HOLD_NONE: no
+ * need (it is the host, or a call of this thread runs in it); BUSY:
+ * another thread ran in it for wait_ms, or it is being replaced. */
+enum { WM_HOLD_NONE = 1000 };
+int wm_module_hold(wm_module *m, uint64_t wait_ms);
+void wm_module_unhold(wm_module *m);
 /* Unload: tear down, then give back everything the module holds in the
  * core -- its links and the host's links into it (peer links into it wait
  * again), its watch registrations and queued notices, its handle table,

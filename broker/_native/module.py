@@ -8,10 +8,12 @@ from typing import Any, Protocol
 import wasmtime
 
 from .. import abi
-from ..errors import BufferTooSmallError, ConfigError
+from ..errors import BufferTooSmallError, BusyError, ConfigError, StoreFailure
 from .core import Native, ffi, lib
 from .failures import check, reach_store
 from .wasmtime_layouts import context_of, memory_address, pointer, wasmtime_error
+
+HOLD_WAIT_MS = 5000  # how long a host operation on an instance waits for a call running in it
 
 
 class OwningBroker(Protocol):
@@ -35,9 +37,10 @@ class NativeModule:
     return values and raise `broker.errors` exceptions.
     """
 
-    def __init__(self, broker: OwningBroker, ptr: Native) -> None:
+    def __init__(self, broker: OwningBroker, ptr: Native, *, host: bool = False) -> None:
         self.broker = broker  # keeps the C broker alive
         self._ptr = ptr
+        self._host = host  # the host's operations take the broker lock: no holding
         self.unloaded = False
 
     @property
@@ -95,8 +98,13 @@ class NativeModule:
         thread runs in it (native/pool.c)."""
         return int(lib.wm_pool_retire(self.ptr, wait_ms)) == 0
 
+    def mark_dead(self) -> None:
+        """No new call takes this instance; calls running in it go on."""
+        lib.wm_module_mark_dead(self.ptr)
+
     def teardown(self) -> None:
-        """Close every handle as if by `close`; calls into the module trap."""
+        """Close every handle as if by `close`, once no other thread runs in
+        it; calls into the module trap."""
         lib.wm_module_teardown(self.ptr)
 
     def unload(self) -> None:
@@ -114,9 +122,30 @@ class NativeModule:
     # Each may reach the store (a named map in sqlite or Redis): through
     # reach_store, so the store's failure comes back with the errno.
 
+    def _reach(self, fn: Callable[..., int], *args: Any) -> tuple[int, StoreFailure | None]:
+        """The ABI operation `fn` for this module: its errno and the store's
+        failure.  A guest instance is held for this thread meanwhile, as a
+        call into it would be (its own thread writes its handle table and
+        quota counts without the broker lock): waiting up to HOLD_WAIT_MS
+        for a call running in it on another thread, else BUSY."""
+        ptr = self.ptr
+        if self._host:
+            return reach_store(fn, ptr, *args)
+        held = int(lib.wm_module_hold(ptr, HOLD_WAIT_MS))
+        if held == abi.Errno.BUSY:
+            raise BusyError(
+                f"instance {self.id} runs a call on another thread (waited {HOLD_WAIT_MS} ms) "
+                "or is being replaced"
+            )
+        try:
+            return reach_store(fn, ptr, *args)
+        finally:
+            if held == abi.Errno.OK:
+                lib.wm_module_unhold(ptr)
+
     def _op(self, what: str, fn: Callable[..., int], *args: Any) -> None:
         """Run the ABI operation `fn` for this module; raise for its errno."""
-        err, failure = reach_store(fn, self.ptr, *args)
+        err, failure = self._reach(fn, *args)
         check(err, what, failure)
 
     def op_open(self, name: bytes, rights: int) -> int:
@@ -142,7 +171,7 @@ class NativeModule:
         size = 256
         while True:
             buf = ffi.new("uint8_t[]", size)
-            err, failure = reach_store(lib.wm_op_get, self.ptr, h, key, len(key), buf, size, out)
+            err, failure = self._reach(lib.wm_op_get, h, key, len(key), buf, size, out)
             if err == abi.Errno.RANGE and out[0] > size:
                 size = int(out[0])
                 continue
@@ -208,9 +237,7 @@ class NativeModule:
         size = 4 * len(keys) + 256
         while True:
             buf = ffi.new("uint8_t[]", size)
-            err, failure = reach_store(
-                lib.wm_op_get_many, self.ptr, h, packed, len(packed), buf, size, out
-            )
+            err, failure = self._reach(lib.wm_op_get_many, h, packed, len(packed), buf, size, out)
             if err == abi.Errno.RANGE and out[0] > size:
                 size = int(out[0])
                 continue

@@ -87,7 +87,7 @@ class NativeBroker:
             raise MemoryError("wm_broker_new failed")
         self._ptr = ffi.gc(ptr, lib.wm_broker_free)
         self.closed = False
-        self.host = NativeModule(self, lib.wm_broker_host(ptr))
+        self.host = NativeModule(self, lib.wm_broker_host(ptr), host=True)
         self.link_labels: dict[int, str] = {}  # link id -> "module.export" it calls
         self.retired_links: list[int] = []  # freed links: labels to drop once drained
         # Host handles whose MapRef was garbage-collected: closed at the next

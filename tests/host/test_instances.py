@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from broker import Broker, ConfigError, GuestTrap, ManifestError, ModuleError
+from broker import Broker, BusyError, ConfigError, GuestTrap, ManifestError, ModuleError
 
 GUESTS = Path(__file__).parent.parent / "guests"
 CALLER = b"""
@@ -33,6 +33,7 @@ class Host:
         self.lock = threading.Lock()
         self.release = threading.Event()
         self.holding = threading.Semaphore(0)  # one up per call inside `hold`
+        self.then: Callable[[], Any] | None = None  # run by `hold` once let go
         broker.define("env", "arrive", self.arrive)
         broker.define("env", "count", self.count, results=["i32"])
         broker.define("env", "hold", self.hold)
@@ -47,6 +48,8 @@ class Host:
     def hold(self, caller: Any) -> None:
         self.holding.release()
         assert self.release.wait(WAIT), "the test never let hold return"
+        if self.then is not None:
+            self.then()
 
 
 @pytest.fixture
@@ -175,6 +178,137 @@ class TestTraps:
                 broker.call("svc.boom")
         with pytest.raises(ModuleError, match="torn down"):
             broker.call("svc.calls")
+
+
+class TestTrapRaces:
+    """A trap's teardown while another thread runs in the same instance: it
+    took the instance between the trap's unwinding and the teardown."""
+
+    def let_one_in(
+        self, broker: Broker, host: Host, running: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> list[list[Any]]:
+        """When the broker next notes a trap's origin, a call of svc.hold
+        first takes svc's one instance (and is inside env.hold); the list
+        holds the list that gets that call's result."""
+        held: list[list[Any]] = []
+        take = broker._native.take_trap_origin
+
+        def take_then_let_one_in() -> int | None:
+            origin = take()
+            held.append(hold_one(broker, host, running))
+            return origin
+
+        monkeypatch.setattr(broker._native, "take_trap_origin", take_then_let_one_in)
+        return held
+
+    def test_the_teardown_waits_without_the_brokers_lock(
+        self, broker: Broker, host: Host, running: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The other call's host function asks the broker for its stats while
+        the teardown waits for that call to end: both finish (the wait held
+        the lock stats needs, and neither ended)."""
+        load(broker, 1)
+        native = broker.native_module("svc")
+        teardown, tearing = native.teardown, threading.Event()
+
+        def tear() -> None:
+            tearing.set()
+            teardown()
+
+        monkeypatch.setattr(native, "teardown", tear)
+        stats: list[Any] = []
+        host.then = lambda: (tearing.wait(WAIT), stats.append(broker.stats()["handles"]))
+        host.release.set()
+        held = self.let_one_in(broker, host, running, monkeypatch)
+        trapped = background(running, lambda: broker.call("svc.boom"))
+        for t in running:
+            t.join(WAIT)
+        assert not any(t.is_alive() for t in running), "the trap and the call deadlocked"
+        assert isinstance(trapped[0], GuestTrap) and held == [[None]] and len(stats) == 1
+        assert broker.call("svc.calls") == 1  # replaced once the call ended
+
+    def test_a_call_that_comes_meanwhile_waits_for_the_new_instance(
+        self, broker: Broker, host: Host, running: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Once the instance is torn down and before its replacement is
+        counted, a call must not find the module dead: it waits, then runs
+        in the new instance."""
+        load(broker, 1)
+        native = broker.native_module("svc")
+        teardown = native.teardown
+        meanwhile: list[list[Any]] = []
+
+        def tear_then_call() -> None:
+            teardown()
+            meanwhile.append(background(running, lambda: broker.call("svc.calls")))
+            running[-1].join(0.2)  # it fails at once, or waits for the new instance
+
+        monkeypatch.setattr(native, "teardown", tear_then_call)
+        assert broker.call("svc.calls") == 1  # the host's way in is made before
+        with pytest.raises(GuestTrap):
+            broker.call("svc.boom")
+        for t in running:
+            t.join(WAIT)
+        assert meanwhile == [[1]]
+
+
+class TestHostOperationsOnAnInstance:
+    """`native_module(...).op_*` (tools and tests) hold the instance as a call
+    would: its own thread writes its handle table and counts unlocked."""
+
+    def test_they_wait_for_a_call_on_another_thread_then_give_up(
+        self, broker: Broker, host: Host, running: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from broker._native import module as native_module
+
+        monkeypatch.setattr(native_module, "HOLD_WAIT_MS", 50)
+        load(broker, 1)
+        native = broker.native_module("svc")
+        hold_one(broker, host, running)
+        with pytest.raises(BusyError, match="runs a call on another thread"):
+            native.op_new()
+        let_go(host, running)
+        h = native.op_new()
+        native.op_set(h, b"k", b"v")
+        assert native.op_get(h, b"k") == b"v" and native.usage()[1] == 1
+
+    def test_a_host_function_of_the_call_uses_its_instance(
+        self, broker: Broker, host: Host, running: Any
+    ) -> None:
+        load(broker, 1)
+        native = broker.native_module("svc")
+        made: list[int] = []
+        host.then = lambda: made.append(native.op_new())
+        host.release.set()
+        assert broker.call("svc.hold") is None
+        assert made and native.handle_count() == 1
+
+    def test_the_counts_stay_true_beside_a_running_guest(self, broker: Broker) -> None:
+        """A guest writes on one thread while the host writes for it on
+        another: the bytes it is charged match what it holds, never wrap."""
+        broker.load("w", GUESTS / "parallel_model.wat", grants={"shared": "rw"})
+        native = broker.native_module("w")
+        h = native.op_new()
+        stop = threading.Event()
+
+        def host_writes() -> None:
+            i = 0
+            while not stop.is_set():
+                native.op_set(h, b"k%d" % (i % 64), b"x" * (i % 50))
+                native.op_delete(h, b"k%d" % ((i * 7) % 64))
+                i += 1
+
+        t = threading.Thread(target=host_writes)
+        t.start()
+        try:
+            for tag in range(50):
+                assert broker.call("w.own", 5000, tag) == 0
+        finally:
+            stop.set()
+            t.join(WAIT)
+        used, entries = native.usage()
+        assert used < 1 << 40 and entries < 1 << 40
+        assert broker._native.check() == 0
 
 
 class TestCallsBetweenModules:

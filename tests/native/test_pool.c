@@ -46,6 +46,7 @@ static void *try_briefly(void *arg)
     uint32_t at;
     CHECK(wm_pool_take(p, 10, &why, &at) == NULL && why == WM_POOL_BUSY);
     CHECK(wm_pool_retire(p->inst[0], 10) == WM_BUSY); /* busy in the test's thread */
+    CHECK(wm_module_hold(p->inst[0], 10) == WM_BUSY); /* nor may the host hold it */
     return NULL;
 }
 
@@ -81,8 +82,25 @@ void test_pool(void)
     CHECK(pthread_create(&other, NULL, try_briefly, one) == 0);
     CHECK(pthread_join(other, NULL) == 0);
     CHECK(wm_pool_retire(solo, 10) == WM_BUSY);
+    CHECK(wm_module_hold(solo, 10) == WM_HOLD_NONE); /* this thread's call runs in it */
     wm_leave(solo);
     wm_pool_give(solo);
+
+    /* the host holds it between calls: no call takes it meanwhile; the
+     * host's own module needs no holding */
+    OK(wm_module_hold(solo, 0));
+    CHECK(pthread_create(&other, NULL, try_briefly, one) == 0);
+    CHECK(pthread_join(other, NULL) == 0);
+    wm_module_unhold(solo);
+    CHECK(wm_module_hold(b->host, 0) == WM_HOLD_NONE);
+
+    /* marked dead: no new call takes it (a trap's teardown comes after) */
+    wm_module_mark_dead(h.p->inst[0]);
+    for (int i = 0; i < 4; i++) {
+        wm_module *m = wm_pool_take(h.p, 0, &why, &at);
+        CHECK(m == h.p->inst[1] && at == 1);
+        wm_pool_give(m);
+    }
 
     /* torn down: no call takes it; retired once free; every one down: DEAD */
     wm_module_teardown(h.p->inst[0]);
