@@ -2,11 +2,12 @@
 
     python benchmarks/http_load.py --app examples/http-counter/app.toml --call counter.handle
     python benchmarks/http_load.py --quick       # the http_counter test guest, a short run
+    python benchmarks/http_load.py --instances 1 2 4   # the test guest as 1, 2 and 4 instances
 
 `serving(app, target)` starts the server as a child process on a free
 port; `load(url, ...)` sends requests from this process on keep-alive
 connections, `concurrency` of them at once, and returns the figures.  So
-the server and the client never share a GIL.  bench_parallel.py builds on
+the server and the client never share a GIL.  Other scripts may use
 both.
 """
 
@@ -120,10 +121,11 @@ def load(url: str, path: str = "/", *, requests: int = 2000, concurrency: int = 
     return asyncio.run(_load(host, int(port), path, requests, concurrency))
 
 
-def _test_app(directory: Path) -> Path:
-    app = directory / "app.toml"
+def _test_app(directory: Path, instances: int) -> Path:
+    app = directory / f"app-{instances}.toml"
     app.write_text(
         f"[modules.web]\npath = {json.dumps(str(TEST_GUEST))}\n"
+        f"instances = {instances}\n"
         'grants = { hits = "rw" }\n'
         'exports.handle = { params = ["borrow"], results = ["i32"] }\n'
     )
@@ -138,21 +140,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--requests", type=int, default=5000)
     parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[1, 4, 16, 64])
     parser.add_argument("--quick", action="store_true", help="a short run: 300 requests")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="serve the test guest as this many instances, one server each (not with --app)",
+    )
     ns = parser.parse_args(argv)
     requests = 300 if ns.quick else ns.requests
     with tempfile.TemporaryDirectory() as tmp:
-        app = ns.app or _test_app(Path(tmp))
-        call = ns.call if ns.app else "web.handle"
-        print(f"wasi-map serve {app} --call {call}; {requests} GET {ns.path} per row, loopback")
-        print(f"{'concurrency':>11}  {'requests/s':>10}  {'p50 ms':>8}  {'p99 ms':>8}  errors")
-        with serving(app, call) as url:
-            load(url, ns.path, requests=min(requests, 200), concurrency=4)  # warm-up
-            for concurrency in ns.concurrency:
-                r = load(url, ns.path, requests=requests, concurrency=concurrency)
-                print(
-                    f"{concurrency:>11}  {r.rps:>10,.0f}  {r.p50_ms:>8.2f}  "
-                    f"{r.p99_ms:>8.2f}  {r.errors}"
-                )
+        if ns.app:
+            servers = [(ns.app, ns.call, "as its manifest says")]
+        else:
+            servers = [(_test_app(Path(tmp), n), "web.handle", str(n)) for n in ns.instances]
+        call = servers[0][1]
+        print(f"wasi-map serve APP --call {call}; {requests} GET {ns.path} per row, loopback")
+        print(
+            f"{'instances':>20}  {'concurrency':>11}  {'requests/s':>10}  {'vs first':>8}  "
+            f"{'p50 ms':>8}  {'p99 ms':>8}  errors"
+        )
+        first: dict[int, float] = {}
+        for app, call, label in servers:
+            with serving(app, call) as url:
+                load(url, ns.path, requests=min(requests, 200), concurrency=4)  # warm-up
+                for concurrency in ns.concurrency:
+                    r = load(url, ns.path, requests=requests, concurrency=concurrency)
+                    base = first.setdefault(concurrency, r.rps)
+                    print(
+                        f"{label:>20}  {concurrency:>11}  {r.rps:>10,.0f}  {r.rps / base:>7.2f}x  "
+                        f"{r.p50_ms:>8.2f}  {r.p99_ms:>8.2f}  {r.errors}"
+                    )
     return 0
 
 

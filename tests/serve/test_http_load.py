@@ -23,8 +23,11 @@ class TestLoad:
         assert len(served.requests()) == 301
 
     def test_the_script_prints_its_table(self, capsys: object) -> None:
-        """`--quick` starts its own server, prints a row per concurrency, exits 0."""
-        assert http_load.main(["--quick", "-c", "1", "8"]) == 0
+        """`--quick` starts a server per instance count and prints a row per
+        (instances, concurrency), the first of each concurrency at 1.00x; exits 0."""
+        assert http_load.main(["--quick", "-c", "1", "8", "--instances", "1", "2"]) == 0
         out = capsys.readouterr().out  # type: ignore[attr-defined]
         rows = [line.split() for line in out.splitlines()[2:]]
-        assert [row[0] for row in rows] == ["1", "8"] and all(row[-1] == "0" for row in rows)
+        assert [row[:2] for row in rows] == [["1", "1"], ["1", "8"], ["2", "1"], ["2", "8"]]
+        assert [row[3] for row in rows[:2]] == ["1.00x", "1.00x"]
+        assert all(row[-1] == "0" for row in rows)
