@@ -177,8 +177,8 @@ static void trace_call(wm_link *l, wm_module *target, uint32_t kind, uint32_t fl
 
 /* Run the export in the target's wasmtime store, its time limit counting;
  * or, for a host function, the app's Python function (hostfn.c). */
-static void run_export(wm_link *l, wm_module *target, uint32_t index, wt_caller *caller,
-                       wt_val_raw *args, wt_trap **trap)
+static inline void run_export(wm_link *l, wm_module *target, uint32_t index,
+                              wt_caller *caller, wt_val_raw *args, wt_trap **trap)
 {
     wm_broker *b = l->b;
     if (l->host_fn) {
@@ -194,8 +194,11 @@ static void run_export(wm_link *l, wm_module *target, uint32_t index, wt_caller 
 }
 
 /* The instance a call through `l` runs in (see pool.c), or NULL with *why
- * set; a host function's is the host.  Lock not held. */
-static wm_module *take_target(wm_link *l, uint32_t *index, int *why)
+ * set; a host function's is the host.  Lock not held.  The common case --
+ * a free live instance of a one-instance pool -- is inline; the rest is
+ * take_target_slow, out of line, so that a call's path stays short. */
+static __attribute__((noinline)) wm_module *take_target_slow(wm_link *l, uint32_t *index,
+                                                             int *why)
 {
     *index = 0;
     if (l->host_fn)
@@ -207,9 +210,24 @@ static wm_module *take_target(wm_link *l, uint32_t *index, int *why)
     }
     bool live;
     wm_module *m = wm_pool_try(pool, &live, index);
-    if (__builtin_expect(m != NULL, 1))
+    if (m)
         return m;
     return wm_pool_take(pool, wm_time_left(l->caller), why, index); /* waits */
+}
+
+static inline wm_module *take_target(wm_link *l, uint32_t *index, int *why)
+{
+    wm_pool *pool = l->pool;
+    if (__builtin_expect(pool && pool->n == 1 && !l->host_fn, 1)) {
+        wm_module *m = __atomic_load_n(&pool->inst[0], __ATOMIC_ACQUIRE);
+        bool mine = false; /* a call back into it on this thread re-enters it */
+        if (m && wm_pool_claim(m, &mine)) {
+            *index = 0;
+            return m;
+        }
+        /* busy, dead or being replaced: the full look */
+    }
+    return take_target_slow(l, index, why);
 }
 
 static inline void give_target(wm_link *l, wm_module *target)
@@ -251,7 +269,7 @@ void wm_link_set_loading(wm_link *l, wm_module *loading)
     wm_unlock(l->b);
 }
 
-static void plain_call(wm_link *l, wt_caller *caller, wt_val_raw *args, wt_trap **trap)
+static inline void plain_call(wm_link *l, wt_caller *caller, wt_val_raw *args, wt_trap **trap)
 {
     wm_broker *b = l->b;
     uint32_t index;
