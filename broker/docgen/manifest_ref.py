@@ -56,8 +56,8 @@ KEYS: tuple[Key, ...] = (
         "string",
         '"memory:"',
         '"sqlite:state.db"',
-        "`memory:` (in this process), `sqlite:PATH` (PATH relative to the manifest) or"
-        " `redis://HOST:PORT/DB`; see [stores.md](../stores.md)",
+        "`memory:` (in this process), `sqlite:PATH` or `leveldb:PATH` (PATH relative to the"
+        " manifest) or `redis://HOST:PORT/DB`; see [stores.md](../stores.md)",
     ),
     Key(
         "broker",

@@ -1,7 +1,8 @@
 """Backing stores for named maps: `open_store(url)`.
 
 `memory:` keeps named maps in the C data plane (no Store object);
-`sqlite:PATH` keeps them in a file; a Redis server is reached over TCP
+`sqlite:PATH` keeps them in a file, `leveldb:PATH` in a LevelDB directory
+(one process at a time); a Redis server is reached over TCP
 (`redis://[USER:PASSWORD@]HOST:PORT/DB`), TLS (`rediss://...` with
 certificate options) or a unix socket (`unix://[USER:PASSWORD@]/PATH?db=N`),
 each kept in a `Store`.  Anonymous maps always stay in the C data plane.
@@ -21,8 +22,9 @@ from .base import Store, redact_url
 __all__ = ["SCHEMES", "Store", "open_store", "redact_url", "resolve_url", "url_problem"]
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-SCHEMES = ("memory:", "sqlite:", *REDIS_SCHEMES)
-SQLITE_SYNC = ("full", "normal")  # sqlite:PATH?sync=normal trades durability for speed
+FILE_SCHEMES = ("sqlite:", "leveldb:")  # a path, and ?sync=
+SCHEMES = ("memory:", *FILE_SCHEMES, *REDIS_SCHEMES)
+SYNC = ("full", "normal")  # sqlite:PATH?sync=normal trades durability for speed; leveldb: too
 MAX_REDIS_DB = (1 << 31) - 1  # SELECT takes a C int
 
 # The options each Redis scheme takes after '?', as redis-py's from_url
@@ -49,10 +51,11 @@ USAGE = {
 }
 
 
-def _sqlite_parts(url: str) -> tuple[str, str | None]:
-    """sqlite:PATH[?sync=MODE] -> (PATH, the query or None)."""
-    path, _, query = url.removeprefix("sqlite:").partition("?")
-    return path, (query or None)
+def _file_parts(url: str) -> tuple[str, str, str | None]:
+    """sqlite:PATH[?sync=MODE] (or leveldb:) -> (scheme, PATH, the query or None)."""
+    scheme, _, rest = url.partition(":")
+    path, _, query = rest.partition("?")
+    return f"{scheme}:", path, (query or None)
 
 
 def url_problem(url: str) -> str | None:
@@ -63,14 +66,15 @@ def url_problem(url: str) -> str | None:
         return "the memory store takes no argument: write 'memory:'"
     if url.startswith(REDIS_SCHEMES):
         return _redis_problem(url)
-    if url.startswith("sqlite:"):
-        path, query = _sqlite_parts(url)
+    if url.startswith(FILE_SCHEMES):
+        scheme, path, query = _file_parts(url)
+        what = "file" if scheme == "sqlite:" else "directory"
         if not path:
-            return "names no file: write sqlite:PATH"
+            return f"names no {what}: write {scheme}PATH"
         if "\0" in path:
-            return "the file name contains a NUL byte"
-        if query is not None and query.removeprefix("sync=") not in SQLITE_SYNC:
-            return f"the only option is sync={'|'.join(SQLITE_SYNC)}"
+            return f"the {what} name contains a NUL byte"
+        if query is not None and query.removeprefix("sync=") not in SYNC:
+            return f"the only option is sync={'|'.join(SYNC)}"
     return None
 
 
@@ -146,13 +150,13 @@ def _options_problem(scheme: str, parts: SplitResult) -> str | None:
 
 
 def resolve_url(url: str, base: Path) -> str:
-    """A store URL with a relative sqlite path, or relative TLS certificate
-    files of a rediss:// URL, made relative to `base`."""
-    if url.startswith("sqlite:"):
-        name, query = _sqlite_parts(url)
+    """A store URL with a relative sqlite or LevelDB path, or relative TLS
+    certificate files of a rediss:// URL, made relative to `base`."""
+    if url.startswith(FILE_SCHEMES):
+        scheme, name, query = _file_parts(url)
         path = Path(name).expanduser()
         path = path if path.is_absolute() else base / path
-        return f"sqlite:{path}" + (f"?{query}" if query else "")
+        return f"{scheme}{path}" + (f"?{query}" if query else "")
     if url.startswith("rediss://") and any(f"{name}=" in url for name in TLS_FILES):
         parts = urlsplit(url)
         options = [
@@ -189,11 +193,16 @@ def open_store(url: Any) -> Store | None:
     problem = tls_file_problem(url)
     if problem:
         raise ConfigError(f"store {redact_url(url)!r}: {problem}")
-    if url.startswith("sqlite:"):
+    if url.startswith(FILE_SCHEMES):
+        scheme, path, query = _file_parts(url)
+        sync = query.removeprefix("sync=") if query else "full"
+        if scheme == "leveldb:":
+            from .leveldb_store import LevelDBStore
+
+            return LevelDBStore(path, sync=sync)
         from .sqlite_store import SqliteStore
 
-        path, query = _sqlite_parts(url)
-        return SqliteStore(path, sync=query.removeprefix("sync=") if query else "full")
+        return SqliteStore(path, sync=sync)
     from .redis_store import RedisStore
 
     return RedisStore(url)

@@ -29,7 +29,7 @@ REDACTED = "***"
 
 def redact_url(url: str) -> str:
     """`url` fit to show: its password and secret-looking query options as ***."""
-    if url.startswith(("sqlite:", "memory:")):  # no secrets; a file name may hold '@'
+    if url.startswith(("sqlite:", "leveldb:", "memory:")):  # no secrets; a path may hold '@'
         return url
     # No URL parser: the URLs that error messages show are those none accepts.
     # The userinfo ends at the last '@' (a password may hold '@', '/', '#');

@@ -1,8 +1,9 @@
-"""Stores across processes: named maps in a real sqlite file and a real redis-server.
+"""Stores across processes: named maps in a real sqlite file, LevelDB directory and redis-server.
 
 Every process is a real broker with a real guest (tests/support/store_worker.py run
 with `sys.executable`, or the test process itself): what one writes another
-reads back; `incr` and `set_if` stay atomic between processes.
+reads back (LevelDB: one process after another); `incr` and `set_if` stay
+atomic between processes at once (sqlite, Redis).
 """
 
 from __future__ import annotations
@@ -107,13 +108,27 @@ def spawn() -> Iterator[Spawn]:
         w.close()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh store: an sqlite file of its own, or the session's redis-server emptied."""
-    if request.param == "sqlite":
+def _fresh_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if kind == "sqlite":
         return f"sqlite:{tmp_path / 'maps.db'}"
+    if kind == "leveldb":
+        return f"leveldb:{tmp_path / 'maps.ldb'}"
     url: str = request.getfixturevalue("redis_url")
     return url
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store that processes share at once: an sqlite file of its own,
+    or the session's redis-server emptied."""
+    return _fresh_url(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "leveldb", "redis"])
+def any_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same, or a LevelDB directory: for processes that take turns
+    (LevelDB admits one process at a time)."""
+    return _fresh_url(request.param, request, tmp_path)
 
 
 def h(data: bytes) -> str:
@@ -168,10 +183,10 @@ def check_dump(entries: list[list[Any]], expected: dict[bytes, bytes]) -> None:
 class TestPersistence:
     """What one broker writes to a store, another reads back identically."""
 
-    def test_another_process_reads_what_one_wrote(self, store_url: str, spawn: Spawn) -> None:
+    def test_another_process_reads_what_one_wrote(self, any_store_url: str, spawn: Spawn) -> None:
         """A writes and exits; B (another process) and this one read the same entries, versions."""
         reqs, expected = writes()
-        (a,) = spawn(store_url, "shared", "other")
+        (a,) = spawn(any_store_url, "shared", "other")
         replies = a.ask("batch", requests=reqs)["replies"]
         assert [r["errno"] for r in replies] == [OK] * len(reqs)
         assert [r["value"] for r in replies if "value" in r] == [3, 6, 9, 12, 15, -7]
@@ -179,21 +194,21 @@ class TestPersistence:
         check_dump(written, expected)
         assert a.exit() == 0
 
-        (b,) = spawn(store_url, "shared", "other")
+        (b,) = spawn(any_store_url, "shared", "other")
         assert b.ask("dump", map="shared")["entries"] == written
         assert b.ask("dump", map="other")["entries"] == []  # maps are kept apart by name
         assert b.exit() == 0
 
-        with Broker(store=store_url) as broker, broker.open("shared", "r") as ref:
+        with Broker(store=any_store_url) as broker, broker.open("shared", "r") as ref:
             assert list(ref) == list(expected)
             assert dict(ref.items()) == expected
             assert [ref.version(k) for k in ref] == [ver for _, _, ver in written]
             assert len(ref) == len(expected)
 
-    def test_the_store_outlives_a_broker(self, store_url: str) -> None:
+    def test_the_store_outlives_a_broker(self, any_store_url: str) -> None:
         """Close the broker, open a new one on the same store: same entries; the clock goes on."""
         reqs, expected = writes()
-        first = Worker(store_url, ["shared"])
+        first = Worker(any_store_url, ["shared"])
         try:
             assert [first.answer(r)["errno"] for r in reqs] == [OK] * len(reqs)
             written = first.answer({"op": "dump", "map": "shared"})["entries"]
@@ -201,7 +216,7 @@ class TestPersistence:
             first.broker.close()
         check_dump(written, expected)
 
-        second = Worker(store_url, ["shared"])
+        second = Worker(any_store_url, ["shared"])
         try:
             assert second.answer({"op": "dump", "map": "shared"})["entries"] == written
             counter = {"map": "shared", "key": h(b"counter")}

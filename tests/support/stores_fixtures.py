@@ -1,10 +1,10 @@
 """The stores the conformance tests run on, and how a test gets a map of the store under test.
 
 A test marked `@every_store` runs once per store ("memory", "sqlite",
-"redis"): its `store_url` (and so the `broker` fixture, and every driver
+"leveldb", "redis"): its `store_url` (and so the `broker` fixture, and every driver
 loaded into it) is that store's.  Unmarked tests run on memory only.  On
 memory a "map of the store under test" is an anonymous map, as the tests
-always used; on sqlite and Redis it is a named map with a name of its own,
+always used; on sqlite, LevelDB and Redis it is a named map with a name of its own,
 so that every operation goes through the store (anonymous maps never do):
 `Driver.map()` for a guest, `store_map(broker)` for the host.
 """
@@ -20,7 +20,7 @@ import pytest
 
 from broker import Broker, MapRef
 
-STORES = ("memory", "sqlite", "redis")
+STORES = ("memory", "sqlite", "leveldb", "redis")
 
 #: Run the test once per store: `store_url` (and `broker`) are that store's.
 every_store = pytest.mark.parametrize("store_url", STORES, indirect=True)
@@ -41,9 +41,9 @@ def store_map(broker: Broker) -> MapRef:
 def _url(kind: str, request: pytest.FixtureRequest, file: str) -> str:
     if kind == "memory":
         return "memory:"
-    if kind == "sqlite":
+    if kind in ("sqlite", "leveldb"):
         tmp: Path = request.getfixturevalue("tmp_path")
-        return f"sqlite:{tmp / file}"
+        return f"{kind}:{tmp / file}"
     if kind == "redis":
         return str(request.getfixturevalue("redis_url"))  # flushed for this test
     raise ValueError(f"unknown store {kind!r}")
@@ -61,8 +61,9 @@ def fresh_store(store_url: str, request: pytest.FixtureRequest) -> Callable[[], 
     counter = itertools.count()
 
     def fresh() -> str:
-        if store_url.startswith("sqlite:"):
-            return _url("sqlite", request, f"maps-{next(counter)}.db")
+        if store_url.startswith(("sqlite:", "leveldb:")):
+            kind = store_url.partition(":")[0]
+            return _url(kind, request, f"maps-{next(counter)}.db")
         if store_url.startswith("redis://"):
             request.getfixturevalue("redis_server").flush()
         return store_url
