@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh broker, the directory of test guests, a real redis-server.
+"""Shared fixtures: a fresh broker, the directory of test guests, a real redis-server
+and a real Redis Cluster (three masters, three replicas).
 
 The stores a test runs on (`store_url`, `@every_store`) are in stores_fixtures.py.
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from paths import APPS, GUESTS
+from redis_cluster import RedisCluster
 from redis_server import RedisServer
 from stores_fixtures import fresh_store, store_url
 
@@ -72,6 +74,23 @@ def redis_url(redis_server: RedisServer) -> str:
     """The session's redis-server, emptied for this test."""
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """One real Redis Cluster for the whole session (started when first asked for)."""
+    cluster = RedisCluster(tmp_path_factory.mktemp("cluster"), durable=False).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: RedisCluster) -> str:
+    """The session's Redis Cluster, emptied for this test."""
+    redis_cluster.flush()
+    return redis_cluster.url
 
 
 @pytest.fixture

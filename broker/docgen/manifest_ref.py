@@ -57,7 +57,8 @@ KEYS: tuple[Key, ...] = (
         '"memory:"',
         '"sqlite:state.db"',
         "`memory:` (in this process), `sqlite:PATH` or `leveldb:PATH` (PATH relative to the"
-        " manifest) or `redis://HOST:PORT/DB`; see [stores.md](../stores.md)",
+        " manifest), `redis://HOST:PORT/DB` or `redis+cluster://HOST:PORT,...`;"
+        " see [stores.md](../stores.md)",
     ),
     Key(
         "broker",

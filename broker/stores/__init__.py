@@ -5,7 +5,8 @@
 (one process at a time); a Redis server is reached over TCP
 (`redis://[USER:PASSWORD@]HOST:PORT/DB`), TLS (`rediss://...` with
 certificate options) or a unix socket (`unix://[USER:PASSWORD@]/PATH?db=N`),
-each kept in a `Store`.  Anonymous maps always stay in the C data plane.
+and a Redis Cluster through any of its nodes (`redis+cluster://HOST:PORT,...`,
+cluster_url.py), each kept in a `Store`.  Anonymous maps always stay in the C data plane.
 A URL shown in a message, log line or repr goes through `redact_url` first.
 """
 
@@ -17,13 +18,15 @@ from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import ConfigError
+from . import cluster_url
 from .base import Store, redact_url
 
 __all__ = ["SCHEMES", "Store", "open_store", "redact_url", "resolve_url", "url_problem"]
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 FILE_SCHEMES = ("sqlite:", "leveldb:")  # a path, and ?sync=
-SCHEMES = ("memory:", *FILE_SCHEMES, *REDIS_SCHEMES)
+SCHEMES = ("memory:", *FILE_SCHEMES, *REDIS_SCHEMES, *cluster_url.SCHEMES)
+TLS_SCHEMES = ("rediss://", "rediss+cluster://")
 SYNC = ("full", "normal")  # sqlite:PATH?sync=normal trades durability for speed; leveldb: too
 MAX_REDIS_DB = (1 << 31) - 1  # SELECT takes a C int
 
@@ -66,6 +69,9 @@ def url_problem(url: str) -> str | None:
         return "the memory store takes no argument: write 'memory:'"
     if url.startswith(REDIS_SCHEMES):
         return _redis_problem(url)
+    if url.startswith(cluster_url.SCHEMES):
+        parsed = cluster_url.parse(url, TLS_OPTIONS)
+        return parsed if isinstance(parsed, str) else None
     if url.startswith(FILE_SCHEMES):
         scheme, path, query = _file_parts(url)
         what = "file" if scheme == "sqlite:" else "directory"
@@ -157,7 +163,7 @@ def resolve_url(url: str, base: Path) -> str:
         path = Path(name).expanduser()
         path = path if path.is_absolute() else base / path
         return f"{scheme}{path}" + (f"?{query}" if query else "")
-    if url.startswith("rediss://") and any(f"{name}=" in url for name in TLS_FILES):
+    if url.startswith(TLS_SCHEMES) and any(f"{name}=" in url for name in TLS_FILES):
         parts = urlsplit(url)
         options = [
             (name, str(base / Path(value).expanduser()) if name in TLS_FILES else value)
@@ -169,7 +175,7 @@ def resolve_url(url: str, base: Path) -> str:
 
 def tls_file_problem(url: str) -> str | None:
     """The first certificate file a rediss:// URL names that cannot be read."""
-    if not url.startswith("rediss://"):
+    if not url.startswith(TLS_SCHEMES):
         return None
     for name, value in parse_qsl(urlsplit(url).query):
         if name in TLS_FILES:
@@ -203,6 +209,12 @@ def open_store(url: Any) -> Store | None:
         from .sqlite_store import SqliteStore
 
         return SqliteStore(path, sync=sync)
+    if url.startswith(cluster_url.SCHEMES):
+        from .redis_cluster_store import RedisClusterStore
+
+        parsed = cluster_url.parse(url, TLS_OPTIONS)
+        assert not isinstance(parsed, str)  # url_problem said so
+        return RedisClusterStore(url, parsed.nodes, **parsed.store_options())
     from .redis_store import RedisStore
 
     return RedisStore(url)

@@ -32,6 +32,7 @@ from .base import Store, i64_bytes, redact_url
 try:
     import hiredis
     import redis
+    import redis.cluster
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 except ImportError:  # pragma: no cover - not installed
@@ -140,14 +141,7 @@ SHA1 = {
 
 class RedisStore(Store):
     def __init__(self, url: str) -> None:
-        # The one copy of the URL with its password goes to redis-py; every
-        # message, log line and repr shows this one.
-        self.url = redact_url(url)
-        if redis is None:
-            raise ConfigError(
-                f"store {self.url!r}: the Redis store needs redis-py and hiredis: "
-                "pip install 'redis[hiredis]'"
-            )
+        self._maps_in_redis(url)
         try:
             self._r = redis.Redis.from_url(
                 url,
@@ -159,6 +153,18 @@ class RedisStore(Store):
         except ValueError as exc:
             raise ConfigError(f"store {self.url!r}: {exc}") from None
         self._pool = self._r.connection_pool
+
+    def _maps_in_redis(self, url: str) -> None:
+        """What every Redis store has: its URL fit to show, a name in request
+        ids, the keys of each map."""
+        # The one copy of the URL with its password goes to redis-py; every
+        # message, log line and repr shows this one.
+        self.url = redact_url(url)
+        if redis is None:
+            raise ConfigError(
+                f"store {self.url!r}: the Redis store needs redis-py and hiredis: "
+                "pip install 'redis[hiredis]'"
+            )
         self._client = os.urandom(6).hex()  # names this store in request ids
         self._keys_of: dict[str, list[bytes]] = {}
         self._keys_lock = threading.Lock()
@@ -181,31 +187,51 @@ class RedisStore(Store):
         client = f"{self._client}-{threading.get_ident()}"
         return [f"wasi-map:done:{{{name}}}".encode(), client, os.urandom(12).hex(), DEDUP_MS]
 
-    def _command(self, *args: Any) -> Any:
-        """One command on a pooled connection, packed by hiredis and its raw
+    def _pool_for(self, name: str) -> Any:
+        """The connection pool of the server that holds map `name` (one server here)."""
+        return self._pool
+
+    def _command(self, pool: Any, *args: Any, then: Sequence[Any] = ()) -> Any:
+        """One command on a connection of `pool`, packed by hiredis and its raw
         reply returned: redis-py's own packing and reply handling cost about
-        20 us a command, 40% of a round trip on one machine."""
-        conn: Any = self._pool.get_connection()
+        20 us a command, 40% of a round trip on one machine.  `then`: one more
+        command sent with it on the same connection (a cluster's WAIT),
+        whose reply goes to `_then`."""
+        conn: Any = pool.get_connection()
         try:
-            conn.send_packed_command([hiredis.pack_command(args)])
-            return conn.read_response()
+            packed = [hiredis.pack_command(args)]
+            if then:
+                packed.append(hiredis.pack_command(tuple(then)))
+            conn.send_packed_command(packed)
+            try:
+                reply = conn.read_response()
+            finally:
+                if then:
+                    self._then(conn.read_response(), then)
+            return reply
         except redis.ResponseError:
             raise  # an error reply: the connection is fine
         except BaseException:
             conn.disconnect()  # a half-read reply must not reach the next command
             raise
         finally:
-            self._pool.release(conn)
+            pool.release(conn)
 
-    def _evalsha(self, source: str, keys: Sequence[bytes], *args: Any) -> Any:
+    def _then(self, reply: Any, command: Sequence[Any]) -> None:
+        """The reply to `then` (the cluster store checks its WAIT here)."""
+
+    def _evalsha(self, name: str, source: str, keys: Sequence[bytes], *args: Any) -> Any:
         """A write script, loaded first when the server lacks it (NOSCRIPT: a
         restarted server; the script did not run)."""
         sha = SHA1[source]
+        pool, then = self._pool_for(name), self._after_write
         try:
-            return self._command(b"EVALSHA", sha, len(keys), *keys, *args)
+            return self._command(pool, b"EVALSHA", sha, len(keys), *keys, *args, then=then)
         except redis.exceptions.NoScriptError:
-            self._command(b"SCRIPT", b"LOAD", source)
-            return self._command(b"EVALSHA", sha, len(keys), *keys, *args)
+            self._command(pool, b"SCRIPT", b"LOAD", source)
+            return self._command(pool, b"EVALSHA", sha, len(keys), *keys, *args, then=then)
+
+    _after_write: Sequence[Any] = ()  # a command sent after every write (WAIT), or none
 
     def _run(self, how: Callable[..., Any], *args: Any) -> Any:
         """`how(*args)`, once more on a new connection if the first one was
@@ -218,58 +244,62 @@ class RedisStore(Store):
         except redis.RedisError as exc:
             raise StoreError(f"{self.url}: {exc}") from None
 
-    def _read(self, *args: Any) -> Any:
-        return self._run(self._command, *args)
+    def _read(self, name: str, *args: Any) -> Any:
+        return self._run(lambda: self._command(self._pool_for(name), *args))
 
-    def _write(self, source: str, keys: Sequence[bytes], *args: Any) -> Any:
-        return self._run(self._evalsha, source, keys, *args)
+    def _write(self, name: str, source: str, keys: Sequence[bytes], *args: Any) -> Any:
+        return self._run(self._evalsha, name, source, keys, *args)
 
     # --- the operations ----------------------------------------------------
 
     def get(self, name: str, key: bytes) -> bytes | None:
-        return cast("bytes | None", self._read(b"HGET", self._keys(name)[0], key))
+        return cast("bytes | None", self._read(name, b"HGET", self._keys(name)[0], key))
 
     def set(self, name: str, key: bytes, value: bytes) -> None:
-        self._write(SET, self._keys(name), key, value)
+        self._write(name, SET, self._keys(name), key, value)
 
     def delete(self, name: str, key: bytes) -> None:
-        self._write(DELETE, self._keys(name)[:3], key)
+        self._write(name, DELETE, self._keys(name)[:3], key)
 
     def exists(self, name: str, key: bytes) -> bool:
-        return bool(self._read(b"HEXISTS", self._keys(name)[0], key))
+        return bool(self._read(name, b"HEXISTS", self._keys(name)[0], key))
 
     def len(self, name: str) -> int:
-        return int(self._read(b"HLEN", self._keys(name)[0]))
+        return int(self._read(name, b"HLEN", self._keys(name)[0]))
 
     def keys(self, name: str, cursor: int, limit: int) -> list[tuple[int, bytes]]:
         order = self._keys(name)[2]
         flat = self._read(
-            b"ZRANGEBYSCORE", order, cursor, b"+inf", b"WITHSCORES", b"LIMIT", 0, limit
+            name, b"ZRANGEBYSCORE", order, cursor, b"+inf", b"WITHSCORES", b"LIMIT", 0, limit
         )
         at = iter(flat)
         return [(int(float(score)), key) for key, score in zip(at, at, strict=True)]
 
     def incr(self, name: str, key: bytes, delta: int) -> int | None:
         done, *once = self._once(name)
-        value = self._write(INCR, [*self._keys(name), done], *once, key, i64_bytes(delta))
+        value = self._write(name, INCR, [*self._keys(name), done], *once, key, i64_bytes(delta))
         return None if value is None else int.from_bytes(value, "little", signed=True)
 
     def version(self, name: str, key: bytes) -> int:
-        value = self._read(b"HGET", self._keys(name)[1], key)
+        value = self._read(name, b"HGET", self._keys(name)[1], key)
         return int(value) if value is not None else 0
 
     def set_if(self, name: str, key: bytes, value: bytes, expected: int) -> bool:
         done, *once = self._once(name)
-        return bool(self._write(SET_IF, [*self._keys(name), done], *once, key, value, expected))
+        return bool(
+            self._write(name, SET_IF, [*self._keys(name), done], *once, key, value, expected)
+        )
 
     def get_many(self, name: str, keys: Sequence[bytes]) -> list[bytes | None]:
         if not keys:
             return []
-        return cast("list[bytes | None]", self._read(b"HMGET", self._keys(name)[0], *keys))
+        return cast("list[bytes | None]", self._read(name, b"HMGET", self._keys(name)[0], *keys))
 
     def set_many(self, name: str, items: Sequence[tuple[bytes, bytes]]) -> None:
         if items:
-            self._write(SET_MANY, self._keys(name), *(part for item in items for part in item))
+            self._write(
+                name, SET_MANY, self._keys(name), *(part for item in items for part in item)
+            )
 
     def close(self) -> None:
         self._r.close()

@@ -1,9 +1,10 @@
-"""Stores across processes: named maps in a real sqlite file, LevelDB directory and redis-server.
+"""Stores across processes: named maps in a real sqlite file, LevelDB directory,
+redis-server and Redis Cluster.
 
 Every process is a real broker with a real guest (tests/support/store_worker.py run
 with `sys.executable`, or the test process itself): what one writes another
 reads back (LevelDB: one process after another); `incr` and `set_if` stay
-atomic between processes at once (sqlite, Redis).
+atomic between processes at once (sqlite, Redis, Redis Cluster).
 """
 
 from __future__ import annotations
@@ -113,18 +114,18 @@ def _fresh_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str
         return f"sqlite:{tmp_path / 'maps.db'}"
     if kind == "leveldb":
         return f"leveldb:{tmp_path / 'maps.ldb'}"
-    url: str = request.getfixturevalue("redis_url")
+    url: str = request.getfixturevalue("redis_cluster_url" if kind == "cluster" else "redis_url")
     return url
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "cluster"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh store that processes share at once: an sqlite file of its own,
-    or the session's redis-server emptied."""
+    or the session's redis-server or Redis Cluster emptied."""
     return _fresh_url(request.param, request, tmp_path)
 
 
-@pytest.fixture(params=["sqlite", "leveldb", "redis"])
+@pytest.fixture(params=["sqlite", "leveldb", "redis", "cluster"])
 def any_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The same, or a LevelDB directory: for processes that take turns
     (LevelDB admits one process at a time)."""

@@ -1,7 +1,7 @@
 """The stores the conformance tests run on, and how a test gets a map of the store under test.
 
 A test marked `@every_store` runs once per store ("memory", "sqlite",
-"leveldb", "redis"): its `store_url` (and so the `broker` fixture, and every driver
+"leveldb", "redis", "redis_cluster"): its `store_url` (and so the `broker` fixture, and every driver
 loaded into it) is that store's.  Unmarked tests run on memory only.  On
 memory a "map of the store under test" is an anonymous map, as the tests
 always used; on sqlite, LevelDB and Redis it is a named map with a name of its own,
@@ -20,7 +20,7 @@ import pytest
 
 from broker import Broker, MapRef
 
-STORES = ("memory", "sqlite", "leveldb", "redis")
+STORES = ("memory", "sqlite", "leveldb", "redis", "redis_cluster")
 
 #: Run the test once per store: `store_url` (and `broker`) are that store's.
 every_store = pytest.mark.parametrize("store_url", STORES, indirect=True)
@@ -46,6 +46,8 @@ def _url(kind: str, request: pytest.FixtureRequest, file: str) -> str:
         return f"{kind}:{tmp / file}"
     if kind == "redis":
         return str(request.getfixturevalue("redis_url"))  # flushed for this test
+    if kind == "redis_cluster":
+        return str(request.getfixturevalue("redis_cluster_url"))  # flushed for this test
     raise ValueError(f"unknown store {kind!r}")
 
 
@@ -66,6 +68,8 @@ def fresh_store(store_url: str, request: pytest.FixtureRequest) -> Callable[[], 
             return _url(kind, request, f"maps-{next(counter)}.db")
         if store_url.startswith("redis://"):
             request.getfixturevalue("redis_server").flush()
+        if store_url.startswith("redis+cluster://"):
+            request.getfixturevalue("redis_cluster").flush()
         return store_url
 
     return fresh
