@@ -1,8 +1,10 @@
-"""Guest `get`/`set`/`get_many` on a named map in each store, beside redis-py on the same server.
+"""Guest `get`/`set`/`get_many` on a named map in each store, beside each store's own client.
 
 Run `python benchmarks/bench_store.py` (add `--quick` for a smoke run).  It
 starts its own redis-server (127.0.0.1, a free port, no persistence) and
-uses a temporary sqlite file.  Every broker runs the same guest,
+Redis Cluster (tests/support/redis_cluster.py), and uses a temporary sqlite
+file and LevelDB directories (the LevelDB and cluster tables:
+_store_tables.py).  Every broker runs the same guest,
 benchmarks/guests/store_loop.wat, whose exports loop over the import n
 times, so one export call is spread over n operations.  Prints figures and
 ratios; never asserts on time.
@@ -14,9 +16,8 @@ import argparse
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,23 @@ from typing import Any
 import redis
 import redis.connection
 from _harness import fmt_ns, fmt_sample, machine, print_table, repeat, summarize
+from _store_guest import (
+    KEY,
+    MANY,
+    MANY_KEYS,
+    MANY_VALUES,
+    MAP,
+    VALUE,
+    Contender,
+    Run,
+    calls,
+    check_guest,
+    guest_broker,
+    guest_loop,
+    paired,
+    side_by_side,
+)
+from _store_tables import cluster_table, leveldb_table
 
 from broker import Broker
 from broker.stores import Store
@@ -33,78 +51,14 @@ from broker.stores.redis_store import SET as STORE_SET_SCRIPT
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 from redis_server import throwaway  # noqa: E402
 
-GUEST = Path(__file__).parent / "guests" / "store_loop.wat"
-MAP = "bench"  # the named map the guest opens
-OK = 0
-KEY = b"bench-key-single"  # the guest's key for get and set (16 bytes)
-VALUE = b"0123456789abcdef" * 6 + b"WXYZ"  # the guest's value for set (100 bytes)
-MANY = 1_000  # keys per get_many
-MANY_KEYS = [f"bench-key-{i:06d}".encode() for i in range(MANY)]  # as the guest builds them
-MANY_VALUES = [(f"{i:06d}" * 17)[:100].encode() for i in range(MANY)]
 OPS = ("get", "set", "get_many")
 OP_LABEL = {"get": "get", "set": "set", "get_many": f"get_many ({MANY:,} keys)"}
 DIRECT = {"get": "GET", "set": "SET", "get_many": "MGET"}  # redis-py, plain string keys
 SAME = {"get": "HGET", "set": "EVALSHA", "get_many": "HMGET"}  # what the Redis store sends
 TARGET_RATIO = 1.5  # Redis guest op / redis-py direct op, median
 
-Run = Callable[[int], None]
 Sizes = dict[str, dict[str, int]]  # operations per run, per column (store) and op
 COLUMNS = ("memory", "sqlite", "redis", "redis", "redis")  # guest x3, redis-py x2
-
-
-@dataclass
-class Contender:
-    """One column of a row: `run(n)` performs n operations."""
-
-    label: str
-    run: Run
-    n: int
-
-
-# --- the guest on a broker per store -----------------------------------------
-
-
-def guest_broker(url: str | Store) -> Broker:
-    """A broker on store `url`, the guest loaded and set up, the get_many keys stored."""
-    broker = Broker(store=url)
-    broker.load("bench", GUEST, grants={MAP: "rw"})
-    if broker.call("bench.setup") != OK:
-        raise RuntimeError(f"{url}: guest setup (open {MAP!r}) failed")
-    with broker.open(MAP) as ref:
-        ref.set_many(list(zip(MANY_KEYS, MANY_VALUES, strict=True)))
-    return broker
-
-
-def guest_loop(broker: Broker, op: str) -> Run:
-    """run(n): n guest calls of `op` in one export call, checked to have all returned OK."""
-    export, extra = {
-        "get": ("bench.get_loop", ()),
-        "set": ("bench.set_loop", ()),
-        "get_many": ("bench.get_many_loop", (MANY,)),
-    }[op]
-
-    def run(n: int) -> None:
-        bad = broker.call(export, n, *extra)
-        if bad:
-            raise RuntimeError(f"{broker.store_url}: {bad} of {n} guest {op} calls were not OK")
-
-    return run
-
-
-def check_guest(broker: Broker) -> None:
-    """One set, get and get_many: the guest sees the bytes that were stored."""
-    url = broker.store_url
-    guest_loop(broker, "set")(1)
-    guest_loop(broker, "get")(1)
-    if broker.call("bench.value_ok") != 1:
-        raise RuntimeError(f"{url}: get did not return the value that was set")
-    guest_loop(broker, "get_many")(1)
-    used = broker.call("bench.out_len")
-    if used != MANY * (4 + len(VALUE)):
-        raise RuntimeError(f"{url}: get_many used {used} bytes")
-    last = (MANY - 1) * (4 + len(VALUE)) + 4  # the last value's first byte
-    if broker.call("bench.many_byte", last) != MANY_VALUES[-1][0]:
-        raise RuntimeError(f"{url}: get_many returned the wrong bytes")
 
 
 # --- the door alone: a store that answers at once ---------------------------------
@@ -159,16 +113,6 @@ def door_figures(n: Sizes, rounds: int) -> dict[str, float]:
 # --- redis-py on the same server -----------------------------------------------
 
 
-def calls(fn: Callable[..., object], *args: object) -> Run:
-    """run(n): n calls of fn(*args) from Python."""
-
-    def run(n: int) -> None:
-        for _ in range(n):
-            fn(*args)
-
-    return run
-
-
 def direct_runs(client: redis.Redis) -> dict[str, tuple[Run, Run]]:
     """Per op: (the plain command, the command the Redis store sends for it)."""
     client.set(KEY, VALUE)
@@ -189,27 +133,6 @@ def direct_runs(client: redis.Redis) -> dict[str, tuple[Run, Run]]:
 
 
 # --- measuring and reporting ---------------------------------------------------
-
-
-def side_by_side(contenders: list[Contender], rounds: int) -> list[list[float]]:
-    """One warm-up each, then `rounds` rounds taking turns; ns per op, per contender per round.
-
-    Every column of a round runs within a few hundred ms of the others, so
-    a burst of load elsewhere on the machine lands on one round of all of
-    them rather than on every run of one column.
-    """
-    for c in contenders:
-        c.run(c.n)
-    times: list[list[float]] = [[] for _ in contenders]
-    for _ in range(rounds):
-        for c, t in zip(contenders, times, strict=True):
-            t += repeat(c.run, c.n, 1, warmup=0)
-    return times
-
-
-def paired(a: list[float], b: list[float]) -> float:
-    """The median over rounds of a's figure / b's figure in the same round."""
-    return statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 @contextmanager
@@ -350,14 +273,26 @@ def main(argv: list[str] | None = None) -> None:
         f"redis {fmt_ns(med['get_many'][2] / MANY)} ns"
     )
     print()
+    leveldb = leveldb_table(args.quick, rounds)
+    cluster = cluster_table(args.quick, rounds)
+    for title, (table_headers, table_rows, _) in (
+        ("LevelDB (plyvel " + version("plyvel") + ", a temporary directory)", leveldb),
+        ("Redis Cluster (3 masters, 3 replicas on 127.0.0.1, no persistence)", cluster),
+    ):
+        print()
+        print(title)
+        print_table(table_headers, table_rows)
+    print()
     print(
-        "targets (issue): Redis guest op / redis-py direct op (median of the "
+        "targets (issue): guest op / the store's client called directly (median of the "
         f"per-round ratios), at most {TARGET_RATIO}x"
     )
     for op in OPS:
         _, _, guest, plain, _ = results[op]
         ratio = paired(guest, plain)
-        print(f"  {OP_LABEL[op]} / {DIRECT[op]}: {ratio:.2f}x  {pass_miss(ratio)}")
+        print(f"  Redis {OP_LABEL[op]} / {DIRECT[op]}: {ratio:.2f}x  {pass_miss(ratio)}")
+    for label, ratio in leveldb[2] + cluster[2]:
+        print(f"  {label}: {ratio:.2f}x  {pass_miss(ratio)}")
 
 
 if __name__ == "__main__":

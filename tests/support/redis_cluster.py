@@ -418,10 +418,10 @@ class RedisCluster:
 
 
 @contextmanager
-def throwaway_cluster() -> Iterator[RedisCluster]:
-    """A durable RedisCluster in a temporary directory while the block runs."""
+def throwaway_cluster(*, durable: bool = True) -> Iterator[RedisCluster]:
+    """A RedisCluster (durable unless asked) in a temporary directory while the block runs."""
     with tempfile.TemporaryDirectory(prefix="wm-redis-cluster-") as directory:
-        cluster = RedisCluster(Path(directory)).start()
+        cluster = RedisCluster(Path(directory), durable=durable).start()
         try:
             yield cluster
         finally:
