@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from certificates import make_certificates
 from redis_cluster import RedisCluster
 
 from broker import Broker, ConfigError
@@ -200,3 +201,38 @@ class TestWait:
             assert store.get("m", b"k") == b"v"  # on the master all the same
         finally:
             store.close()
+
+
+@pytest.fixture(scope="module")
+def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A cluster that speaks TLS only (clients, bus, replication), its
+    certificates signed by a CA of the test's own."""
+    pytest.importorskip("cryptography")
+    directory = tmp_path_factory.mktemp("tls-cluster")
+    cluster = RedisCluster(directory / "c", durable=False, tls=make_certificates(directory))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+class TestTls:
+    def test_maps_over_tls(self, tls_cluster: RedisCluster) -> None:
+        """rediss+cluster:// with the test CA: a guest and the host count on it."""
+        url = tls_cluster.url
+        assert url.startswith("rediss+cluster://") and "ssl_ca_certs=" in url
+        with Broker(store=url) as broker:
+            broker.load("w", GUESTS / "worker.wat", grants={"tally": "rw"})
+            assert broker.call("w.run", 4) == sum(range(4))
+            assert broker.open("tally").incr(b"hits", 0) == 4
+            store = broker.store
+            assert isinstance(store, RedisClusterStore)
+            pool = store._pool_for("tally")
+            assert pool.connection_class is redis.SSLConnection
+
+    def test_an_unknown_ca_is_refused(self, tls_cluster: RedisCluster) -> None:
+        """Without the test CA the server's certificate does not verify: IO, saying so."""
+        url = tls_cluster.url.partition("?")[0]
+        with Broker(store=url) as broker, pytest.raises(StoreError, match="certificate"):
+            broker.open("m")[b"k"] = b"v"

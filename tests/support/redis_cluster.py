@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-from redis_server import REDIS_SERVER, free_port
+from redis_server import REDIS_SERVER, TlsFiles, free_port
 
 REDIS_CLI = shutil.which("redis-cli")
 HOST = "127.0.0.1"
@@ -53,6 +53,7 @@ class NodeProcess:
     bus_port: int
     dir: Path
     proc: subprocess.Popen[bytes] | None = None
+    tls: TlsFiles | None = None  # the port speaks TLS only (as does the cluster bus)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -68,12 +69,16 @@ class NodeProcess:
 
     def client(self) -> redis.Redis:
         """A plain (non-cluster) client of this node alone."""
+        tls: dict[str, object] = {}
+        if self.tls is not None:
+            tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca)}
         return redis.Redis(
             host=HOST,
             port=self.port,
             decode_responses=True,
             socket_connect_timeout=0.5,
             socket_timeout=2.0,
+            **tls,  # type: ignore[arg-type]
         )
 
     def log_tail(self, lines: int = 20) -> str:
@@ -150,6 +155,7 @@ class RedisCluster:
         replicas_per_master: int = 1,
         durable: bool = True,
         node_timeout_ms: int = NODE_TIMEOUT_MS,
+        tls: TlsFiles | None = None,
     ) -> None:
         if REDIS_SERVER is None or REDIS_CLI is None:
             missing = "redis-server" if REDIS_SERVER is None else "redis-cli"
@@ -164,10 +170,11 @@ class RedisCluster:
         self.replicas_per_master = replicas_per_master
         self.durable = durable
         self.node_timeout_ms = node_timeout_ms
+        self.tls = tls
         count = masters * (1 + replicas_per_master)
         ports = self._distinct_free_ports(2 * count)
         self.nodes = [
-            NodeProcess(port=port, bus_port=bus_port, dir=directory / f"node-{port}")
+            NodeProcess(port=port, bus_port=bus_port, dir=directory / f"node-{port}", tls=tls)
             for port, bus_port in zip(ports[:count], ports[count:], strict=True)
         ]
         # For each master killed by kill_master(): the ports of its replicas then.
@@ -188,6 +195,8 @@ class RedisCluster:
     def url(self) -> str:
         """The masters' addresses, in the `redis+cluster://` URL the project accepts."""
         addresses = ",".join(f"{HOST}:{node.port}" for node in self.masters())
+        if self.tls is not None:
+            return f"rediss+cluster://{addresses}/?ssl_ca_certs={self.tls.ca}"
         return f"redis+cluster://{addresses}/"
 
     @property
@@ -204,7 +213,14 @@ class RedisCluster:
     # -- starting and stopping ----------------------------------------------
 
     def args(self, node: NodeProcess) -> list[str]:
-        args = [str(REDIS_SERVER), "--bind", HOST, "--port", str(node.port)]
+        args = [str(REDIS_SERVER), "--bind", HOST]
+        if self.tls is None:
+            args += ["--port", str(node.port)]
+        else:  # TLS only, for clients, the cluster bus and replication alike
+            args += ["--port", "0", "--tls-port", str(node.port), "--tls-cluster", "yes"]
+            args += ["--tls-replication", "yes", "--tls-auth-clients", "no"]
+            args += ["--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key)]
+            args += ["--tls-ca-cert-file", str(self.tls.ca)]
         args += ["--dir", str(node.dir), "--logfile", str(node.log), "--save", ""]
         args += ["--cluster-enabled", "yes", "--cluster-port", str(node.bus_port)]
         args += ["--cluster-config-file", str(node.dir / "nodes.conf")]
@@ -261,6 +277,8 @@ class RedisCluster:
         addresses = [f"{HOST}:{node.port}" for node in self.nodes]
         command = [str(REDIS_CLI), "--cluster", "create", *addresses]
         command += ["--cluster-replicas", str(self.replicas_per_master), "--cluster-yes"]
+        if self.tls is not None:
+            command += ["--tls", "--cacert", str(self.tls.ca)]
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False
         )
