@@ -29,6 +29,8 @@ SOURCES = [
     "gc.c",
     "handles.c",
     "hostfn.c",
+    "leveldb_db.c",
+    "leveldb_store.c",
     "link.c",
     "module.c",
     "names.c",
@@ -85,6 +87,9 @@ def make_ffi(module: str = "broker._wm", extra_args: "list[str] | None" = None) 
     # The store function the broker calls for named maps in sqlite or Redis
     # (broker/_native/store_door.py defines it): one Python call per operation.
     ffi.cdef('extern "Python" int wm_py_store(void *, wm_store_req *);')
+    # A failure of the LevelDB store answered in C (native/leveldb_store.c):
+    # Python runs only then (broker/_native/leveldb_door.py defines it).
+    ffi.cdef('extern "Python" int wm_py_store_failed(void *, wm_store_req *, const char *);')
     ffi.cdef('extern "Python" int wm_py_hostfn(void *, wm_hostcall *);')
     ffi.cdef("".join(f"const char *{name}(void);\n" for name in BAKED))
     # Relative paths: setuptools refuses absolute ones in sources.

@@ -6,7 +6,8 @@
  *     store): ops_memory.c, with the map's stripe held -- and the broker
  *     lock too, unless a guest instance's thread makes the operation (see
  *     wm_core.h for why it may go without);
- *   - in the backing store (a named map while sqlite or Redis is set):
+ *   - in the backing store (a named map while a store is set: sqlite,
+ *     LevelDB, Redis):
  *     ops.c prepares a wm_store_call under the lock (wm_store_begin), then
  *     releases the lock, and ops_store.c makes the call without it.
  * Every operation locks and unlocks in ops.c (op_begin, op_end).

@@ -1,5 +1,6 @@
 /* ops_store.c: map operations on a named map whose entries are in the
- * backing store (sqlite or Redis, through broker/_store_calls.py).
+ * backing store (sqlite or Redis, through broker/_native/store_door.py;
+ * LevelDB, in C: leveldb_store.c).
  *
  * ops.c has checked the arguments exactly as for a map in memory, prepared
  * `c` under the lock (wm_store_begin) and released it: each function here

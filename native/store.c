@@ -124,7 +124,7 @@ int wm_records_pack(wm_store_req *req, const uint32_t *lens, uint32_t count, con
     for (uint32_t i = 0; i < count; i++) {
         memcpy(req->buf + at, &lens[i], 4);
         at += 4;
-        if (lens[i] != UINT32_MAX) {
+        if (lens[i] != UINT32_MAX && lens[i]) { /* blob may be NULL when every value is empty */
             memcpy(req->buf + at, blob + from, lens[i]);
             at += lens[i];
             from += lens[i];

@@ -133,7 +133,7 @@ typedef struct wm_edge_info {
     uint8_t key[48];
 } wm_edge_info;
 
-/* Named maps in a backing store (sqlite, Redis).  With a store set, a
+/* Named maps in a backing store (sqlite, LevelDB, Redis).  With a store set, a
  * named map's entries live there: an operation on it is checked here as
  * on any map (FAULT, INVAL, handle, rights, TOOBIG), then answered by one
  * call of the store function, made without the broker lock held.  The
@@ -194,6 +194,42 @@ int wm_store_answer(wm_store_req *req, const uint8_t *data, uint64_t len);
 int wm_records_pack(wm_store_req *req, const uint32_t *lens, uint32_t count, const uint8_t *blob,
                     uint64_t blob_len);
 int wm_records_split(const wm_store_req *req, uint32_t count, uint32_t *pairs);
+
+/* Named maps in LevelDB, answered in C (leveldb_store.c) through LevelDB's
+ * C API, whose addresses come from the libleveldb plyvel's wheel carries:
+ * entry point i is "leveldb_" + wm_ldb_entry_name(i), and `fns` holds
+ * them in that order.  Three objects, each freed when nothing refers to
+ * it any more:
+ *   - wm_ldb: one open database of the process (open it once per
+ *     directory); its mutex covers every read-then-write;
+ *   - wm_ldb_store: one store's use of it (its sync option; closed or not);
+ *   - wm_ldb_caller: a store function's context -- a store, and `failed`,
+ *     which turns a failure's one line into the answer (IO) once no lock
+ *     is held.  Its `failed_ctx` must outlive it. */
+typedef struct wm_ldb wm_ldb;
+typedef struct wm_ldb_store wm_ldb_store;
+typedef struct wm_ldb_caller wm_ldb_caller;
+typedef int (*wm_store_failed_fn)(void *ctx, wm_store_req *req, const char *message);
+size_t wm_ldb_entry_count(void);
+const char *wm_ldb_entry_name(size_t i);
+/* Open (create if missing) the database at `path` and check its layout
+ * key (written into an empty database); NULL with why not in err[err_cap]:
+ * LevelDB's message, or what is wrong with the layout. */
+wm_ldb *wm_ldb_open(void *const *fns, const char *path, char *err, size_t err_cap);
+/* Close the database: calls from now on answer "closed"; waits for the
+ * calls in flight, then closes it (the struct goes with its last user). */
+void wm_ldb_close(wm_ldb *d);
+wm_ldb_store *wm_ldb_store_new(wm_ldb *d, uint32_t sync);
+/* Calls through the store answer "closed" from now on. */
+void wm_ldb_store_close(wm_ldb_store *s);
+void wm_ldb_store_free(wm_ldb_store *s);
+wm_ldb_caller *wm_ldb_caller_new(wm_ldb_store *s, wm_store_failed_fn failed, void *failed_ctx);
+void wm_ldb_caller_free(wm_ldb_caller *c);
+/* The store function: ctx is a wm_ldb_caller (wm_broker_set_store). */
+int wm_ldb_call(void *ctx, wm_store_req *req);
+/* KEYS for Store.keys: at most req->count keys (0: no limit), each record
+ * u32 length, u64 sequence number, key; otherwise as wm_ldb_call's. */
+int wm_ldb_keys_numbered(void *ctx, wm_store_req *req);
 
 /* Layout sizes the C code was compiled against (checked against the
  * installed wasmtime's ctypes structs at import). */

@@ -12,6 +12,8 @@ errnos come back as `broker.errors` exceptions.  Its modules, one job each:
   function's exception) out of a C call
 - hostfn_door.py: the dispatcher the core calls for an app's host functions
 - store_door.py: the store function the core calls for named maps in a store
+- leveldb_door.py: LevelDB answered in C: plyvel's library, the databases
+  the core opens, and calls into them
 - native_broker.py, module.py, pool.py, link.py: the C broker, a module's
   side of it (the ABI operations), a module's instances, and the links
   calls go through
@@ -27,6 +29,8 @@ from .hostfn_door import (
     hostcall_write,
     inside_host_function,
 )
+from .leveldb_door import LevelDB, LevelDBRefused, LevelDBUse, StoreOp
+from .leveldb_door import library_problem as leveldb_library_problem
 from .link import NativeLink, Trapped, int64_view, new_args, pass_problem
 from .module import NativeModule
 from .native_broker import ENTRY_COST, EVENT_FLAGS, EVENT_KINDS, MAP_COST, NativeBroker, RawEvent
@@ -41,6 +45,9 @@ __all__ = [
     "EVENT_KINDS",
     "MAP_COST",
     "WASMTIME_PIN",
+    "LevelDB",
+    "LevelDBRefused",
+    "LevelDBUse",
     "NativeBroker",
     "NativeLink",
     "NativeModule",
@@ -48,6 +55,7 @@ __all__ = [
     "RawEvent",
     "ServedLink",
     "StoreDoor",
+    "StoreOp",
     "StoreReach",
     "Trapped",
     "abi_function_names",
@@ -62,6 +70,7 @@ __all__ = [
     "hostcall_write",
     "inside_host_function",
     "int64_view",
+    "leveldb_library_problem",
     "new_args",
     "pass_problem",
     "trace_compiled",

@@ -1,4 +1,4 @@
-"""The store door: how the C core answers for named maps in sqlite or Redis.
+"""The store door: how the C core answers for named maps in a store.
 
 native/store.c calls `wm_py_store` (an `extern "Python"` function) once per
 operation on such a map, after every check the C core makes (FAULT, INVAL,
@@ -9,6 +9,10 @@ and a `StoreFailure` says what failed: the door keeps the last one of any
 thread (`Broker.last_store_failure`), and hands this thread's to the entry
 into C that is running (failures.py), which raises a StoreError caused by
 it or gives it to the trap of a guest's call (`GuestTrap.store_failure`).
+
+A LevelDBStore is the exception: C answers its operations itself
+(native/leveldb_store.c, leveldb_door.py), and Python runs only when one
+fails, to record the failure here as the door records its own.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from ..errors import StoreError, StoreFailure
 from ..stores.base import Store, redact_url
 from .core import Native, ffi, lib
 from .failures import record
+from .leveldb_door import LevelDBUse
 
 if TYPE_CHECKING:
     from .native_broker import NativeBroker
@@ -47,6 +52,7 @@ class StoreDoor:
         self._failures = itertools.count(1)
         self.last_failure: StoreFailure | None = None  # of any thread
         self.handle = ffi.new_handle(self)  # the C core's ctx: keep alive with the door
+        self.c_store: Native = None  # the C store function's ctx, when C answers (LevelDB)
 
     def failed(self, req: Native, error: StoreError) -> int:
         """Record why `req` failed, for this thread and the broker; IO."""
@@ -235,5 +241,9 @@ def attach(
     """Back `native_broker`'s named maps by `store` from now on; `name_of`
     names a module by its id in the failures the door records."""
     door = StoreDoor(store, name_of)
-    lib.wm_broker_set_store(native_broker.ptr, lib.wm_py_store, door.handle)
+    leveldb = getattr(store, "native", None)  # a LevelDBStore's C side
+    if isinstance(leveldb, LevelDBUse):  # answered in C: no Python per operation
+        door.c_store = leveldb.attach(native_broker, door.handle)
+    else:
+        lib.wm_broker_set_store(native_broker.ptr, lib.wm_py_store, door.handle)
     return door
