@@ -23,6 +23,7 @@ from _harness import fmt_sample, summarize
 from _store_guest import (
     KEY,
     MANY,
+    MANY_KEYS,
     MANY_VALUES,
     VALUE,
     Contender,
@@ -71,6 +72,12 @@ def leveldb_table(quick: bool, rounds: int) -> Table:
             }.items():
                 brokers[name] = guest_broker(url)
                 check_guest(brokers[name])
+            # As many rows as the guest's database holds (a row per key and one
+            # per key of the insertion-order index): a LevelDB read's cost
+            # grows with what the database holds.
+            for i, (k, v) in enumerate(zip(MANY_KEYS, MANY_VALUES, strict=True)):
+                db.put(b"e" + k, v)
+                db.put(b"s" + i.to_bytes(8, "big"), k)
             db.put(KEY, VALUE)
 
             def synced_puts(n: int) -> None:
