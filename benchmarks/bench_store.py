@@ -13,6 +13,7 @@ ratios; never asserts on time.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -45,6 +46,7 @@ from _store_tables import cluster_table, leveldb_table
 
 from broker import Broker
 from broker.stores import Store
+from broker.stores.redis_store import DEDUP_MS
 from broker.stores.redis_store import SET as STORE_SET_SCRIPT
 
 # The tests' redis-server launcher, the only one (tests/support/redis_server.py).
@@ -122,12 +124,19 @@ def direct_runs(client: redis.Redis) -> dict[str, tuple[Run, Run]]:
         raise RuntimeError("redis-py: GET/MGET did not return what was set")
     if client.hget(values, KEY) != VALUE or client.hmget(values, MANY_KEYS) != MANY_VALUES:
         raise RuntimeError("redis-py: the store's hash does not hold what the guest wrote")
-    # The store's own set script, on a map of its own: EVALSHA with the same keys and args.
+    # The store's own set script, on a map of its own: EVALSHA with the same
+    # keys and arguments, a new request id each time (as the store sends).
     script = client.register_script(STORE_SET_SCRIPT)
-    other = [f"wasi-map:{part}:{{{MAP}-direct}}" for part in ("v", "ver", "seq", "clock")]
+    parts = ("v", "ver", "seq", "clock", "done")
+    other = [f"wasi-map:{part}:{{{MAP}-direct}}" for part in parts]
+
+    def store_set(n: int) -> None:
+        for _ in range(n):
+            script(other, ["bench", os.urandom(12).hex(), DEDUP_MS, KEY, VALUE])
+
     return {
         "get": (calls(client.get, KEY), calls(client.hget, values, KEY)),
-        "set": (calls(client.set, KEY, VALUE), calls(script, other, [KEY, VALUE])),
+        "set": (calls(client.set, KEY, VALUE), store_set),
         "get_many": (calls(client.mget, MANY_KEYS), calls(client.hmget, values, MANY_KEYS)),
     }
 

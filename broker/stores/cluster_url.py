@@ -21,6 +21,7 @@ USAGE = (
 MAX_REPLICAS = 1000
 MAX_TIMEOUT_MS = 3_600_000
 CLUSTER_OPTIONS = ("replicas", "replica_timeout_ms")
+TRUE = ("true", "yes", "1")  # a boolean option's true words (the others are false)
 
 
 @dataclass
@@ -32,14 +33,27 @@ class ClusterUrl:
     tls: bool = False  # rediss+cluster://
 
     def store_options(self) -> dict[str, Any]:
-        """RedisClusterStore's keyword arguments from the options."""
-        tls = {k: v for k, v in self.options.items() if k.startswith("ssl_")}
+        """RedisClusterStore's keyword arguments from the options (TLS ones
+        converted as redis-py's from_url converts them for rediss://)."""
+        tls: dict[str, Any] = {}
+        for name, value in self.options.items():
+            if name == "ssl_check_hostname":
+                tls[name] = value.lower() in TRUE
+            elif name == "ssl_cert_reqs":
+                tls[name] = value.lower()
+            elif name.startswith("ssl_"):
+                tls[name] = value
         out: dict[str, Any] = {"username": self.username, "password": self.password}
         if "replicas" in self.options:
             out["replicas"] = int(self.options["replicas"])
         if "replica_timeout_ms" in self.options:
             out["replica_timeout_ms"] = int(self.options["replica_timeout_ms"])
         return out | ({"tls": tls} if self.tls else {})
+
+
+def _small_number(text: str) -> bool:
+    """ASCII digits, few enough for int() to be quick and exact."""
+    return text.isascii() and text.isdigit() and len(text) <= 10
 
 
 def _node(text: str) -> tuple[str, int] | None:
@@ -53,7 +67,7 @@ def _node(text: str) -> tuple[str, int] | None:
         host, sep, port = text.rpartition(":")
         if not sep or ":" in host:
             return None
-    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+    if not host or not _small_number(port) or not 0 < int(port) < 65536:
         return None
     return host, int(port)
 
@@ -103,7 +117,7 @@ def _option_problem(name: str, value: str, choices: tuple[str, ...] | None) -> s
     if name in CLUSTER_OPTIONS:
         top = MAX_REPLICAS if name == "replicas" else MAX_TIMEOUT_MS
         low = 0 if name == "replicas" else 1
-        if not (value.isascii() and value.isdigit() and low <= int(value) <= top):
+        if not (_small_number(value) and low <= int(value) <= top):
             return f"{name} must be a number from {low} to {top}"
         return None
     if choices is not None and value.lower() not in choices:

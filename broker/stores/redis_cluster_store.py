@@ -114,6 +114,7 @@ class RedisClusterStore(RedisStore):
                 redis.ConnectionError,
                 redis.TimeoutError,
                 redis.exceptions.MovedError,
+                redis.exceptions.ReadOnlyError,  # a demoted master, before MOVED
                 redis.exceptions.ClusterDownError,
                 redis.exceptions.SlotNotCoveredError,
             ):

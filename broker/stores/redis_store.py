@@ -13,13 +13,14 @@ script, so it is atomic and one round trip.  redis-py keeps the connection
 pool (connecting, AUTH, SELECT from the URL); commands are packed by hiredis
 and sent on a pooled connection directly, which halves the client's cost.
 A command that meets a broken connection (say, a server restarted since the
-connection was made) is sent once more on a new one; `incr` and `set_if`
-carry a request id that the script remembers (the last one per client), so
-a resent one never counts twice.
+connection was made) is sent once more on a new one; every write carries a
+request id that its script remembers (the last one per client and map), so
+a resent one never applies twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -40,7 +41,7 @@ except ImportError:  # pragma: no cover - not installed
 
 CONNECT_TIMEOUT_S = 2.0
 REPLY_TIMEOUT_S = 10.0
-DEDUP_MS = 60_000  # how long a map's request ids are kept after its last incr/set_if
+DEDUP_MS = 60_000  # how long a map's request ids are kept after its last write
 
 # Shared by every write script: KEYS = values, versions, order, clock[, done].
 WRITE = """
@@ -50,22 +51,6 @@ local function write(key, value, clock)
   end
   redis.call('HSET', KEYS[2], key, clock)
 end
-"""
-
-SET = (
-    WRITE
-    + """
-write(ARGV[1], ARGV[2], redis.call('INCR', KEYS[4]))
-return 1
-"""
-)
-
-DELETE = """
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  redis.call('ZREM', KEYS[3], ARGV[1])
-end
-return 1
 """
 
 # Request ids: KEYS[5] is the map's hash of the last request of every
@@ -84,6 +69,35 @@ local function answer(result)
   return result
 end
 """
+
+# Every write carries a request id (ARGV 1-3: client, request id, dedup
+# ms), so that one resent after a lost reply never applies twice -- a set
+# applied twice would give its key a second version and could undo a
+# set_if another client made in between.
+
+# ARGV: client, request id, dedup ms, key, value.
+SET = (
+    WRITE
+    + DEDUP
+    + """
+if answered() then return 1 end
+write(ARGV[4], ARGV[5], redis.call('INCR', KEYS[4]))
+return answer('1')
+"""
+)
+
+# ARGV: client, request id, dedup ms, key.
+DELETE = (
+    DEDUP
+    + """
+if answered() then return 1 end
+if redis.call('HDEL', KEYS[1], ARGV[4]) == 1 then
+  redis.call('HDEL', KEYS[2], ARGV[4])
+  redis.call('ZREM', KEYS[3], ARGV[4])
+end
+return answer('1')
+"""
+)
 
 # ARGV: client, request id, dedup ms, key, delta (8 bytes, little-endian).
 # The 64-bit sum is done byte by byte: Lua's numbers are doubles and would
@@ -121,16 +135,18 @@ return 1
 """
 )
 
-# ARGV: key1, value1, key2, value2, ...
+# ARGV: client, request id, dedup ms, key1, value1, key2, value2, ...
 SET_MANY = (
     WRITE
+    + DEDUP
     + """
-local n = #ARGV / 2
+if answered() then return 1 end
+local n = (#ARGV - 3) / 2
 local clock = redis.call('INCRBY', KEYS[4], n) - n
 for i = 1, n do
-  write(ARGV[2 * i - 1], ARGV[2 * i], clock + i)
+  write(ARGV[2 * i + 2], ARGV[2 * i + 3], clock + i)
 end
-return n
+return answer('1')
 """
 )
 
@@ -205,9 +221,13 @@ class RedisStore(Store):
             conn.send_packed_command(packed)
             try:
                 reply = conn.read_response()
-            finally:
-                if then:
-                    self._then(conn.read_response(), then)
+            except redis.ResponseError:
+                if then:  # its reply is read, but says nothing: the command's error is the news
+                    with contextlib.suppress(redis.ResponseError):
+                        conn.read_response()
+                raise  # MOVED (read the slot map again), NOSCRIPT (load it), ...
+            if then:
+                self._then(conn.read_response(), then)
             return reply
         except redis.ResponseError:
             raise  # an error reply: the connection is fine
@@ -256,10 +276,12 @@ class RedisStore(Store):
         return cast("bytes | None", self._read(name, b"HGET", self._keys(name)[0], key))
 
     def set(self, name: str, key: bytes, value: bytes) -> None:
-        self._write(name, SET, self._keys(name), key, value)
+        done, *once = self._once(name)
+        self._write(name, SET, [*self._keys(name), done], *once, key, value)
 
     def delete(self, name: str, key: bytes) -> None:
-        self._write(name, DELETE, self._keys(name)[:3], key)
+        done, *once = self._once(name)
+        self._write(name, DELETE, [*self._keys(name), done], *once, key)
 
     def exists(self, name: str, key: bytes) -> bool:
         return bool(self._read(name, b"HEXISTS", self._keys(name)[0], key))
@@ -297,9 +319,9 @@ class RedisStore(Store):
 
     def set_many(self, name: str, items: Sequence[tuple[bytes, bytes]]) -> None:
         if items:
-            self._write(
-                name, SET_MANY, self._keys(name), *(part for item in items for part in item)
-            )
+            done, *once = self._once(name)
+            flat = (part for item in items for part in item)
+            self._write(name, SET_MANY, [*self._keys(name), done], *once, *flat)
 
     def close(self) -> None:
         self._r.close()

@@ -10,6 +10,7 @@ set_if tests (test_store_processes.py) run on the session's cluster too.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,11 +58,28 @@ class TestUrls:
         )
 
     def test_tls_options(self) -> None:
+        """As redis-py's from_url reads them for rediss://: booleans are
+        booleans, choices lower case, files as written."""
+        url = (
+            "rediss+cluster://h:1/?ssl_cert_reqs=Required&ssl_check_hostname=false"
+            "&ssl_ca_certs=ca.pem"
+        )
+        assert url_problem(url) is None
         parsed = parse(
-            "rediss+cluster://h:1/?ssl_cert_reqs=none", {"ssl_cert_reqs": ("none", "required")}
+            url, {"ssl_cert_reqs": None, "ssl_check_hostname": None, "ssl_ca_certs": None}
         )
         assert isinstance(parsed, ClusterUrl)
-        assert parsed.store_options()["tls"] == {"ssl_cert_reqs": "none"}
+        assert parsed.store_options()["tls"] == {
+            "ssl_cert_reqs": "required",
+            "ssl_check_hostname": False,
+            "ssl_ca_certs": "ca.pem",
+        }
+        for word, value in (("yes", True), ("1", True), ("no", False), ("0", False)):
+            parsed = parse(
+                f"rediss+cluster://h:1/?ssl_check_hostname={word}", {"ssl_check_hostname": None}
+            )
+            assert isinstance(parsed, ClusterUrl)
+            assert parsed.store_options()["tls"] == {"ssl_check_hostname": value}
 
     @pytest.mark.parametrize(
         ("url", "problem"),
@@ -76,6 +94,8 @@ class TestUrls:
             ("redis+cluster://h:1/?replicas=many", "replicas must be a number from 0 to 1000"),
             ("redis+cluster://h:1/?replicas=1&replicas=2", "the option replicas is given twice"),
             ("redis+cluster://h:1/#x", "takes no '#'"),
+            ("redis+cluster://h:" + "9" * 5000 + "/", "write redis+cluster://HOST:PORT"),
+            ("redis+cluster://h:1/?replicas=" + "1" * 5000, "replicas must be a number"),
         ],
     )
     def test_bad(self, url: str, problem: str) -> None:
@@ -187,6 +207,38 @@ class TestFailover:
             assert failures, "the kill was not noticed (no IO while the master was gone)"
             assert broker.call("w.run", 5) == sum(range(5))  # a guest goes on, no reload
             assert ref.incr(b"hits", 0) == final + 5
+
+
+class TestDemotedMaster:
+    """A manual failover (CLUSTER FAILOVER on a replica) leaves the old master
+    running, as a replica: it answers MOVED, and with ?replicas= the WAIT sent
+    with the write answers an error too -- the store must still read the slot
+    map again and go on, for writes as for reads."""
+
+    def test_writes_go_on_after_the_roles_swap(self, own_cluster: RedisCluster) -> None:
+        store = open_store(own_cluster.url + "?replicas=1&replica_timeout_ms=2000")
+        assert isinstance(store, RedisClusterStore)
+        try:
+            store.set("m", b"k", b"v0")  # the slot map is read now
+            master = own_cluster.master_of(b"wasi-map:v:{m}")
+            views = own_cluster.topology()
+            master_id = next(v.node_id for v in views if v.port == master.port)
+            replica = next(v for v in views if not v.is_master and v.master_id == master_id)
+            with own_cluster.node_at(replica.port).client() as client:
+                client.execute_command("CLUSTER", "FAILOVER")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                with master.client() as client:
+                    if client.info("replication")["role"] == "slave":
+                        break
+                time.sleep(0.05)
+            else:
+                pytest.fail("the manual failover did not happen")
+            store.set("m", b"k", b"v1")  # MOVED: the slot map is read again
+            assert store.incr("m", b"n", 1) == 1
+            assert store.get("m", b"k") == b"v1"
+        finally:
+            store.close()
 
 
 class TestWait:

@@ -242,3 +242,35 @@ class TestRedisResend:
                 assert driver.get_many(handle, [b"a", b"b"]) == (OK, [b"1", b"2"])
         finally:
             proxy.close()
+
+    def test_a_lost_reply_to_a_write_does_not_apply_twice(self, redis_server: RedisServer) -> None:
+        """set and set_many whose reply is lost are resent and applied once: the
+        versions move as for one write (a second application would take new
+        ones, and could undo a set_if another client made in between)."""
+        redis_server.flush()
+        proxy = CuttingProxy(redis_server.port)
+        try:
+            with Broker(store=proxy.url) as broker:
+                driver, handle = open_m(broker)
+                assert driver.set(handle, b"k", b"a") == OK  # its script is loaded now
+                _, before = driver.version(handle, b"k")
+                assert before is not None
+                proxy.cut()
+                assert driver.set(handle, b"k", b"b") == OK
+                assert proxy.cuts == 1
+                assert driver.version(handle, b"k") == (OK, before + 1)
+
+                assert driver.set_many(handle, [(b"x", b"0"), (b"y", b"0")]) == OK
+                _, y = driver.version(handle, b"y")
+                assert y is not None
+                proxy.cut()
+                assert driver.set_many(handle, [(b"x", b"1"), (b"y", b"2")]) == OK
+                assert driver.version(handle, b"y") == (OK, y + 2)
+
+                proxy.cut()
+                assert driver.delete(handle, b"k") == OK
+                assert driver.get(handle, b"k") == (Errno.NOENT, None)
+                assert driver.set(handle, b"k", b"c") == OK
+                assert driver.version(handle, b"k") == (OK, y + 3)  # delete takes none
+        finally:
+            proxy.close()
