@@ -49,11 +49,14 @@ typedef struct bytes {
 } bytes;
 #define BYTES_ON(array) ((bytes){(array), 0, sizeof(array), false})
 
-static bool reserve(bytes *b, size_t extra)
+/* Room for `extra` more bytes, growing to at most `most` (or len + extra). */
+static bool reserve_up_to(bytes *b, size_t extra, size_t most)
 {
     if (extra <= b->cap - b->len)
         return true;
-    size_t cap = b->len + extra > 2 * b->cap ? b->len + extra : 2 * b->cap;
+    size_t cap = b->cap <= most / 2 ? 2 * b->cap : most;
+    if (cap < b->len + extra)
+        cap = b->len + extra;
     char *p = b->heap ? realloc(b->p, cap) : malloc(cap);
     if (!p)
         return false;
@@ -63,14 +66,19 @@ static bool reserve(bytes *b, size_t extra)
     return true;
 }
 
-static bool append(bytes *b, const void *data, size_t n)
+static bool append_up_to(bytes *b, const void *data, size_t n, size_t most)
 {
-    if (!reserve(b, n))
+    if (!reserve_up_to(b, n, most))
         return false;
     if (n)
         memcpy(b->p + b->len, data, n);
     b->len += n;
     return true;
+}
+
+static bool append(bytes *b, const void *data, size_t n)
+{
+    return append_up_to(b, data, n, SIZE_MAX);
 }
 
 static void bytes_free(bytes *b)
@@ -424,7 +432,14 @@ static int op_keys(wm_ldb *d, wm_store_req *req, bool numbered, fault *f)
     return rc;
 }
 
-/* Every key's value from one snapshot, packed as batch records. */
+/* Every key's value from one snapshot, packed as batch records.
+ *
+ * The answer may not exceed req->buf_cap, but a key list may name one big
+ * key many times: the values are kept only while the records' running
+ * size (4 + length each) fits the buffer.  Past that, what was kept is
+ * freed and each value is only measured (read and freed at once, from the
+ * same snapshot) for RANGE's size needed -- never more than buf_cap plus
+ * one value held. */
 static int op_get_many(wm_ldb *d, wm_store_req *req, fault *f)
 {
     uint32_t n = req->count;
@@ -432,6 +447,7 @@ static int op_get_many(wm_ldb *d, wm_store_req *req, fault *f)
     uint32_t *lens = malloc((size_t)n * sizeof *lens + 1);
     char kbuf[256];
     bytes k = BYTES_ON(kbuf), blob = {NULL, 0, 0, false};
+    uint64_t need = 0; /* the records so far: n < 2^32 of < 4 GiB + 4 each */
     int rc = WM_IO;
     if (!pairs || !lens) {
         f->what = NO_MEMORY;
@@ -446,20 +462,30 @@ static int op_get_many(wm_ldb *d, wm_store_req *req, fault *f)
     d->api.readoptions_set_snapshot(ro, snap);
     for (uint32_t i = 0; i < n && !faulty(f); i++) {
         entry e;
-        if (layout_key(&k, 'e', req, req->val + pairs[2 * i], pairs[2 * i + 1], f) &&
-            read_entry(d, ro, &k, &e, f)) {
-            lens[i] = e.present ? (uint32_t)(e.len - 16) : UINT32_MAX;
-            if (e.present && e.len - 16 >= UINT32_MAX)
-                f->what = "a value of 4 GiB or more";
-            else if (e.present && !append(&blob, e.raw + 16, e.len - 16))
-                f->what = NO_MEMORY;
-            drop_entry(d, &e);
+        if (!layout_key(&k, 'e', req, req->val + pairs[2 * i], pairs[2 * i + 1], f) ||
+            !read_entry(d, ro, &k, &e, f))
+            break;
+        size_t len = e.present ? e.len - 16 : 0;
+        lens[i] = e.present ? (uint32_t)len : UINT32_MAX;
+        need += 4 + (uint64_t)len;
+        if (e.present && len >= UINT32_MAX) {
+            f->what = "a value of 4 GiB or more";
+        } else if (need > req->buf_cap) {
+            bytes_free(&blob); /* RANGE: only the size is needed from here on */
+            blob = (bytes){NULL, 0, 0, false};
+        } else if (e.present && !append_up_to(&blob, e.raw + 16, len, req->buf_cap)) {
+            f->what = NO_MEMORY;
         }
+        drop_entry(d, &e);
     }
     d->api.readoptions_destroy(ro);
     d->api.release_snapshot(d->db, snap);
-    if (!faulty(f)) /* never a NULL blob: pack copies even 0 bytes of an empty value */
+    if (!faulty(f) && need > req->buf_cap) {
+        req->out = need;
+        rc = WM_RANGE;
+    } else if (!faulty(f)) { /* never a NULL blob: pack copies even 0 bytes of an empty value */
         rc = wm_records_pack(req, lens, n, (const uint8_t *)(blob.p ? blob.p : ""), blob.len);
+    }
 out:
     free(pairs);
     free(lens);

@@ -177,17 +177,27 @@ def _set_if(door: StoreDoor, req: Native) -> int:
 
 
 def _get_many(door: StoreDoor, req: Native) -> int:
+    """The values of the key list, packed; RANGE with the size needed when they
+    do not fit, found before anything is built: a list may name one big key
+    many times, so the store is asked for each distinct key once."""
     count = req.count
-    values = door.store.get_many(door.name(req), _records(req, count))
-    if len(values) != count:
-        raise StoreError(f"{door.url}: {len(values)} values for {count} keys")
-    lens = [abi.ABSENT if v is None else len(v) for v in values]
+    keys = _records(req, count)
+    distinct = list(dict.fromkeys(keys))
+    values = door.store.get_many(door.name(req), distinct)
+    if len(values) != len(distinct):
+        raise StoreError(f"{door.url}: {len(values)} values for {len(distinct)} keys")
+    if any(v is not None and len(v) >= abi.ABSENT for v in values):
+        raise StoreError(f"{door.url}: a value of 4 GiB or more")
+    value_of = dict(zip(distinct, values, strict=True))
+    answer = [value_of[key] for key in keys]  # the same objects: no copies
+    need = 4 * count + sum(len(v) for v in answer if v)
+    if need > req.buf_cap:
+        req.out = need
+        return Errno.RANGE
+    lens = [abi.ABSENT if v is None else len(v) for v in answer]
     # Empty and absent values add no bytes: filter(None) drops both.
-    blob = b"".join(filter(None, values))
-    err = int(lib.wm_records_pack(req, lens, count, blob, len(blob)))
-    if err == Errno.INVAL:
-        raise StoreError(f"{door.url}: a value longer than 4 GiB")
-    return err
+    blob = b"".join(filter(None, answer))
+    return int(lib.wm_records_pack(req, lens, count, blob, len(blob)))
 
 
 def _set_many(door: StoreDoor, req: Native) -> int:

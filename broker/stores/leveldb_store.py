@@ -15,7 +15,9 @@ name is a prefix of another's keys:
 A write is one write batch, applied atomically; a read-then-write (`incr`,
 `set_if`, and every write, which reads the clock) runs under one lock per
 database, which every store of this process on that database shares (two
-brokers in one process may open it; another process may not).  With
+brokers in one process may open it, by any of its names; another process
+may not, nor a child forked after it opened).  A store dropped without
+close() gives its use back when it is collected.  With
 `sync=full` (the default) every batch is synced to disk before it is
 acknowledged; `?sync=normal` leaves it to the OS: a write survives a crash
 of the process, not of the machine.
@@ -33,6 +35,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,14 +58,39 @@ INSTALL = "pip install 'wasi-map[leveldb]' (plyvel)"
 class _Shared:
     """One open database of this process, and how many stores use it."""
 
-    def __init__(self, db: _native.LevelDB, real: str) -> None:
+    def __init__(self, db: _native.LevelDB, key: tuple[int, int], lock: tuple[int, int]) -> None:
         self.db = db
-        self.real = real  # its key in _open
+        self.key = key  # its directory's (st_dev, st_ino): its key in _open
+        # Its LOCK file's: LevelDB holds the file open, so no other file takes
+        # that number while it is open -- a directory's number may be reused
+        # once the directory is deleted.
+        self.lock = lock
+        self.pid = os.getpid()  # a forked child inherits it, and may not use it
         self.users = 1
 
 
-_open: dict[str, _Shared] = {}  # by the database directory's real path
+# By the directory's identity, not its path: a renamed or otherwise aliased
+# directory is the same database (LevelDB's own in-process lock goes by the
+# path, so it would let a second copy open it).
+_open: dict[tuple[int, int], _Shared] = {}
 _open_lock = threading.Lock()
+_dropped: list[_Shared] = []  # uses given back, for whoever holds _open_lock
+
+
+def _after_fork_in_child() -> None:
+    global _open_lock
+    _open_lock = threading.Lock()  # a thread the child does not have may have held it
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _identity(path: str | Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _problem(path: Path) -> str | None:
@@ -89,18 +117,64 @@ def _opened(path: Path, url: str) -> _Shared:
     problem = _native.leveldb_library_problem()
     if problem:
         raise ConfigError(f"store {url!r}: {problem}")
-    real = os.path.realpath(path)
+    real = os.path.realpath(path)  # LevelDB names its files by it: never relative
     with _open_lock:
-        shared = _open.get(real)
+        _give_back_dropped()
+        key = _identity(real)
+        shared = _open.get(key) if key else None
+        if shared is not None and _identity(os.path.join(real, "LOCK")) != shared.lock:
+            del _open[shared.key]  # a deleted directory's: its number names this one now
+            shared = None
         if shared is not None:
+            if shared.pid != os.getpid():
+                raise ConfigError(
+                    f"{path}: cannot use it as a LevelDB store: it was opened before this "
+                    "process forked, and LevelDB allows one process per database (open it "
+                    "in one process only)"
+                )
             shared.users += 1
             return shared
         try:  # C checks the layout key too: written if empty, else ours or refused
             db = _native.LevelDB(real)
         except _native.LevelDBRefused as exc:
             raise ConfigError(f"{path}: cannot use it as a LevelDB store: {_why(exc)}") from None
-        shared = _open[real] = _Shared(db, real)
+        key, lock = _identity(real), _identity(os.path.join(real, "LOCK"))
+        if key is None or lock is None:  # moved or deleted while it opened
+            db.close()
+            raise ConfigError(f"{path}: cannot use it as a LevelDB store: it vanished as it opened")
+        shared = _open[key] = _Shared(db, key, lock)
         return shared
+
+
+def _give_back(shared: _Shared, *, wait: bool) -> None:
+    """Give one store's use of `shared` back; the last closes the database.
+
+    A finalizer may run inside the collector, even in a thread that holds
+    _open_lock (wait=False): it only queues the use, and gives it back now
+    only if the lock is free; otherwise the lock's holder, or the next open
+    or close, does."""
+    _dropped.append(shared)
+    if wait:
+        _open_lock.acquire()
+    elif not _open_lock.acquire(blocking=False):
+        return
+    try:
+        _give_back_dropped()
+    finally:
+        _open_lock.release()
+
+
+def _give_back_dropped() -> None:
+    """Count the queued uses out (_open_lock held); close what no store uses."""
+    while _dropped:
+        shared = _dropped.pop()
+        shared.users -= 1
+        if shared.users:
+            continue
+        if _open.get(shared.key) is shared:
+            del _open[shared.key]
+        if shared.pid == os.getpid():  # a forked child leaves the parent's alone
+            shared.db.close()
 
 
 def _why(exc: BaseException) -> str:
@@ -108,8 +182,9 @@ def _why(exc: BaseException) -> str:
     message = str(exc)
     if "lock " in message and "/LOCK" in message:
         return (
-            "another process has the database open (LevelDB allows one process per "
-            "database: give each process its own, or share maps through sqlite or Redis)"
+            "another process, or plyvel in this one, has the database open (LevelDB allows "
+            "one process per database: give each process its own, or share maps through "
+            "sqlite or Redis)"
         )
     return message
 
@@ -133,12 +208,16 @@ class LevelDBStore(Store):
         self.path = Path(path)
         self.url = f"leveldb:{self.path}" + ("" if sync == "full" else f"?sync={sync}")
         self._sync = sync == "full"
-        self._shared: _Shared | None = _opened(self.path, self.url)
+        self._shared = shared = _opened(self.path, self.url)
+        # Dropped without close(): its use is given back all the same.
+        self._use = weakref.finalize(self, _give_back, shared, wait=False)
+        self._use.atexit = False  # at exit LevelDB needs no close: each write is logged
         try:
             # The C side of this store: Broker(store=...) answers through it too.
-            self.native = _native.LevelDBUse(self._shared.db, self._sync, self.url)
+            self.native = _native.LevelDBUse(shared.db, self._sync, self.url)
         except BaseException:
-            self._give_back()
+            self._use.detach()
+            _give_back(shared, wait=True)
             raise
 
     def get(self, name: str, key: bytes) -> bytes | None:
@@ -198,16 +277,6 @@ class LevelDBStore(Store):
         """Give this store's use of the database back; the last one closes it
         (once the calls in flight are done).  Calls through this store (its
         brokers' too) fail with "the store is closed" from now on."""
-        if self._shared is not None:
+        if self._use.detach() is not None:  # once: the first close, or else the finalizer
             self.native.close()
-            self._give_back()
-
-    def _give_back(self) -> None:
-        shared, self._shared = self._shared, None
-        if shared is None:
-            return
-        with _open_lock:
-            shared.users -= 1
-            if shared.users == 0:
-                _open.pop(shared.real, None)
-                shared.db.close()
+            _give_back(self._shared, wait=True)

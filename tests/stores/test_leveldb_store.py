@@ -12,7 +12,10 @@ test_store_processes.py run on LevelDB as on the other stores.
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -64,7 +67,7 @@ class TestOneProcessPerDatabase:
                 Broker(store=f"leveldb:{path}")
             message = str(info.value)
             assert "\n" not in message and str(path) in message
-            assert "another process has the database open" in message
+            assert "another process, or plyvel in this one, has the database open" in message
             assert "one process per database" in message
         finally:
             stop(holder)
@@ -99,6 +102,130 @@ class TestOneProcessPerDatabase:
             assert two.open("m").incr(b"n", 1) == 6  # still open for the other
         with Broker(store=url) as again:  # the last one closed it: it opens anew
             assert again.open("m")[b"k"] == b"from one"
+
+    def test_plyvel_in_this_process_is_named_too(self, tmp_path: Path) -> None:
+        """The same process's plyvel holding the directory: the message says so."""
+        path = tmp_path / "maps.ldb"
+        db = plyvel.DB(str(path), create_if_missing=True)
+        try:
+            with pytest.raises(ConfigError) as info:
+                leveldb_store.LevelDBStore(path)
+        finally:
+            db.close()
+        message = str(info.value)
+        assert "\n" not in message and str(path) in message
+        assert "another process, or plyvel in this one, has the database open" in message
+
+    def test_a_forked_child_is_refused_and_writes_nothing(self, tmp_path: Path) -> None:
+        """A child forked while the parent has the database open may not use
+        the parent's copy (it would write without LevelDB's lock): its Broker
+        is refused in one line naming the path and the fork."""
+        path = tmp_path / "maps.ldb"
+        url = f"leveldb:{path}"
+        with Broker(store=url) as parent:
+            parent.open("m")[b"before"] = b"0"
+            pid = os.fork()
+            if pid == 0:  # the child: report through the exit code only
+                signal.alarm(30)  # a hang ends the child, and fails the test
+                code = 1
+                try:
+                    try:
+                        child = Broker(store=url)
+                    except ConfigError as exc:
+                        message = str(exc)
+                        told = "\n" not in message and str(path) in message
+                        told = told and "before this process forked" in message
+                        code = 0 if told and "one process per database" in message else 3
+                    else:
+                        child.open("m")[b"child"] = b"c"
+                        code = 2  # opened, and wrote
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+            parent.open("m")[b"after"] = b"1"  # the parent's copy is untouched
+        with Broker(store=url) as again:
+            assert sorted(again.open("m").keys()) == [b"after", b"before"]
+
+    def test_a_renamed_directory_is_the_same_database(self, tmp_path: Path) -> None:
+        """Open, rename the directory, open at the new name: one database, no lost write."""
+        first, moved = tmp_path / "a.ldb", tmp_path / "b.ldb"
+        one = leveldb_store.LevelDBStore(first)
+        one.set("m", b"k", b"1")
+        first.rename(moved)
+        two = leveldb_store.LevelDBStore(moved)
+        try:
+            two.set("m", b"k2", b"2")
+            one.set("m", b"k3", b"3")
+            assert one.get("m", b"k2") == b"2" and two.get("m", b"k3") == b"3"
+            assert one.len("m") == two.len("m") == 3
+            assert one.version("m", b"k3") == two.version("m", b"k3") == 3
+        finally:
+            one.close()
+            two.close()
+        again = leveldb_store.LevelDBStore(moved)
+        try:
+            assert sorted(k for _, k in again.keys("m", 0, 10)) == [b"k", b"k2", b"k3"]
+        finally:
+            again.close()
+
+
+class TestAStoreDroppedUnclosed:
+    """A LevelDBStore dropped without close() gives its use back (a finalizer)."""
+
+    def test_another_process_can_open_it_then(self, tmp_path: Path) -> None:
+        path = tmp_path / "maps.ldb"
+        store = leveldb_store.LevelDBStore(path)
+        store.set("m", b"k", b"v")
+        del store
+        gc.collect()
+        reader = (
+            "import sys; from broker.stores.leveldb_store import LevelDBStore; "
+            "s = LevelDBStore(sys.argv[1]); print(s.get('m', b'k').decode()); s.close()"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", reader, str(path)], capture_output=True, text=True, check=False
+        )
+        assert (done.returncode, done.stdout.strip()) == (0, "v"), done.stderr
+
+    def test_close_then_drop_gives_back_once(self, tmp_path: Path) -> None:
+        """close() twice, then the finalizer: the other store's use is kept."""
+        path = tmp_path / "maps.ldb"
+        keeper = leveldb_store.LevelDBStore(path)
+        try:
+            victim = leveldb_store.LevelDBStore(path)
+            victim.close()
+            victim.close()
+            del victim
+            gc.collect()
+            keeper.set("m", b"k", b"v")
+            assert keeper.get("m", b"k") == b"v"
+        finally:
+            keeper.close()
+
+    def test_two_threads_closing_one_store_give_back_once(self, tmp_path: Path) -> None:
+        """Two threads close one store at once; the other store of the database keeps working."""
+        path = tmp_path / "maps.ldb"
+        keeper = leveldb_store.LevelDBStore(path)
+        try:
+            for _ in range(20):
+                victim = leveldb_store.LevelDBStore(path)
+                start = threading.Barrier(2)
+
+                def close(
+                    store: leveldb_store.LevelDBStore = victim, start: threading.Barrier = start
+                ) -> None:
+                    start.wait()
+                    store.close()
+
+                threads = [threading.Thread(target=close) for _ in range(2)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                keeper.set("m", b"k", b"v")  # raises "the store is closed" after a double give-back
+        finally:
+            keeper.close()
 
 
 class TestTheDirectory:
