@@ -1,4 +1,4 @@
-"""The cffi build, and the guest header into the wheel; everything else is in pyproject.toml."""
+"""The cffi build, and the guest bindings into the wheel; everything else is in pyproject.toml."""
 
 import shutil
 from pathlib import Path
@@ -6,17 +6,25 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-HEADER = Path("guests/include/wasi_map.h")
+# What guests build against, and where the package keeps it (broker/guest_header.py finds it).
+GUEST_FILES = {
+    "guests/include/wasi_map.h": "include/wasi_map.h",
+    "guests/include/wasi_map.hpp": "include/wasi_map.hpp",
+    "guests/rust/Cargo.toml": "rust/Cargo.toml",
+    "guests/rust/src/lib.rs": "rust/src/lib.rs",
+    "guests/rust/src/abi.rs": "rust/src/abi.rs",
+}
 
 
 class BuildPy(build_py):
-    """Also copy the C guest header into the package (broker/guest_header.py finds it)."""
+    """Also copy the guest headers and the Rust crate into the package."""
 
     def run(self) -> None:
         super().run()
-        target = Path(self.build_lib) / "broker" / "include"
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(HEADER, target / HEADER.name)
+        for source, packaged in GUEST_FILES.items():
+            target = Path(self.build_lib) / "broker" / packaged
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
 
 
 setup(cffi_modules=["native/ffi_build.py:ffibuilder"], cmdclass={"build_py": BuildPy})

@@ -1,23 +1,40 @@
-"""Guest `get`/`set` on wasi-map beside a public-API wasmtime-py host and a no-op C floor.
+"""Guest `get`/`set` on wasi-map beside a public-API wasmtime-py host and a no-op C floor,
+and the same loop written in C, Rust and C++ against their bindings.
 
 Run `python benchmarks/bench_abi.py` (add `--quick` for a smoke run).  Every
 host runs the same guest, benchmarks/guests/abi_loop.wat, whose exports loop
 over the import n times, so one export call is spread over n operations.
+The second table runs abi_loop.c, abi_loop.rs (the Rust crate's `Map`) and
+abi_loop.cpp (wasi_map.hpp's `map`) on wasi-map, built by guests/build.py;
+a language whose compiler is missing is left out, saying so.
 Prints figures and ratios; never asserts on time.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from types import ModuleType
 
 import wasmtime
 from _cfloor import compile_cffi, define_unchecked
-from _harness import Sample, fmt_ns, fmt_sample, machine, measure, print_table, verdict
+from _harness import (
+    Sample,
+    fmt_ns,
+    fmt_sample,
+    machine,
+    measure,
+    print_table,
+    repeat,
+    summarize,
+    verdict,
+)
 
 GUEST = Path(__file__).parent / "guests" / "abi_loop.wat"
 OPS = ("get", "set")
@@ -25,6 +42,8 @@ PARAMS = {"new": 1, "get": 6, "set": 5}  # all i32, one i32 result (the errno)
 OK, BADF, NOENT, FAULT, RANGE = 0, 1, 3, 5, 6
 TARGET_NS = 100.0
 TARGET_SPEEDUP = 100.0
+LANGUAGES = {"C": "abi_loop.c", "Rust": "abi_loop.rs", "C++": "abi_loop.cpp"}
+TARGET_LANGUAGE_RATIO = 1.10  # Rust and C++ within 10% of C
 
 
 @dataclass
@@ -57,19 +76,47 @@ def instantiate(engine: wasmtime.Engine, linker: wasmtime.Linker) -> Callable[..
 # --- (a, b) wasi-map ---------------------------------------------------------
 
 
-def wasi_map_host() -> Host:
+def wasi_map_host(guest: Path = GUEST, name: str = "wasi-map") -> Host:
     """The project: C host functions behind the broker's fast call path."""
     from broker import Broker
 
     broker = Broker()
-    broker.load("bench", GUEST)
+    broker.load("bench", guest)
 
     def call(export: str, *args: int) -> int:
         result = broker.call(f"bench.{export}", *args)
         assert isinstance(result, int)
         return result
 
-    return Host("wasi-map", call, writes_values=True)
+    return Host(name, call, writes_values=True)
+
+
+# --- (e) the same loop in C, Rust and C++ -------------------------------------
+
+
+def guest_build() -> ModuleType:
+    """guests/build.py, the one place the guests' compiler command lines are."""
+    path = Path(__file__).resolve().parents[1] / "guests" / "build.py"
+    spec = importlib.util.spec_from_file_location("guest_build", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def language_hosts(out_dir: Path) -> list[Host]:
+    """A wasi-map host for each language's loop that builds here."""
+    builder = guest_build()
+    hosts = []
+    for language, source in LANGUAGES.items():
+        path = Path(__file__).parent / "guests" / source
+        problem = builder.missing(path)
+        if problem:
+            print(f"({language} left out: {problem})")
+            continue
+        wasm = builder.build(path, out_dir / f"{path.stem}_{path.suffix[1:]}.wasm")
+        hosts.append(wasi_map_host(wasm, language))
+    return hosts
 
 
 # --- (c) a hand-written host on wasmtime-py's public API ---------------------
@@ -268,6 +315,41 @@ def main(argv: list[str] | None = None) -> None:
             f"({fmt_ns(ours.median)} ns); >= {TARGET_SPEEDUP:.0f}x public-API host: "
             f"{verdict(speedup >= TARGET_SPEEDUP)} ({speedup:,.0f}x)"
         )
+    with tempfile.TemporaryDirectory() as scratch:
+        languages(language_hosts(Path(scratch)), n_fast, reps)
+
+
+def languages(hosts: list[Host], n: int, reps: int) -> None:
+    """The loop in each language, measured interleaved, and each against C."""
+    if not hosts or hosts[0].name != "C":
+        print("\n(no C guest to compare the languages with)")
+        return
+    for host in hosts:
+        prepare(host)
+    # Interleave the languages, rep by rep, so drift on the machine hits all alike.
+    times: dict[tuple[str, str], list[float]] = {}
+    for _ in range(reps):
+        for op in OPS:
+            for host in hosts:
+                times.setdefault((host.name, op), []).extend(repeat(loop(host, op), n, 1))
+    samples = {key: summarize(ts, n) for key, ts in times.items()}
+    c = {op: samples[("C", op)] for op in OPS}
+    print()
+    print(f"the same loop from guests in each language, on wasi-map: ns per call, {reps} runs")
+    print()
+    rows = [
+        [host.name, op, fmt_sample(samples[(host.name, op)]),
+         f"{samples[(host.name, op)].median / c[op].median:.2f}x"]
+        for op in OPS
+        for host in hosts
+    ]  # fmt: skip
+    print_table(["guest", "operation", "ns per call", "vs C"], rows)
+    print()
+    print(f"targets (issue): Rust and C++ within {TARGET_LANGUAGE_RATIO - 1:.0%} of C")
+    for host in hosts[1:]:
+        for op in OPS:
+            ratio = samples[(host.name, op)].median / c[op].median
+            print(f"  {host.name} {op}: {verdict(ratio <= TARGET_LANGUAGE_RATIO)} ({ratio:.2f}x C)")
 
 
 if __name__ == "__main__":

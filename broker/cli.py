@@ -28,7 +28,7 @@ from .check import memory_problem, wasi_map_imports
 from .check_app import check_app
 from .cli_args import UsageError, parse, parse_call
 from .errors import ConfigError, GuestTrap, MapError
-from .guest_header import include_dir
+from .guest_header import include_dir, rust_crate_dir
 from .host import Broker, CallResult
 from .manifest import load_manifest
 from .mapref import MapRef
@@ -208,7 +208,7 @@ def cmd_check(ns: argparse.Namespace) -> int:
 
 
 def cmd_include(ns: argparse.Namespace) -> int:
-    print(include_dir())
+    print(rust_crate_dir() if ns.rust else include_dir())
     return EXIT_OK
 
 
@@ -294,9 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check)
     include = sub.add_parser(
         "include",
-        help="print the directory of the C guest header wasi_map.h (for clang -I)",
-        description="Print the directory that holds wasi_map.h, the C guest header: "
-        'clang ... -I "$(wasi-map include)".',
+        help="print the directory of the guest headers wasi_map.h and wasi_map.hpp (for clang -I)",
+        description="Print the directory that holds wasi_map.h and wasi_map.hpp, the C and "
+        'C++ guest headers: clang ... -I "$(wasi-map include)".  With --rust, the directory '
+        "of the Rust guest crate (Cargo.toml, src/lib.rs).",
+    )
+    include.add_argument(
+        "--rust", action="store_true", help="print the Rust crate's directory instead"
     )
     include.set_defaults(func=cmd_include)
     serving = sub.add_parser(

@@ -1,11 +1,13 @@
 #!/bin/sh
 # Debian packages the project needs beyond Python: gcc (the C core), clang,
-# lld, wasi-libc and the wasm32 compiler runtime (the C example guests),
+# lld, wasi-libc and the wasm32 compiler runtime (the C and C++ guests),
+# rustc and its wasm32 standard library (the Rust guests: Debian's rustc,
+# called as /usr/bin/rustc, not a rustup toolchain that may be on PATH),
 # graphviz (`dot`, for ownership graphs), redis-server (the Redis store's
 # tests and benchmark start their own on a free port).
 # Installs only what is missing; uses sudo when not root.
 set -eu
-packages="gcc libc6-dev clang lld wasi-libc libclang-rt-14-dev-wasm32 graphviz redis-server"
+packages="gcc libc6-dev clang lld wasi-libc libclang-rt-14-dev-wasm32 rustc libstd-rust-dev-wasm32 graphviz redis-server"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,4 +1,4 @@
-"""The C files generated from the ABI: native/abi_gen.h and the guest header.
+"""The files generated from the ABI: native/abi_gen.h and the guest bindings' raw half.
 
 `python -m broker.abi` writes them; `python -m broker.abi --check` reports
 the stale ones (tests/abi/test_codegen.py runs it).  The docs' tables are
@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .codegen_rust import rust_abi
 from .constants import (
     ENTRY_COST,
     HANDLE_INDEX_BITS,
@@ -150,19 +151,20 @@ def guest_header() -> str:
     out += [f"#define WM_{r.name} {r.value}u" for r in (Rights.READ, Rights.WRITE)]
     out.append("")
     out.append('#define WM_IMPORT(n) __attribute__((import_module("wasi_map"), import_name(n)))')
-    out.append("")
+    out += ["", "#ifdef __cplusplus", 'extern "C" {', "#endif", ""]
     for f in FUNCTIONS:
         args = ", ".join(f"{_C_TYPES[p.wasm]} {p.name}" for p in f.params)
         out.append(f"/* {f.doc} */")
         out.append(f'WM_IMPORT("{f.name}") wm_errno_t wm_{f.name}({args});')
-    out += ["", "#endif", ""]
+    out += ["", "#ifdef __cplusplus", "}", "#endif", "", "#endif", ""]
     return "\n".join(out)
 
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout the files are written into
-GENERATED: dict[str, Callable[[str], str]] = {  # the C files; docs: broker/docgen
+GENERATED: dict[str, Callable[[str], str]] = {  # code; the docs: broker/docgen
     "native/abi_gen.h": lambda _old: c_header(),
     "guests/include/wasi_map.h": lambda _old: guest_header(),
+    "guests/rust/src/abi.rs": lambda _old: rust_abi(),
 }
 
 

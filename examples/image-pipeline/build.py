@@ -1,7 +1,8 @@
 """Build the image-pipeline guests from Python (for tests): runs build.sh.
 
 `python build.py` builds; `build()` returns the .wasm paths, and
-`toolchain_missing()` says why the guests cannot be built here, or None.
+`toolchain_missing()` says why the guests cannot be built here, or None:
+loader and sink are C, edges is C++, grayscale is Rust.
 """
 
 from __future__ import annotations
@@ -14,14 +15,20 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 MODULES = ("loader", "grayscale", "edges", "sink")
-INSTALL = "apt-get install -y --no-install-recommends clang lld wasi-libc libclang-rt-14-dev-wasm32"
+INSTALL = (
+    "apt-get install -y --no-install-recommends clang lld wasi-libc libclang-rt-14-dev-wasm32"
+    " rustc libstd-rust-dev-wasm32"
+)
+# The compilers build.sh runs, and the variables that pick others.
+COMPILERS = {"CC": "clang", "CXX": "clang++", "RUSTC": "/usr/bin/rustc"}
 
 
 def toolchain_missing() -> str | None:
-    """Why the guests cannot be built (no clang, no sh), or None."""
-    cc = os.environ.get("CC", "clang")
-    if shutil.which(cc) is None:
-        return f"{cc!r} not found; install the toolchain: {INSTALL}"
+    """Why the guests cannot be built (a compiler or sh missing), or None."""
+    for variable, default in COMPILERS.items():
+        compiler = os.environ.get(variable, default)
+        if shutil.which(compiler) is None:
+            return f"{compiler!r} not found; install the toolchain: {INSTALL}"
     if shutil.which("sh") is None:
         return "no 'sh' to run build.sh"
     return None
@@ -32,7 +39,7 @@ class BuildError(RuntimeError):
 
 
 def build() -> list[Path]:
-    """Compile every guest to HERE/NAME.wasm; raises BuildError with clang's output."""
+    """Compile every guest to HERE/NAME.wasm; raises BuildError with the compiler's output."""
     done = subprocess.run(["sh", str(HERE / "build.sh")], capture_output=True, text=True)
     if done.returncode:
         raise BuildError(f"build.sh failed (exit {done.returncode}):\n{done.stderr}")

@@ -3,7 +3,7 @@
 `python reference.py SEED [THRESHOLD]` prints what
 `wasi-map run app.toml --call loader.main SEED` prints: the FNV-1a 32
 checksum of the edge image and the count of edge pixels above the threshold.
-Every step mirrors one guest (loader.c, grayscale.c, edges.c, sink.c), on
+Every step mirrors one guest (loader.c, grayscale.rs, edges.cpp, sink.c), on
 whole images instead of tiles: the tiling must not change the result.
 """
 

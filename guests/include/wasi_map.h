@@ -28,6 +28,10 @@ typedef uint32_t wm_errno_t;
 
 #define WM_IMPORT(n) __attribute__((import_module("wasi_map"), import_name(n)))
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* open a named map granted to this module */
 WM_IMPORT("open") wm_errno_t wm_open(uint32_t name_ptr, uint32_t name_len, uint32_t rights, uint32_t out_h);
 /* a new anonymous map, owned by the caller, rights READ|WRITE */
@@ -64,5 +68,9 @@ WM_IMPORT("set_map") wm_errno_t wm_set_map(uint32_t h, uint32_t key_ptr, uint32_
 WM_IMPORT("get_map") wm_errno_t wm_get_map(uint32_t h, uint32_t key_ptr, uint32_t key_len, uint32_t out_h);
 /* call wasi_map_on_drop(cookie) when the map is reclaimed */
 WM_IMPORT("watch_drop") wm_errno_t wm_watch_drop(uint32_t h, int64_t cookie);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -61,6 +61,18 @@ class TestDerivedFiles:
             assert match, fn.name
             assert len(match.group(1).split(",")) == len(fn.params)
 
+    def test_rust_crate_declares_every_function_and_errno(self) -> None:
+        """abi.rs has one raw import per ABI function (same parameter count, i64 where the
+        ABI has one) and one `Error` variant per errno but OK, with its number."""
+        text = abi.GENERATED["guests/rust/src/abi.rs"]("")
+        for fn in abi.FUNCTIONS:
+            match = re.search(rf"pub fn {fn.name}\((.*?)\) -> u32;", text)
+            assert match, fn.name
+            types = [p.split(": ")[1] for p in match.group(1).split(", ")]
+            assert types == [{"i32": "u32", "i64": "i64"}[p.wasm] for p in fn.params]
+        for e in abi.Errno:
+            assert (f"{e.name.capitalize()} = {e.value}," in text) == (e is not abi.Errno.OK)
+
     def test_errno_values_are_the_contracts(self) -> None:
         """Errno numbers are fixed by the contract, docs/abi.md (guests compare the numbers)."""
         names = [e.name for e in sorted(abi.Errno)]

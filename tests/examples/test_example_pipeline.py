@@ -1,4 +1,4 @@
-"""The image-pipeline example: C guests, built here, compute what Python computes."""
+"""The image pipeline: its C, Rust and C++ guests, built here, compute what Python does."""
 
 from __future__ import annotations
 
@@ -37,10 +37,10 @@ build = _load("build")
 
 @pytest.fixture(scope="module", autouse=True)
 def guests() -> list[Path]:
-    """Build the guests once; skip only when there is no clang to build them with."""
+    """Build the guests once; skip only when a compiler (clang, clang++, rustc) is missing."""
     missing = build.toolchain_missing()
     if missing:
-        pytest.skip(f"cannot build the C guests: {missing}")
+        pytest.skip(f"cannot build the guests: {missing}")
     paths: list[Path] = build.build()
     return paths
 

@@ -175,6 +175,16 @@ class TestInclude:
         assert main(["include"]) == 0
         where = Path(capsys.readouterr().out.strip())
         assert (where / "wasi_map.h").read_bytes() == CHECKOUT_HEADER.read_bytes()
+        hpp = CHECKOUT_HEADER.with_name("wasi_map.hpp")
+        assert (where / "wasi_map.hpp").read_bytes() == hpp.read_bytes()
+
+    def test_rust_prints_the_crate_directory(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """`wasi-map include --rust` prints the Rust crate's directory, the same files
+        as guests/rust/ (docs/guest-rust.md builds src/lib.rs from there)."""
+        assert main(["include", "--rust"]) == 0
+        where = Path(capsys.readouterr().out.strip())
+        for name in ("Cargo.toml", "src/lib.rs", "src/abi.rs"):
+            assert (where / name).read_bytes() == (ROOT / "guests" / "rust" / name).read_bytes()
 
     @pytest.mark.skipif(shutil.which("clang") is None, reason="no clang to build a guest")
     def test_a_guest_builds_with_it(self, tmp_path: Path) -> None:

@@ -107,7 +107,14 @@ class TestWheel:
         cores = {n for n in package if n.startswith("broker/_wm") and n.endswith(".so")}
         assert len(cores) == 1, sorted(package)
         header = "broker/include/wasi_map.h"  # setup.py copies it from guests/include/
-        assert package == modules | cores | {"broker/py.typed", header}
+        bindings = {
+            header,
+            "broker/include/wasi_map.hpp",
+            "broker/rust/Cargo.toml",
+            "broker/rust/src/lib.rs",
+            "broker/rust/src/abi.rs",
+        }
+        assert package == modules | cores | {"broker/py.typed"} | bindings
         with zipfile.ZipFile(wheel) as zf, tarfile.open(sdist) as tar:
             (source,) = (
                 m for m in tar.getmembers() if m.name.endswith("guests/include/wasi_map.h")
