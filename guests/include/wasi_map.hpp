@@ -121,9 +121,10 @@ inline void store_u32(uint8_t* p, uint32_t v) { __builtin_memcpy(p, &v, sizeof v
 class bytes {
 public:
     constexpr bytes() = default;
-    /// A string literal, without its NUL.
+    /// A string literal, without its NUL (a const array with no NUL at its end: all of it).
     template <size_t N>
-    constexpr bytes(const char (&literal)[N]) : data_(literal), size_(N - 1)
+    constexpr bytes(const char (&literal)[N])
+        : data_(literal), size_(literal[N - 1] == '\0' ? N - 1 : N)
     {
     }
     /// A mutable char buffer is not a literal: say its length, bytes(buf, n).
@@ -492,12 +493,14 @@ public:
     /// The number of entries.
     result<uint32_t> len() const;
     /// Every key, listed through `page` (see key_range).
-    key_range keys(mutable_bytes page) const { return key_range(h_, page); }
+    key_range keys(mutable_bytes page) const& { return key_range(h_, page); }
+    /// Not of a temporary: it would close its handle before the listing began.
+    key_range keys(mutable_bytes page) const&& = delete;
     /// The key's version, 0 when absent.
     result<uint64_t> version(bytes key) const;
     /// The values of `keys`, written into `out`.
     result<value_list> get_many(const key_batch& keys, mutable_bytes out) const;
-    /// A new owning handle to the map referenced under `key`, with this handle's rights.
+    /// A new owning handle to the map referenced under `key`, READ only (narrowed here).
     result<read_map> get_map(bytes key) const;
     /// Ask for wasi_map_on_drop(cookie) when the map is reclaimed.
     result<void> watch_drop(int64_t cookie) const;
@@ -665,7 +668,12 @@ inline result<read_map> read_map::get_map(bytes key) const
 {
     wm_handle_t h = 0;
     wm_errno_t e = wm_get_map(h_, addr(key.data()), key.size(), addr(&h));
-    return detail::adopted<read_map>(e, h);
+    if (e != WM_OK)
+        return detail::adopted<read_map>(e, h);
+    // The child inherits this handle's rights, which may include WRITE (a map
+    // seen as a read_map): narrow it, so a read_map never passes WRITE on.
+    read_map inherited = read_map::adopt(h);
+    return inherited.clone();
 }
 
 inline result<void> read_map::watch_drop(int64_t cookie) const

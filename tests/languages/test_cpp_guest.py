@@ -85,6 +85,19 @@ class TestConformance:
 class TestHeader:
     """The header itself, as a user's build sees it."""
 
+    def test_keys_of_a_temporary_does_not_compile(self, tmp_path: Path) -> None:
+        """A temporary map would close its handle before the loop: keys() of one is deleted."""
+        src = tmp_path / "temp.cpp"
+        src.write_text(
+            '#include "wasi_map.hpp"\n'
+            'WASI_MAP_EXPORT("f") uint32_t f() {\n'
+            "    uint8_t page[64]; uint32_t n = 0;\n"
+            '    for (auto k : wasi_map::map::open("x").value().keys(page)) n += k.size();\n'
+            "    return n;\n}\n"
+        )
+        with pytest.raises(AssertionError, match="call to deleted member function 'keys'"):
+            build_cpp(src, tmp_path / "temp.wasm")
+
     @pytest.mark.parametrize("std", ["c++17", "c++20"])
     def test_compiles_without_warnings(self, tmp_path: Path, std: str) -> None:
         """A guest using wasi_map.hpp builds with -Wall -Wextra -Werror -pedantic."""

@@ -80,6 +80,16 @@ class TestCrate:
                 'wasi_map::export! { fn f(m: ReadMap) { let _ = m.set(b"k", b"v"); } }\n',
                 "no method named `set`",
             ),
+            (  # ACCES: a map reference needs a READ|WRITE child
+                "a ReadMap stored with set_map",
+                'wasi_map::export! { fn f(m: Map, c: ReadMap) { let _ = m.set_map(b"k", &c); } }\n',
+                "mismatched types",
+            ),
+            (  # a second owner of one handle: export! functions are not callable
+                "an export called from Rust with a handle number",
+                "wasi_map::export! { fn take(m: Map) {} fn f(m: Map) { take(m.handle()) } }\n",
+                "cannot find function `take`",
+            ),
         ],
     )
     def test_ownership_mistakes_do_not_compile(

@@ -42,7 +42,9 @@ CHECKS: dict[str, str] = {
     ),
     "maprefs": (
         "child.set x=y; parent.set_map('c', child); the child handle closed;"
-        " parent.get_map('c') reads x=y; get of 'c' is TYPE; get_map of a bytes key is TYPE"
+        " parent.get_map('c') reads x=y; get of 'c' is TYPE; get_map of a bytes key is TYPE;"
+        " get_map through the parent seen read-only gives a READ-only child (a write through"
+        " its number is ACCES).  C++ also: a const char array without a NUL is all bytes"
     ),
     "rights": (
         "open 'shared' read-write is OK; open 'ro' read-write is ACCES; open 'ro'"

@@ -4,7 +4,7 @@
 //! |------------------------|------------------------------------------------|
 //! | an owning handle       | [`Map`] (READ and WRITE) or [`ReadMap`] (READ); `Drop` closes it |
 //! | pass as `own`          | move the value into the call                   |
-//! | pass as `borrow`       | pass `&Map` / `&ReadMap`                       |
+//! | pass as `borrow`       | pass `&Map` / `&ReadMap` (the rights are the lender's, READ only for `borrow:r`) |
 //! | pass as `share`        | pass `map.share()` ([`Share`])                 |
 //! | received by `borrow`   | [`Borrowed<Map>`] / [`Borrowed<ReadMap>`]: usable, never movable |
 //! | `:r`                   | [`ReadMap`]: it has no writing methods         |
@@ -56,7 +56,9 @@ const ABSENT: u32 = u32::MAX;
 // ----------------------------------------------------------------------------
 // ReadMap: an owning handle that can only read.
 
-/// An owning handle with READ only (`:r`, a read-only clone, `ReadMap::open`).
+/// An owning handle this code only reads through: it has no writing methods.
+/// `ReadMap::open`, `Map::read_only` and `get_map` give it READ only; one
+/// received from a call has what the manifest passes (READ only for `:r`).
 /// Dropping it closes the handle; the map lives while anything else owns it.
 #[repr(transparent)]
 #[derive(Debug)]
@@ -186,9 +188,11 @@ impl ReadMap {
         Ok(Values { rest: &out[..used as usize] })
     }
 
-    /// A new owning handle to the map referenced under `key`, READ only.
+    /// A new owning handle to the map referenced under `key`, READ only
+    /// (narrowed here: `self` may carry WRITE, which the child would inherit).
     pub fn get_map(&self, key: &[u8]) -> Result<ReadMap> {
-        get_map(self.h, key).map(|h| ReadMap { h })
+        let inherited = ReadMap { h: get_map(self.h, key)? };
+        inherited.try_clone() // `inherited` is closed as it drops
     }
 
     /// Call this module's `wasi_map_on_drop(cookie)` when the map is reclaimed.
@@ -301,7 +305,9 @@ impl Map {
     }
 
     /// Store under `key` a reference to `child`'s map (which it keeps alive).
-    pub fn set_map(&self, key: &[u8], child: &ReadMap) -> Result<()> {
+    /// The child must be READ and WRITE (the broker answers `Acces` otherwise),
+    /// so a `ReadMap` does not compile here.
+    pub fn set_map(&self, key: &[u8], child: &Map) -> Result<()> {
         let (kp, kl) = span(key);
         check(unsafe { raw::set_map(self.h, kp, kl, child.h) })
     }
@@ -642,28 +648,39 @@ macro_rules! __or_unit {
 /// ```
 ///
 /// Each parameter arrives through [`FromWasm`], the result leaves through
-/// [`IntoWasm`]; the body is an ordinary function body.
+/// [`IntoWasm`]; the body is an ordinary function body.  The types are a
+/// promise about the manifest: a `Map` parameter must be declared `own` or
+/// `share`, a `Borrowed` one `borrow`, a `Map` result `own`.  Where they
+/// disagree the module can end up closing a handle it does not own (the
+/// broker still checks every handle: nothing outside the module is hurt).
+/// The exported functions cannot be called from Rust.
 #[macro_export]
 macro_rules! export {
     ($(
         $(#[$meta:meta])*
         fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block
     )*) => {$(
-        $(#[$meta])*
-        #[no_mangle]
-        pub extern "C" fn $name(
-            $($arg: <$ty as $crate::FromWasm>::Wasm),*
-        ) -> <$crate::__or_unit!($($ret)?) as $crate::IntoWasm>::Wasm {
-            #[inline(always)]
-            fn body($($arg: $ty),*) -> $crate::__or_unit!($($ret)?) $body
-            $crate::IntoWasm::into_wasm(body(
-                $(unsafe { <$ty as $crate::FromWasm>::from_wasm($arg) }),*
-            ))
-        }
+        // In an anonymous const, so Rust code cannot call the export with a
+        // number of its own (which would make a second owner of a handle);
+        // the symbol is exported all the same.
+        const _: () = {
+            $(#[$meta])*
+            #[no_mangle]
+            pub extern "C" fn $name(
+                $($arg: <$ty as $crate::FromWasm>::Wasm),*
+            ) -> <$crate::__or_unit!($($ret)?) as $crate::IntoWasm>::Wasm {
+                #[inline(always)]
+                fn body($($arg: $ty),*) -> $crate::__or_unit!($($ret)?) $body
+                $crate::IntoWasm::into_wasm(body(
+                    $(unsafe { <$ty as $crate::FromWasm>::from_wasm($arg) }),*
+                ))
+            }
+        };
     )*};
 }
 
-/// Declare another module's exports as Rust functions:
+/// Declare another module's exports as Rust functions (their types, as for
+/// [`export!`], are a promise about the exporter's manifest):
 ///
 /// ```ignore
 /// wasi_map::import! {

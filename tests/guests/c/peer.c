@@ -41,13 +41,16 @@ static void keep_handle(wm_handle_t h)
     kept = h;
 }
 
-/* A new map holding 'k0'..'k<n-1>' (all "v") at *out; its errno. */
+/* A new map holding 'k0'..'k<n-1>' (all "v"; none for n <= 0) at *out; its
+ * errno (the map is closed again if a set fails). */
 static wm_errno_t filled(int32_t n, wm_handle_t *out)
 {
     wm_errno_t err = wm_new(ADDR(out));
-    for (uint32_t i = 0; err == WM_OK && i < (uint32_t)n; i++) {
+    if (err != WM_OK)
+        return err;
+    for (int32_t i = 0; err == WM_OK && i < n; i++) {
         char key[12], digits[10];
-        uint32_t len = 0, d = 0, v = i;
+        uint32_t len = 0, d = 0, v = (uint32_t)i;
         do {
             digits[d++] = (char)('0' + v % 10);
             v /= 10;
@@ -57,6 +60,8 @@ static wm_errno_t filled(int32_t n, wm_handle_t *out)
             key[len++] = digits[--d];
         err = wm_set(*out, ADDR(key), len, STR("v"));
     }
+    if (err != WM_OK)
+        wm_close(*out);
     return err;
 }
 

@@ -174,6 +174,15 @@ WASI_MAP_EXPORT("check_maprefs") int32_t check_maprefs()
     STEP(7, parent->get("c", buf).error() == wm::errc::type);
     STEP(8, parent->set("b", "bytes"));
     STEP(9, parent->get_map("b").error() == wm::errc::type);
+    // read_map::get_map narrows: the child is READ only, though the parent
+    // handle (a map seen as a read_map) carries WRITE.
+    const wm::read_map& as_read = *parent;
+    auto narrowed = as_read.get_map("c");
+    STEP(10, narrowed);
+    STEP(11, wm_set(narrowed->handle(), wm::addr("x"), 1, wm::addr("z"), 1) == WM_ACCES);
+    // A const array with no NUL at its end is all bytes; a literal drops its NUL.
+    static const char abc[3] = {'a', 'b', 'c'};
+    STEP(12, wm::bytes(abc).size() == 3 && wm::bytes("abc").size() == 3);
     return 0;
 }
 

@@ -142,6 +142,11 @@ fn maprefs() -> i32 {
     step!(7, parent.get(b"c", &mut buf) == Err(Error::Type));
     step!(8, parent.set(b"bytes", b"1").is_ok());
     step!(9, parent.get_map(b"bytes").err() == Some(Error::Type));
+    // ReadMap::get_map narrows: the child handle is READ only, though the
+    // parent handle carries WRITE.
+    let child = take!(10, (&*parent as &ReadMap).get_map(b"c"));
+    let (kp, vp) = (b"x".as_ptr() as u32, b"z".as_ptr() as u32);
+    step!(11, unsafe { raw::set(child.handle(), kp, 1, vp, 1) } == Error::Acces as u32);
     0
 }
 
