@@ -105,15 +105,21 @@ class RedisClusterStore(RedisStore):
             )
 
     def _run(self, how: Callable[..., Any], *args: Any) -> Any:
-        """`how(*args)`; when the master is unreachable or the slot moved,
-        once more after reading the slot map again; any failure a StoreError."""
+        """`how(*args)`; when the slot moved, once more at the node MOVED names;
+        when the master is unreachable, once more after reading the slot map
+        again; any failure a StoreError."""
         try:
             try:
+                return how(*args)
+            except redis.exceptions.MovedError as moved:
+                # MOVED names the slot's master: go there.  Reading the slot
+                # map again is not enough: right after a failover the node
+                # asked may not know of it yet, and send us back.
+                self._rc().nodes_manager.move_slot(moved)
                 return how(*args)
             except (
                 redis.ConnectionError,
                 redis.TimeoutError,
-                redis.exceptions.MovedError,
                 redis.exceptions.ReadOnlyError,  # a demoted master, before MOVED
                 redis.exceptions.ClusterDownError,
                 redis.exceptions.SlotNotCoveredError,
