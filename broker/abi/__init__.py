@@ -4,15 +4,15 @@ One package, a module per job: errnos.py (errnos and rights), constants.py
 (the numbers C and Python share), declaration.py (how a function is
 declared), functions.py (every function), batch.py (the batch buffer
 formats) and codegen.py, which writes the C registration table
-(`native/abi_gen.h`) and the guest header (`guests/include/wasi_map.h`):
-`python -m broker.abi`.  The `check` command and the ABI tables of
+(`native/abi_gen.h`), the guest bindings' generated halves and the Node.js
+host's table: `python -m broker.abi`.  (codegen is not imported here: it
+reads broker/limits.py, which reads this package.)  The `check` command and the ABI tables of
 docs/abi.md and docs/reference/functions.md (`python -m broker.docgen`)
 read it too.  Tests fail when any of them drifts, and when a function's
 declared errnos stop matching the C core's return paths.
 """
 
 from .batch import ABSENT, pack_items, pack_keys, unpack_records
-from .codegen import GENERATED, ROOT, c_header, guest_header, main
 from .constants import (
     DROP_EXPORT,
     ENTRY_COST,
@@ -41,7 +41,6 @@ __all__ = [
     "ENTRY_COST",
     "ERRNO_MEANING",
     "FUNCTIONS",
-    "GENERATED",
     "HANDLE_INDEX_BITS",
     "HANDLE_MAX_GEN",
     "IMPLEMENTED",
@@ -55,7 +54,6 @@ __all__ = [
     "PASS_KIND_MASK",
     "PASS_READONLY",
     "RIGHTS_ALL",
-    "ROOT",
     "AbiFunction",
     "Errno",
     "HandleState",
@@ -64,10 +62,7 @@ __all__ = [
     "Rights",
     "Shape",
     "Span",
-    "c_header",
     "declare",
-    "guest_header",
-    "main",
     "pack_items",
     "pack_keys",
     "parse_rights",

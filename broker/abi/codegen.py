@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .codegen_node import node_abi
 from .codegen_rust import rust_abi
 from .constants import (
     ENTRY_COST,
@@ -165,6 +166,7 @@ GENERATED: dict[str, Callable[[str], str]] = {  # code; the docs: broker/docgen
     "native/abi_gen.h": lambda _old: c_header(),
     "guests/include/wasi_map.h": lambda _old: guest_header(),
     "guests/rust/src/abi.rs": lambda _old: rust_abi(),
+    "hosts/node/src/abi.js": lambda _old: node_abi(),
 }
 
 

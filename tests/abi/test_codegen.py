@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from broker import _native, abi
+from broker.abi import codegen
 
 # The checkout this test file is in (broker/ may be an installed copy).
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -32,18 +33,20 @@ class TestDerivedFiles:
     ) -> None:
         """--check reports drift and writes nothing; without it the files are written."""
         (tmp_path / "native").mkdir()
-        assert abi.main(["--check"], root=tmp_path) == 1
-        assert capsys.readouterr().out.splitlines() == [f"stale: {rel}" for rel in abi.GENERATED]
+        assert codegen.main(["--check"], root=tmp_path) == 1
+        assert capsys.readouterr().out.splitlines() == [
+            f"stale: {rel}" for rel in codegen.GENERATED
+        ]
         assert [p.name for p in tmp_path.rglob("*")] == ["native"]
-        assert abi.main([], root=tmp_path) == 0
-        assert (tmp_path / "native" / "abi_gen.h").read_text() == abi.c_header()
-        assert abi.main(["--check"], root=tmp_path) == 0
+        assert codegen.main([], root=tmp_path) == 0
+        assert (tmp_path / "native" / "abi_gen.h").read_text() == codegen.c_header()
+        assert codegen.main(["--check"], root=tmp_path) == 0
 
     def test_outside_a_source_tree_it_says_so(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """An installed package has no native/ to write into: one line, not "stale"."""
-        assert abi.main(["--check"], root=tmp_path) == 2
+        assert codegen.main(["--check"], root=tmp_path) == 2
         assert capsys.readouterr().err == (
             f"{tmp_path}: not a wasi-map source tree (no native/); run this in a checkout\n"
         )
@@ -55,7 +58,7 @@ class TestDerivedFiles:
 
     def test_guest_header_declares_every_function(self) -> None:
         """The guest header has one import per ABI function with the right parameter count."""
-        header = abi.guest_header()
+        header = codegen.guest_header()
         for fn in abi.FUNCTIONS:
             match = re.search(rf"wm_errno_t wm_{fn.name}\((.*?)\);", header)
             assert match, fn.name
@@ -64,7 +67,7 @@ class TestDerivedFiles:
     def test_rust_crate_declares_every_function_and_errno(self) -> None:
         """abi.rs has one raw import per ABI function (same parameter count, i64 where the
         ABI has one) and one `Error` variant per errno but OK, with its number."""
-        text = abi.GENERATED["guests/rust/src/abi.rs"]("")
+        text = codegen.GENERATED["guests/rust/src/abi.rs"]("")
         for fn in abi.FUNCTIONS:
             match = re.search(rf"pub fn {fn.name}\((.*?)\) -> u32;", text)
             assert match, fn.name
@@ -133,7 +136,7 @@ class TestGeneratedC:
 
     @pytest.mark.parametrize("fn", abi.FUNCTIONS, ids=lambda f: f.name)
     def test_args_and_spans_follow_the_declaration(self, fn: abi.AbiFunction) -> None:
-        header = abi.c_header()
+        header = codegen.c_header()
         block = re.search(rf"#define WM_ARGS_{fn.name} \\\n(.*?)\n(?!    )", header, re.DOTALL)
         assert block, fn.name
         text = block.group(1)
@@ -149,7 +152,7 @@ class TestGeneratedC:
             assert f"{{A_{s.param}, {bound}}}" in text
 
     def test_needs_macros_are_the_declared_rights(self) -> None:
-        header = abi.c_header()
+        header = codegen.c_header()
         assert "#define WM_NEEDS_GET (WM_RIGHT_READ)\n" in header
         assert "#define WM_NEEDS_SET_IF (WM_RIGHT_READ | WM_RIGHT_WRITE)\n" in header
         assert "#define WM_NEEDS_SET_MAP_CHILD (WM_RIGHT_READ | WM_RIGHT_WRITE)\n" in header
@@ -159,7 +162,7 @@ class TestGeneratedC:
 
     def test_shared_numbers_are_not_restated_in_c(self) -> None:
         """The numbers abi_gen.h defines are defined nowhere else in native/."""
-        generated = set(re.findall(r"^#define (WM_\w+)", abi.c_header(), re.MULTILINE))
+        generated = set(re.findall(r"^#define (WM_\w+)", codegen.c_header(), re.MULTILINE))
         for path in sorted((CHECKOUT / "native").glob("*.[ch]")):
             if path.name == "abi_gen.h":
                 continue

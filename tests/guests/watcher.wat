@@ -1,0 +1,41 @@
+;; watcher.wat: watch_drop and wasi_map_on_drop, for the drop-notice tests.
+;; Notices are kept in memory: their count at 1016, cookies from 1024 on.
+(module
+  (import "wasi_map" "new" (func $new (param i32) (result i32)))
+  (import "wasi_map" "close" (func $close (param i32) (result i32)))
+  (import "wasi_map" "set_map" (func $set_map (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_map" "watch_drop" (func $watch_drop (param i32 i64) (result i32)))
+  (memory (export "memory") 1)
+  (global $trap_on_drop (mut i32) (i32.const 0))
+
+  ;; a new map's handle (or -errno)
+  (func (export "new") (result i32)
+    (local $err i32)
+    (local.set $err (call $new (i32.const 0)))
+    (if (result i32) (local.get $err)
+      (then (i32.sub (i32.const 0) (local.get $err)))
+      (else (i32.load (i32.const 0)))))
+  (func (export "close") (param i32) (result i32) (call $close (local.get 0)))
+  ;; parent[key ""] = child
+  (func (export "link") (param i32 i32) (result i32)
+    (call $set_map (local.get 0) (i32.const 0) (i32.const 0) (local.get 1)))
+  (func (export "watch") (param i32 i64) (result i32) (call $watch_drop (local.get 0) (local.get 1)))
+  (func (export "count") (result i32) (i32.load (i32.const 1016)))
+  (func (export "cookie") (param i32) (result i64)
+    (i64.load (i32.add (i32.const 1024) (i32.shl (local.get 0) (i32.const 3)))))
+  (func (export "trap_on_drop") (global.set $trap_on_drop (i32.const 1)))
+  ;; a handler that makes, watches and drops a map: its notice waits for the next delivery
+  (func (export "wasi_map_on_drop") (param i64)
+    (local $n i32) (local $h i32)
+    (local.set $n (i32.load (i32.const 1016)))
+    (i64.store (i32.add (i32.const 1024) (i32.shl (local.get $n) (i32.const 3))) (local.get 0))
+    (i32.store (i32.const 1016) (i32.add (local.get $n) (i32.const 1)))
+    (if (global.get $trap_on_drop) (then unreachable))
+    (if (i64.eq (local.get 0) (i64.const 7))
+      (then
+        (drop (call $new (i32.const 0)))
+        (local.set $h (i32.load (i32.const 0)))
+        (drop (call $watch_drop (local.get $h) (i64.const 70)))
+        (drop (call $close (local.get $h))))))
+  (func (export "trap") unreachable)
+)
