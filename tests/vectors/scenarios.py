@@ -16,8 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "support"), str(Path(__file__).parent)]
 
+from scenarios_links import SCENARIOS as LINKS  # noqa: E402
 from vectors import VECTORS, notation, record  # noqa: E402
 
 from broker.abi import FUNCTIONS, Errno  # noqa: E402
@@ -547,6 +548,21 @@ SCENARIOS: dict[str, Callable[[], Steps]] = {
         gc_cycles,
     )
 }
+
+
+def _linked(name: str) -> Callable[[], Steps]:
+    """A scenario of scenarios_links.py: its steps as they are written there."""
+
+    def make() -> Steps:
+        about, app, steps = LINKS[name]
+        s = Steps(name, about, app)
+        s.steps = [dict(step) for step in steps]
+        return s
+
+    return make
+
+
+SCENARIOS.update({name: _linked(name) for name in LINKS})
 
 
 def main(argv: list[str]) -> int:
