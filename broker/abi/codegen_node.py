@@ -23,6 +23,7 @@ from .constants import (
     MAX_INSTANCES,
     MAX_MODULES,
     MAX_NAME_LEN,
+    PASS_KIND_MASK,
     PASS_READONLY,
     PassKind,
 )
@@ -93,6 +94,7 @@ def node_abi() -> str:
         "export const PassKind = Object.freeze({",
         *[f"  {k.name}: {k.value}," for k in PassKind],
         "});",
+        f"export const PASS_KIND_MASK = {PASS_KIND_MASK};",
         f"export const PASS_READONLY = {PASS_READONLY};",
         "",
         "/** A handle number: slot index in the low bits, generation (1..max) above. */",

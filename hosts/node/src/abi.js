@@ -52,6 +52,7 @@ export const PassKind = Object.freeze({
   BORROW: 2,
   SHARE: 3,
 });
+export const PASS_KIND_MASK = 3;
 export const PASS_READONLY = 4;
 
 /** A handle number: slot index in the low bits, generation (1..max) above. */

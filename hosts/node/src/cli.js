@@ -132,6 +132,8 @@ export async function main(argv, io = { out: (s) => console.log(s), err: (s) => 
       io.err(`wasi-map-node: ${/** @type {Error} */ (e).message}`);
       return EXIT_BAD_INPUT;
     }
-    throw e;
+    // Anything else is this host's own bug: still one line, never a stack trace.
+    io.err(`wasi-map-node: internal error: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    return EXIT_BAD_INPUT;
   }
 }

@@ -4,7 +4,7 @@
 // the manifest reader and Broker.load both check through these, and a
 // problem is a SpecError saying where (["limits"], ["grants", NAME]) and what.
 
-import { DEFAULT_LIMITS, LIMIT_CEILINGS, MAX_INSTANCES, MAX_NAME_LEN, ON_QUOTA, READ, WRITE } from "./abi.js";
+import { DEFAULT_LIMITS, LIMIT_CEILINGS, MAX_INSTANCES, MAX_NAME_LEN, ON_QUOTA, READ, RIGHTS_ALL, WRITE } from "./abi.js";
 
 /**
  * A module's limits (docs/reference/limits.md).  `bytes` and `entries`
@@ -35,11 +35,31 @@ export class SpecError extends Error {
   }
 }
 
+/**
+ * A TOML float, kept apart from integers (which the parser gives as BigInt),
+ * so that `handles = 1.0` is refused as Python's manifest reader refuses it;
+ * it shows as Python shows a float.
+ */
+export class TomlFloat {
+  /** @param {number} value */
+  constructor(value) {
+    this.value = value;
+  }
+
+  toString() {
+    return Number.isInteger(this.value) ? `${this.value}.0` : String(this.value);
+  }
+
+  toJSON() {
+    return this.toString();
+  }
+}
+
 /** A value as a message quotes it, cut short. @param {unknown} value */
 export function shown(value) {
   let text;
   if (typeof value === "string") text = `'${value}'`;
-  else if (typeof value === "bigint") text = value.toString();
+  else if (typeof value === "bigint" || value instanceof TomlFloat) text = value.toString();
   else text = JSON.stringify(value) ?? String(value);
   return text.length <= 40 ? text : `${text.slice(0, 37)}...`;
 }
@@ -64,7 +84,7 @@ export function checkLimits(table, base = DEFAULTS) {
   /** @type {Record<string, any>} */
   const out = { ...base };
   for (const [name, value] of Object.entries(table)) {
-    if (!(name in DEFAULT_LIMITS)) {
+    if (!Object.hasOwn(DEFAULT_LIMITS, name)) {
       throw new SpecError(["limits"], `unknown limit '${name}' (known: ${known.join(", ")})`);
     }
     if (name === "on_quota") {
@@ -91,7 +111,7 @@ export function checkLimits(table, base = DEFAULTS) {
  * @param {unknown} rights @param {boolean} numbers
  */
 export function parseRights(rights, numbers) {
-  if (numbers && typeof rights === "number" && Number.isInteger(rights) && (rights & ~3) === 0 && rights >= 0) {
+  if (numbers && typeof rights === "number" && Number.isInteger(rights) && (rights & ~RIGHTS_ALL) === 0 && rights >= 0) {
     return rights;
   }
   if (typeof rights === "string" && rights && /^[rw]+$/.test(rights) && new Set(rights).size === rights.length) {

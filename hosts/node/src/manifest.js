@@ -19,6 +19,7 @@ import {
   moduleNameProblem,
   shown,
   SpecError,
+  TomlFloat,
 } from "./limits.js";
 
 export const MAX_MANIFEST_SIZE = 2 ** 20;
@@ -86,6 +87,8 @@ export function loadManifest(file) {
   const gcThreshold = /** @type {number | bigint} */ (options.gc_threshold ?? DEFAULT_GC_THRESHOLD);
   const problem = thresholdProblem(gcThreshold);
   if (problem) throw fail("broker.gc_threshold", problem);
+  // TOML integers come as BigInt: a number where it is exact, as the API takes it.
+  const threshold = typeof gcThreshold === "bigint" && gcThreshold <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(gcThreshold) : gcThreshold;
   let limits;
   try {
     limits = checkLimits(data.limits ?? {});
@@ -123,7 +126,21 @@ export function loadManifest(file) {
       throw e;
     }
   });
-  return { path: file, limits, strictBorrows, gcThreshold, modules };
+  return { path: file, limits, strictBorrows, gcThreshold: threshold, modules };
+}
+
+/**
+ * The parsed document with every float wrapped in a TomlFloat.
+ * @param {unknown} value
+ * @returns {any}
+ */
+function floatsMarked(value) {
+  if (typeof value === "number") return new TomlFloat(value);
+  if (Array.isArray(value)) return value.map(floatsMarked);
+  if (value && typeof value === "object" && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, floatsMarked(v)]));
+  }
+  return value;
 }
 
 /** The manifest's TOML: a regular file of at most 1 MiB, in UTF-8. @param {string} file */
@@ -140,12 +157,14 @@ function parseFile(file) {
   }
   let text;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(raw);
+    // ignoreBOM: keep a BOM in the text, to refuse it below as tomllib does.
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(raw);
   } catch {
     throw new ManifestError(`${file}: invalid TOML: not UTF-8`);
   }
+  if (text.startsWith("\uFEFF")) throw new ManifestError(`${file}: invalid TOML: a byte order mark at line 1, column 1`);
   try {
-    return /** @type {Record<string, unknown>} */ (parse(text, { integersAsBigInt: "asNeeded" }));
+    return /** @type {Record<string, unknown>} */ (floatsMarked(parse(text, { integersAsBigInt: true })));
   } catch (e) {
     const first = String(/** @type {Error} */ (e).message).split("\n")[0];
     throw new ManifestError(`${file}: invalid TOML: ${first}`);

@@ -12,14 +12,14 @@
 // applying are split so that a call with several handle parameters passes
 // all of them or none.
 
-import { Errno, MAX_HANDLE_ARGS, PASS_READONLY, PassKind, READ, RIGHTS_ALL } from "./abi.js";
+import { Errno, MAX_HANDLE_ARGS, PASS_KIND_MASK, PASS_READONLY, PassKind, READ, RIGHTS_ALL } from "./abi.js";
 import { HandleState } from "./handles.js";
 
-const KIND_MASK = 3;
-const MAX_LENDS = 0xffff; // a handle lent to this many calls at once is BUSY (a u16 in the C core)
+/** A handle lent to this many calls at once is BUSY (a u16 in the C core). */
+export const MAX_LENDS = 0xffff;
 
 /** The PassKind of a pass code (without the :r bit). @param {number} how */
-export const kindOf = (how) => how & KIND_MASK;
+export const kindOf = (how) => how & PASS_KIND_MASK;
 
 /**
  * The pass code of a declared kind ("own", "borrow:r", "i32"...).

@@ -5,12 +5,11 @@
 // the same words as the C core's wm_pass_explain, so a message reads the
 // same on both hosts.
 
-import { Errno, MAX_HANDLE_ARGS } from "./abi.js";
-import { kindOf } from "./ownership.js";
+import { Errno, MAX_HANDLE_ARGS, PassKind } from "./abi.js";
+import { kindOf, MAX_LENDS } from "./ownership.js";
 
 const ERRNO_NAMES = Object.fromEntries(Object.entries(Errno).map(([name, n]) => [n, name]));
-const KIND_NAMES = ["plain", "own", "borrow", "share"];
-const MAX_LENDS = 0xffff;
+const KIND_NAMES = Object.fromEntries(Object.entries(PassKind).map(([name, n]) => [n, name.toLowerCase()]));
 
 const NEW_HANDLE = "a handle it got from open, new, clone, get_map or a call";
 const NO_ROOM =
@@ -23,7 +22,7 @@ const NO_ROOM =
  */
 export function passExplain(err, how, flags, handle) {
   const { result } = flags;
-  const own = kindOf(how) === 1;
+  const own = kindOf(how) === PassKind.OWN;
   const giver = result ? "the callee" : "the caller";
   const pass = result ? "returned" : "passed";
   const verb = result ? "return" : "pass";

@@ -94,3 +94,13 @@ describe("loadManifest", () => {
     await assert.rejects(Broker.fromManifest(file), /exports\.new: params\[0\] is declared i64, but is i32/);
   });
 });
+
+describe("values the Python host refuses are refused here too", () => {
+  test("a float where an integer is wanted, a limit named like an Object member, a BOM", () => {
+    assert.match(problem(`[modules.d]\npath = ${driver}\nlimits = { handles = 1.0 }\n`), /limit handles must be an integer in 0\.\.\d+, got 1\.0$/);
+    assert.match(problem(`[modules.d]\npath = ${driver}\nlimits = { handles = 1e3 }\n`), /got 1000\.0$/);
+    assert.match(problem(`[broker]\ngc_threshold = 5.0\n[modules.d]\npath = ${driver}\n`), /^broker\.gc_threshold: /);
+    assert.match(problem(`[modules.d]\npath = ${driver}\nlimits = { toString = 1 }\n`), /unknown limit 'toString'/);
+    assert.match(problem(`\uFEFF[modules.d]\npath = ${driver}\n`), /invalid TOML/);
+  });
+});
