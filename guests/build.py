@@ -39,6 +39,16 @@ PACKAGES = {
 }
 
 
+# A sanitizer runtime preloaded into this process (tests/native/run_sanitized.sh
+# runs the suite so) must not reach the compilers: rustc fails under it.
+SANITIZER_VARS = ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+
+
+def compiler_env() -> dict[str, str]:
+    """This process's environment, less a preloaded sanitizer runtime."""
+    return {k: v for k, v in os.environ.items() if k not in SANITIZER_VARS}
+
+
 class BuildError(RuntimeError):
     """The compiler failed; the message carries its output."""
 
@@ -90,7 +100,7 @@ def command(
 
 
 def _run(argv: list[str]) -> None:
-    done = subprocess.run(argv, capture_output=True, text=True)
+    done = subprocess.run(argv, capture_output=True, text=True, env=compiler_env())
     if done.returncode:
         raise BuildError(f"{' '.join(argv)}\n{done.stderr}")
 

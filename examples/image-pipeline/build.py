@@ -38,9 +38,10 @@ class BuildError(RuntimeError):
     """build.sh failed; the message carries the compiler's output."""
 
 
-def build() -> list[Path]:
-    """Compile every guest to HERE/NAME.wasm; raises BuildError with the compiler's output."""
-    done = subprocess.run(["sh", str(HERE / "build.sh")], capture_output=True, text=True)
+def build(env: dict[str, str] | None = None) -> list[Path]:
+    """Compile every guest to HERE/NAME.wasm (in `env`, default this process's);
+    raises BuildError with the compiler's output."""
+    done = subprocess.run(["sh", str(HERE / "build.sh")], capture_output=True, text=True, env=env)
     if done.returncode:
         raise BuildError(f"build.sh failed (exit {done.returncode}):\n{done.stderr}")
     return [HERE / f"{m}.wasm" for m in MODULES]

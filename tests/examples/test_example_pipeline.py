@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from example_builds import compiler_env
 from paths import ROOT
 
 from broker import Broker, Own, StaleHandleError, cli
@@ -41,7 +42,7 @@ def guests() -> list[Path]:
     missing = build.toolchain_missing()
     if missing:
         pytest.skip(f"cannot build the guests: {missing}")
-    paths: list[Path] = build.build()
+    paths: list[Path] = build.build(compiler_env())
     return paths
 
 

@@ -18,8 +18,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from language_builds import guest_build
 from paths import ROOT
 
+COMPILERS = {"clang", "clang++", "/usr/bin/rustc"}
 FILE = re.compile(r"^\*\*([\w./-]+)\*\*\n\n```\w*\n(.*?)```", re.M | re.S)
 CONSOLE = re.compile(r"^```console\n(.*?)```", re.M | re.S)
 
@@ -92,15 +94,18 @@ def run_session(page: Path, tmp_path: Path) -> None:
     """Each command prints what the page shows; `echo $?` the status before it."""
     where = workdir(page, tmp_path)
     env = {**os.environ, "PATH": f"{where / '.bin'}{os.pathsep}{os.environ['PATH']}"}
+    # A compiler runs without a preloaded sanitizer runtime (rustc fails under it).
+    bare = {k: v for k, v in env.items() if k not in guest_build.SANITIZER_VARS}
     status = 0
     for step in session(page):
         if step.command == "echo $?":
             assert step.expected == [str(status)], "the exit status before `echo $?`"
             continue
+        compiler = step.command.split()[0] in COMPILERS
         done = subprocess.run(
             ["bash", "-c", step.command],
             cwd=where,
-            env=env,
+            env=bare if compiler else env,
             capture_output=True,
             text=True,
             timeout=300,

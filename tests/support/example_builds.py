@@ -11,6 +11,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from language_builds import guest_build
+
+compiler_env = guest_build.compiler_env  # the compilers run without a preloaded sanitizer
 
 
 def build_guest(example: Path) -> None:
@@ -18,7 +21,9 @@ def build_guest(example: Path) -> None:
     cc = os.environ.get("CC", "clang")  # build.sh honours CC too
     if shutil.which(cc) is None:
         pytest.skip(f"cannot build the C guest: no {cc!r} (scripts/install-deps.sh)")
-    done = subprocess.run(["sh", str(example / "build.sh")], capture_output=True, text=True)
+    done = subprocess.run(
+        ["sh", str(example / "build.sh")], capture_output=True, text=True, env=compiler_env()
+    )
     assert done.returncode == 0, f"build.sh failed:\n{done.stderr}"
 
 

@@ -86,6 +86,6 @@ def _run(source: Path, command: Sequence[str]) -> str:
     problem = guest_build.missing(source)
     if problem:
         pytest.skip(f"cannot build the guest: {problem} (scripts/install-deps.sh)")
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=guest_build.compiler_env())
     assert done.returncode == 0, f"{shlex.join(command)}\nexited {done.returncode}:\n{done.stderr}"
     return done.stderr
