@@ -9,7 +9,7 @@ export interface Limits {
   entries: number;
   watches: number;
   on_quota: "error" | "trap";
-  /** Checked, not enforced yet on the Node host. */
+  /** Wall clock a call may run, from its outermost entry into the module, in ms; 0: no limit. */
   time_ms: number;
   /** Checked, not enforced yet on the Node host. */
   linear_memory: number;

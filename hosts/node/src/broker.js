@@ -8,8 +8,9 @@
 // notices").  Imports of other modules' exports are links (link.js),
 // resolved as modules come, in either order; a trap that began in a callee
 // tears down the callee, not the module the host called.  The cycle
-// collector (gc.js) runs inside the map store.  Not supported yet on this
-// host: host MapRefs, stores, time limits, instances > 1 (README.md).
+// collector (gc.js) runs inside the map store.  Time limits stop a module's
+// Wasm, never host code (deadline.js).  Not supported yet on this host:
+// host MapRefs, stores, instances > 1 (README.md).
 
 import { DROP_EXPORT, IMPORT_MODULE } from "./abi.js";
 import { abiImports } from "./abi_imports.js";
@@ -23,6 +24,7 @@ import { Links } from "./link.js";
 import { DEFAULT_GC_THRESHOLD, thresholdProblem } from "./gc.js";
 import { LoadedModule, ModuleInstance } from "./module.js";
 import { compile, readModule } from "./wasm.js";
+import { enterFromHost, instrument, tickImports } from "./deadline.js";
 
 const RANGES = { i32: 2n ** 32n, i64: 2n ** 64n };
 
@@ -140,7 +142,12 @@ export class Broker {
     const types = new Map(exports.filter((e) => e.kind === "func").map((e) => [e.name, /** @type {any} */ (e.type)]));
     const declared = declarationProblems(types, spec.exports);
     if (declared.length) throw new ModuleError(`${label}: exports.${declared[0][0]}: ${declared[0][1]}`);
-    const loaded = new LoadedModule(spec, label, module, exports);
+    // The code that runs checks its time limit (deadline.js); the guest's own is what was checked above.
+    const timed = spec.limits.time_ms > 0;
+    const code = timed ? compile(await instrument(bytes, label), label).module : module;
+    this._checkOpen(); // closed while it was instrumented
+    if (this._modules.has(name)) throw new ConfigError(`module '${name}' is already loaded`);
+    const loaded = new LoadedModule(spec, label, code, exports, timed);
     loaded.peerImports = imports.filter((i) => i.module !== IMPORT_MODULE);
     loaded.instances.push(this._instantiate(loaded));
     this._modules.set(name, loaded);
@@ -176,25 +183,34 @@ export class Broker {
     try {
       // A start function's ABI calls see no memory yet (every pointer FAULT): JS gives
       // host functions no way to the instance before instantiation returns.
-      inst.instance = new WebAssembly.Instance(loaded.module, { ...peers, [IMPORT_MODULE]: abiImports(inst) });
+      const ticks = loaded.timed ? tickImports(inst, (i) => this._links.markOrigin(i)) : {};
+      const imports = { ...peers, ...ticks, [IMPORT_MODULE]: abiImports(inst) };
+      enterFromHost(inst); // its start function
+      try {
+        inst.instance = new WebAssembly.Instance(loaded.module, imports);
+      } finally {
+        inst.depth--;
+      }
       const memory = inst.instance.exports.memory;
       if (memory instanceof WebAssembly.Memory) inst.memory.memory = memory;
       const init = inst.instance.exports._initialize;
       if (typeof init === "function") {
+        this._running = true;
+        enterFromHost(inst);
         try {
-          this._running = true;
           init();
         } finally {
           this._running = false;
+          inst.depth--;
         }
       }
     } catch (e) {
-      const where = inst.instance ? "_initialize" : "start";
+      const where = inst.instance ? "in _initialize" : "while starting"; // broker/runtime.py's words
       // A trap that began in a peer tears that peer down, as any trap does.
       const origin = this._links.takeOrigin();
-      if (origin && origin !== inst) this._tearDown(origin, `trapped in ${loaded.name}'s ${where}`);
+      if (origin && origin !== inst) this._tearDown(origin, `trapped in ${loaded.name}'s ${inst.instance ? "_initialize" : "start function"}`);
       this._dropInstance(inst);
-      throw new ModuleError(`${loaded.label}: trapped in ${where}: ${trapReason(e)}`, { cause: e });
+      throw new ModuleError(`${loaded.label}: trapped ${where}: ${trapReason(e)}`, { cause: e });
     }
     return inst;
   }
@@ -237,12 +253,14 @@ export class Broker {
     let error = null;
     this._running = true;
     this._links.takeOrigin();
+    enterFromHost(inst);
     try {
       raw = fn(...values);
     } catch (e) {
       error = this._trapped(inst, moduleName, exportName, e);
     } finally {
       this._running = false;
+      inst.depth--;
     }
     const dropTrap = this._deliver();
     this._replaceTorn();
@@ -342,12 +360,14 @@ export class Broker {
         if (inst.unloaded || inst.tornDown || typeof handler !== "function") continue;
         this._running = true;
         this._links.takeOrigin();
+        enterFromHost(inst);
         try {
           handler(cookie);
         } catch (e) {
           first ??= this._trapped(inst, inst.name, DROP_EXPORT, e);
         } finally {
           this._running = false;
+          inst.depth--;
         }
       }
     } finally {

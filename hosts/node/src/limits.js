@@ -17,7 +17,7 @@ import { DEFAULT_LIMITS, LIMIT_CEILINGS, MAX_INSTANCES, MAX_NAME_LEN, ON_QUOTA, 
  * @property {number} entries
  * @property {number} watches
  * @property {"error" | "trap"} on_quota
- * @property {number} time_ms        checked, not enforced yet on this host
+ * @property {number} time_ms        wall clock per outermost call, ms; 0: none (deadline.js)
  * @property {number} linear_memory  checked, not enforced yet on this host
  * @property {number} table_elements checked, not enforced yet on this host
  */

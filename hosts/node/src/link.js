@@ -13,8 +13,11 @@
 //      declared own/share results back, then ends the borrows it lent (a
 //      borrow the callee left open is closed and counted).
 // A trap notes the module it began in (first note wins), for the broker
-// to tear down when the trap reaches the host.
+// to tear down when the trap reaches the host.  A call notes when the
+// callee's outermost call began, for its time limit (deadline.js): from
+// `clock.now`, as performance.now() costs more than the whole call.
 
+import { clock, timeLimitMessage } from "./deadline.js";
 import { HostTrap, ModuleError } from "./errors.js";
 import { borrowEnd, kindOf, passAll, passCodes, stillBorrowed } from "./ownership.js";
 import { passTrapMessage } from "./traps.js";
@@ -155,23 +158,35 @@ export class Links {
       return (/** @type {number | bigint} */ a) => {
         if (link.hasHandles) return this.handleCall(link, [a]);
         const target = this.targetOf(link);
+        if (target.depth++ === 0) target.entry = clock.now;
+        let result;
         try {
-          return /** @type {Function} */ (link.fn)(a);
+          result = /** @type {Function} */ (link.fn)(a);
         } catch (e) {
           this.markOrigin(target);
           throw e;
+        } finally {
+          target.depth--;
         }
+        if (clock.now - link.importer.entry >= link.importer.timeLimit) this.pastLimit(link.importer);
+        return result;
       };
     }
     return (/** @type {Array<number | bigint>} */ ...args) => {
       if (link.hasHandles) return this.handleCall(link, args);
       const target = this.targetOf(link);
+      if (target.depth++ === 0) target.entry = clock.now;
+      let result;
       try {
-        return /** @type {Function} */ (link.fn)(...args);
+        result = /** @type {Function} */ (link.fn)(...args);
       } catch (e) {
         this.markOrigin(target);
         throw e;
+      } finally {
+        target.depth--;
       }
+      if (clock.now - link.importer.entry >= link.importer.timeLimit) this.pastLimit(link.importer);
+      return result;
     };
   }
 
@@ -212,10 +227,13 @@ export class Links {
     let raw;
     /** @type {unknown} */
     let trap = null;
+    if (target.depth++ === 0) target.entry = clock.now;
     try {
       raw = /** @type {Function} */ (link.fn)(...args);
     } catch (e) {
       trap = e;
+    } finally {
+      target.depth--;
     }
     // Strict borrows: a callee that left a borrow open traps before any
     // result passes (a result the caller's code never sees would leak).
@@ -250,6 +268,17 @@ export class Links {
       this.markOrigin(target);
       throw trap;
     }
+    if (clock.now - caller.entry >= caller.timeLimit) this.pastLimit(caller);
     return raw;
+  }
+
+  /**
+   * The caller's time ran out while its callee ran (the callee not blamed):
+   * it traps as the call returns, as at its next check.
+   * @param {import("./module.js").ModuleInstance} caller
+   */
+  pastLimit(caller) {
+    this.markOrigin(caller);
+    throw new HostTrap(timeLimitMessage(caller));
   }
 }

@@ -27,12 +27,14 @@ export class LoadedModule {
   /**
    * @param {ModuleSpec} spec @param {string} label @param {WebAssembly.Module} module
    * @param {import("./wasm.js").ExportInfo[]} exports
+   * @param {boolean} timed its code checks its time limit (deadline.js): it imports `tick`
    */
-  constructor(spec, label, module, exports) {
+  constructor(spec, label, module, exports, timed) {
     this.spec = spec;
     this.name = spec.name;
     this.label = label;
     this.module = module;
+    this.timed = timed;
     /** @type {Map<string, import("./wasm.js").FuncType>} every exported function's type */
     this.functions = new Map(exports.filter((e) => e.kind === "func").map((e) => [e.name, /** @type {any} */ (e.type)]));
     /** @type {ModuleInstance[]} */
@@ -63,6 +65,15 @@ export class ModuleInstance {
     this.memory = new GuestMemory();
     /** @type {WebAssembly.Instance | null} */
     this.instance = null;
+    /** calls into it now running (deadline.js): the outermost's start counts for its time limit */
+    this.depth = 0;
+    // Both fields start as doubles (not small integers) so that V8 keeps one
+    // shape for every instance: the calls between modules read them.
+    /** when its outermost call began (performance.now(), ms); NaN before the first */
+    this.entry = NaN;
+    /** its time_ms; Infinity for none (0) */
+    this.timeLimit = Infinity;
+    if (this.limits.time_ms) this.timeLimit = this.limits.time_ms;
     /** @type {string | null} why it was torn down, if it was */
     this.tornDown = null;
     this.unloaded = false;
