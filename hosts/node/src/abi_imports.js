@@ -3,7 +3,11 @@
 // Each function: checks every span (FAULT) through memory.js, runs the
 // operation in ops.js, writes outputs only on OK (on RANGE only the needed
 // size), and returns the errno.  A bad argument is an errno, never a trap;
-// the one trap is a quota configured to trap (on_quota = "trap").
+// the one trap is a quota configured to trap (on_quota = "trap").  And one
+// the guest causes without meaning to: host code cut off by a RangeError
+// when the guest left it too little stack.  The wrapper notes where and
+// marks the broker for repair (repair.js); the error unwinds as a trap,
+// which the broker words (broker.js `_trapped`).
 
 import { Errno, FUNCTIONS } from "./abi.js";
 import { HostTrap } from "./errors.js";
@@ -101,7 +105,7 @@ function done(m, err) {
 
 /**
  * The `wasi_map` functions for module `m`.
- * @param {AbiModule} m
+ * @param {AbiModule & {cutIn: string | null}} m
  * @returns {Record<string, Function>}
  */
 export function abiImports(m) {
@@ -112,20 +116,30 @@ export function abiImports(m) {
     const names = f.params.map((p) => p.name);
     const wide = f.params.map((p) => p.wasm === "i64");
     const operation = OPERATIONS[f.name];
+    const where = `wasi_map.${f.name}`;
     out[f.name] = (/** @type {Array<number | bigint>} */ ...raw) => {
-      /** @type {Record<string, Uint8Array>} */
-      let views = {};
-      if (spans.length) {
-        const checked = checkSpans(m.memory.bytes(), spans, raw);
-        if (!checked) return done(m, Errno.FAULT);
-        views = checked;
+      let err;
+      try {
+        /** @type {Record<string, Uint8Array>} */
+        let views = {};
+        if (spans.length) {
+          const checked = checkSpans(m.memory.bytes(), spans, raw);
+          if (!checked) return done(m, Errno.FAULT);
+          views = checked;
+        }
+        /** @type {Record<string, any>} */
+        const args = {};
+        names.forEach((name, i) => {
+          args[name] = wide[i] ? BigInt.asIntN(64, BigInt(raw[i])) : Number(raw[i]) >>> 0;
+        });
+        err = operation(m, args, views);
+      } catch (e) {
+        // Stores only, no call: the stack may still be too short for one.
+        m.cutIn = where;
+        m.store.needsRepair = true;
+        throw e;
       }
-      /** @type {Record<string, any>} */
-      const args = {};
-      names.forEach((name, i) => {
-        args[name] = wide[i] ? BigInt.asIntN(64, BigInt(raw[i])) : Number(raw[i]) >>> 0;
-      });
-      return done(m, operation(m, args, views));
+      return done(m, err);
     };
   }
   return out;

@@ -24,6 +24,7 @@ import { Links } from "./link.js";
 import { DEFAULT_GC_THRESHOLD, thresholdProblem } from "./gc.js";
 import { LoadedModule, ModuleInstance } from "./module.js";
 import { compile, readModule } from "./wasm.js";
+import { repair } from "./repair.js";
 import { enterFromHost, instrument, tickImports } from "./deadline.js";
 
 const RANGES = { i32: 2n ** 32n, i64: 2n ** 64n };
@@ -76,6 +77,8 @@ export class Broker {
     this._delivering = false;
     /** @type {LoadedModule[]} modules whose torn-down instance waits for a new one */
     this._torn = [];
+    /** @type {ModuleInstance | null} the instance being started (not yet its module's) */
+    this._starting = null;
   }
 
   /**
@@ -186,6 +189,7 @@ export class Broker {
       const ticks = loaded.timed ? tickImports(inst, (i) => this._links.markOrigin(i)) : {};
       const imports = { ...peers, ...ticks, [IMPORT_MODULE]: abiImports(inst) };
       enterFromHost(inst); // its start function
+      this._starting = inst;
       try {
         inst.instance = new WebAssembly.Instance(loaded.module, imports);
       } finally {
@@ -204,13 +208,18 @@ export class Broker {
           inst.depth--;
         }
       }
+      this._repairIfNeeded(null); // a cut the guest went on from (it caught the trap)
     } catch (e) {
+      this._repairIfNeeded(e);
       const where = inst.instance ? "in _initialize" : "while starting"; // broker/runtime.py's words
       // A trap that began in a peer tears that peer down, as any trap does.
       const origin = this._links.takeOrigin();
+      if (origin) origin.cutIn = null;
       if (origin && origin !== inst) this._tearDown(origin, `trapped in ${loaded.name}'s ${inst.instance ? "_initialize" : "start function"}`);
       this._dropInstance(inst);
       throw new ModuleError(`${loaded.label}: trapped ${where}: ${trapReason(e)}`, { cause: e });
+    } finally {
+      this._starting = null;
     }
     return inst;
   }
@@ -261,6 +270,7 @@ export class Broker {
     } finally {
       this._running = false;
       inst.depth--;
+      this._repairIfNeeded(null); // a cut the guest went on from (it caught the trap)
     }
     const dropTrap = this._deliver();
     this._replaceTorn();
@@ -295,9 +305,38 @@ export class Broker {
    * @param {ModuleInstance} inst @param {string} module @param {string} exportName @param {unknown} cause
    */
   _trapped(inst, module, exportName, cause) {
+    this._repairIfNeeded(cause); // before the teardown: it releases by the counts
     const origin = this._links.takeOrigin() ?? inst;
     this._tearDown(origin, `trapped in ${module}.${exportName}`);
-    return new GuestTrap(module, exportName, trapReason(cause), { cause, origin: origin.name });
+    return new GuestTrap(module, exportName, this._cutReason(origin, cause), { cause, origin: origin.name });
+  }
+
+  /**
+   * Why `origin` trapped: if host code running for it was cut off (a guest
+   * that left it too little stack: abi_imports.js, link.js), in those words.
+   * @param {ModuleInstance} origin @param {unknown} cause
+   */
+  _cutReason(origin, cause) {
+    const where = origin.cutIn;
+    origin.cutIn = null;
+    if (!where) return trapReason(cause);
+    if (cause instanceof RangeError && /call stack/.test(cause.message)) return `wasi_map: module '${origin.name}' ran out of stack in ${where}`;
+    return `wasi_map: module '${origin.name}' failed in ${where}: ${trapReason(cause)}`;
+  }
+
+  /**
+   * Host code was cut off (a guest left it too little stack; abi_imports.js,
+   * link.js), or a trap came from a RangeError that may have cut it: put
+   * the counts, charges and handle tables right (repair.js).  Only when no
+   * guest code runs.
+   * @param {unknown} cause the trap, if one is unwinding
+   */
+  _repairIfNeeded(cause) {
+    if (cause instanceof RangeError) this._store.needsRepair = true; // a cut the flag may have missed
+    if (!this._store.needsRepair) return;
+    const instances = [...this._modules.values()].flatMap((loaded) => loaded.instances);
+    if (this._starting && !instances.includes(this._starting)) instances.push(this._starting);
+    repair(this._store, instances, this._host);
   }
 
   /**
@@ -368,6 +407,7 @@ export class Broker {
         } finally {
           this._running = false;
           inst.depth--;
+          this._repairIfNeeded(null);
         }
       }
     } finally {

@@ -80,9 +80,10 @@ export class HandleTable {
     slot.state = state;
     slot.rights = rights;
     slot.busy = 0;
-    slot.nextFree = 0;
+    // nextFree is left as it was: undoIssues walks the old free list through it.
     this.live++;
-    return { err: Errno.OK, h: handleNumber(slot.gen, index) };
+    // No call from the first change on: an issue is whole or not at all (repair.js).
+    return { err: Errno.OK, h: ((slot.gen << HANDLE_INDEX_BITS) | index) >>> 0 };
   }
 
   /**
@@ -93,6 +94,28 @@ export class HandleTable {
     if (this.live + n > limit) return Errno.QUOTA;
     if (n <= this.freeCount) return Errno.OK;
     return this.slots.length + (n - this.freeCount) > MAX_SLOTS ? Errno.QUOTA : Errno.OK;
+  }
+
+  /**
+   * Take back every handle issued since the table had this free list, size
+   * and count (nothing else happened since): a pass cut off half-way
+   * (repair.js).  Numbers come out as they would have: the slots go back
+   * on the free list in their old order, at their old generation.
+   * @param {number} head @param {number} free @param {number} length @param {number} live
+   */
+  undoIssues(head, free, length, live) {
+    let index = head;
+    for (let n = free - this.freeCount; n > 0; n--) {
+      const slot = this.slots[index - 1];
+      slot.state = HandleState.FREE;
+      slot.map = null;
+      slot.gen--;
+      index = slot.nextFree;
+    }
+    this.slots.length = length;
+    this.freeHead = head;
+    this.freeCount = free;
+    this.live = live;
   }
 
   /**

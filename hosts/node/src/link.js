@@ -36,6 +36,8 @@ export class Link {
     this.type = type;
     this.signature = signature(type);
     this.label = `${importer.name} -> ${module}.${name}`;
+    /** where a cut-off pass happened, for the trap's words (broker.js) */
+    this.cutWhere = `passing handles to ${module}.${name}`;
     this.nparams = type.params.length;
     this.nresults = type.results.length;
     /** @type {import("./module.js").LoadedModule | null} the module it calls, once resolved */
@@ -163,7 +165,7 @@ export class Links {
         try {
           result = /** @type {Function} */ (link.fn)(a);
         } catch (e) {
-          this.markOrigin(target);
+          if (!this.origin) this.origin = target; // markOrigin, without a call: the stack may be short
           throw e;
         } finally {
           target.depth--;
@@ -180,7 +182,7 @@ export class Links {
       try {
         result = /** @type {Function} */ (link.fn)(...args);
       } catch (e) {
-        this.markOrigin(target);
+        if (!this.origin) this.origin = target; // markOrigin, without a call: the stack may be short
         throw e;
       } finally {
         target.depth--;
@@ -217,7 +219,25 @@ export class Links {
     const target = this.targetOf(link);
     /** @type {number[]} lender's handle, callee's handle; pairs */
     const lends = [];
-    const failed = passAll(args, link.how, 0, link.nparams, null, caller, target, lends);
+    // The callee's table as it was, to take back what a pass cut off half-way
+    // issued (repair.js): the caller is torn down, the callee keeps nothing.
+    const t = target.handles;
+    const head = t.freeHead;
+    const free = t.freeCount;
+    const length = t.slots.length;
+    const live = t.live;
+    /** @type {import("./ownership.js").PassFailure | null} */
+    let failed;
+    try {
+      failed = passAll(args, link.how, 0, link.nparams, null, caller, target, lends);
+    } catch (e) {
+      // Stores only, no call (the stack may still be short).
+      caller.cutIn = link.cutWhere;
+      caller.store.needsRepair = true;
+      if (target !== caller) caller.store.cutPasses[caller.store.cutPasses.length] = [target, head, free, length, live];
+      if (!this.origin) this.origin = caller;
+      throw e;
+    }
     if (failed) {
       this.markOrigin(failed.receiverFull ? target : caller);
       const handle = Number(args[failed.bad]) >>> 0;
@@ -232,9 +252,31 @@ export class Links {
       raw = /** @type {Function} */ (link.fn)(...args);
     } catch (e) {
       trap = e;
+      if (!this.origin) this.origin = target; // markOrigin, without a call: the stack may be short
     } finally {
       target.depth--;
     }
+    try {
+      return this.handleReturn(link, lends, target, raw, trap);
+    } catch (e) {
+      // Cut off after the callee ran (not a trap of its own): the caller's stack ran short.
+      if (e !== trap && !(e instanceof HostTrap)) {
+        caller.cutIn = link.cutWhere;
+        caller.store.needsRepair = true;
+        if (!this.origin) this.origin = caller;
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * The end of a call with declared handles: strict borrows, results passed,
+   * borrows ended; the result, or `trap` (or another) thrown.
+   * @param {Link} link @param {number[]} lends @param {import("./module.js").ModuleInstance} target
+   * @param {any} raw @param {unknown} trap
+   */
+  handleReturn(link, lends, target, raw, trap) {
+    const caller = link.importer;
     // Strict borrows: a callee that left a borrow open traps before any
     // result passes (a result the caller's code never sees would leak).
     if (!trap && this.strictBorrows) {

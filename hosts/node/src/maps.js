@@ -67,16 +67,33 @@ export class MapStore {
     this.collecting = false;
     this.collections = 0;
     this.cyclesReclaimed = 0;
+    // The map the running operation made, until it hands it out (a handle
+    // issued, or released): one still fresh when a call is cut off was never
+    // handed out, and repair.js forgets it as if it had never been made.
+    /** @type {MapObject | null} */
+    this.fresh = null;
+    /** host code was cut off mid-operation: the counts must be recomputed (repair.js) */
+    this.needsRepair = false;
+    /**
+     * Handle tables a pass was issuing into when it was cut off, as they were
+     * before it: [instance, freeHead, freeCount, slots.length, live].
+     * @type {Array<[any, number, number, number, number]>}
+     */
+    this.cutPasses = [];
   }
 
   /** A new map with count 1 (its first owner's). @param {string | null} name */
   alloc(name = null) {
+    const map = new MapObject(this.nextId + 1, name, -1);
+    // No call from here on (builtins only): a map is registered whole or not at all (repair.js).
     const row = this.freeRows.length ? /** @type {number} */ (this.freeRows.pop()) : this.rows.length;
-    const map = new MapObject(++this.nextId, name, row);
+    map.row = row;
+    this.nextId++;
     this.rows[row] = map;
     this.live.add(map);
     if (name === null) this.liveAnon++;
     else this.liveNamed++;
+    this.fresh = map;
     return map;
   }
 
@@ -89,6 +106,7 @@ export class MapStore {
     }
     return map;
   }
+
 
   /** @param {MapObject} map */
   incref(map) {

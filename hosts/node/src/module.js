@@ -77,6 +77,8 @@ export class ModuleInstance {
     /** @type {string | null} why it was torn down, if it was */
     this.tornDown = null;
     this.unloaded = false;
+    /** @type {string | null} the host code a RangeError cut off in its last trap ("wasi_map.close"; repair.js) */
+    this.cutIn = null;
   }
 
   /** Close every handle it holds, as `close` would (a trap or an unload). */

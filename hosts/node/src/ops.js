@@ -8,9 +8,15 @@
 // OK (RANGE: the needed size).  A write checks the quota before it changes
 // anything, with the same charging as the C core, so QUOTA comes at the
 // same call on both hosts.
+//
+// V8 runs these on the guest's stack, so any call below may throw
+// RangeError when a guest recursed almost to the limit (repair.js).  What a
+// guest can see -- an entry's value, a handle -- therefore changes in one
+// step that makes no call (the commit): before it only a key inserted but
+// not yet written, or a map made but not yet handed out (both undone by the
+// repair); after it only counts, charges and releases (recomputed by it).
 
 import { ENTRY_COST, Errno, MAP_COST, MAX_NAME_LEN, RIGHTS_ALL, FUNCTIONS } from "./abi.js";
-import { chargeEntry, creditEntry } from "./accounts.js";
 import { HandleState } from "./handles.js";
 import { entrySize, ValueKind } from "./table.js";
 
@@ -71,34 +77,37 @@ function overQuota(m, e, newSize) {
 }
 
 /**
- * Clear an entry so it can be rewritten or removed: credit its account, forget a map reference.
- * Returns the map to release once the entry is done (or null).
+ * Write `key` in `map` (over `e`, or a new entry): `kind` with `value` (BYTES)
+ * or `child` (MAP).  Charged to the writer, the old value credited to its
+ * writer, a map it referenced released.
+ * @param {Caller} m @param {import("./maps.js").MapObject} map @param {Uint8Array} key
+ * @param {import("./table.js").Entry | undefined} e @param {number} kind @param {Uint8Array} value
+ * @param {import("./maps.js").MapObject | null} child
  */
-function clearValue(/** @type {Caller} */ m, /** @type {import("./maps.js").MapObject} */ parent, /** @type {import("./table.js").Entry} */ e) {
-  creditEntry(e);
-  if (e.kind !== ValueKind.MAP || !e.child) return null;
-  const child = e.child;
-  m.store.refForget(parent, child);
-  e.child = null;
-  return child;
-}
-
-/** Every write takes the map's next version and is charged to its writer. */
-function finishWrite(/** @type {Caller} */ m, /** @type {import("./maps.js").MapObject} */ map, /** @type {import("./table.js").Entry} */ e, /** @type {number} */ kind) {
-  e.kind = kind;
-  e.version = ++map.clock;
-  chargeEntry(m.account, e);
+function write(m, map, key, e, kind, value, child) {
+  const entry = e ?? map.table.insert(key);
+  const oldAccount = entry.account;
+  const oldSize = entry.kind === ValueKind.NONE ? 0 : entrySize(entry);
+  const oldChild = entry.kind === ValueKind.MAP ? entry.child : null;
+  // The commit: no call (see the top).  Every write takes the map's next version.
+  entry.kind = kind;
+  entry.value = value;
+  entry.child = child;
+  entry.version = ++map.clock;
+  entry.account = m.account;
+  if (child) m.store.refAdd(map, child); // before the old value goes: it may be the same map
+  oldAccount?.credit(oldSize, 1);
+  m.account.charge(entrySize(entry), 1);
+  if (oldChild) {
+    m.store.refForget(map, oldChild);
+    m.store.release(oldChild);
+  }
 }
 
 /** Write bytes under `key`, over `e` or a new entry. */
 function writeBytes(/** @type {Caller} */ m, /** @type {import("./maps.js").MapObject} */ map, /** @type {Uint8Array} */ key, /** @type {import("./table.js").Entry | undefined} */ e, /** @type {Uint8Array} */ val) {
   if (overQuota(m, e, key.length + val.length)) return Errno.QUOTA;
-  let release = null;
-  if (e) release = clearValue(m, map, e);
-  else e = map.table.insert(key);
-  e.value = Uint8Array.from(val);
-  finishWrite(m, map, e, ValueKind.BYTES);
-  if (release) m.store.release(release);
+  write(m, map, key, e, ValueKind.BYTES, Uint8Array.from(val), null);
   return Errno.OK;
 }
 
@@ -120,6 +129,7 @@ export function open(m, name, rights) {
   if (m.handles.live >= m.limits.handles) return { err: Errno.QUOTA };
   const map = m.store.named(text);
   const issued = m.handles.issue(m.limits.handles, HandleState.OWN, map, rights);
+  m.store.fresh = null; // handed out: no call since the issue (see the top)
   if (issued.err === Errno.OK) m.store.incref(map);
   return issued;
 }
@@ -130,13 +140,11 @@ export function newMap(m) {
     return { err: Errno.QUOTA };
   }
   const map = m.store.alloc();
-  const issued = m.handles.issue(m.limits.handles, HandleState.OWN, map, RIGHTS_ALL);
-  if (issued.err !== Errno.OK) {
-    m.store.release(map);
-    return issued;
-  }
   map.account = m.account;
+  const issued = m.handles.issue(m.limits.handles, HandleState.OWN, map, RIGHTS_ALL);
+  m.store.fresh = null; // handed out: no call since the issue (see the top)
   m.account.charge(MAP_COST, 0);
+  if (issued.err !== Errno.OK) m.store.release(map);
   return issued;
 }
 
@@ -214,9 +222,15 @@ export function del(m, h, key) {
   const map = mapOf(found);
   const e = map.table.find(key);
   if (!e) return Errno.OK;
-  const release = clearValue(m, map, e);
-  map.table.remove(e);
-  if (release) m.store.release(release);
+  const account = e.account;
+  const size = entrySize(e);
+  const child = e.kind === ValueKind.MAP ? e.child : null;
+  map.table.remove(e); // the commit
+  account?.credit(size, 1);
+  if (child) {
+    m.store.refForget(map, child);
+    m.store.release(child);
+  }
   return Errno.OK;
 }
 
@@ -247,15 +261,8 @@ export function incr(m, h, key, delta) {
   const value = BigInt.asIntN(64, old + delta); // wraps like i64.add
   const bytes = new Uint8Array(8);
   new DataView(bytes.buffer).setBigInt64(0, value, true);
-  if (e) {
-    if (overQuota(m, e, key.length + 8)) return { err: Errno.QUOTA };
-    creditEntry(e);
-    e.value = bytes;
-    finishWrite(m, map, e, ValueKind.BYTES);
-  } else {
-    const err = writeBytes(m, map, key, undefined, bytes);
-    if (err !== Errno.OK) return { err };
-  }
+  if (overQuota(m, e, key.length + 8)) return { err: Errno.QUOTA };
+  write(m, map, key, e, ValueKind.BYTES, bytes, null);
   return { err: Errno.OK, value };
 }
 
@@ -277,15 +284,7 @@ export function setMap(m, h, key, childH) {
   const child = mapOf(childFound);
   const e = map.table.find(key);
   if (overQuota(m, e, key.length + 8)) return Errno.QUOTA;
-  m.store.refAdd(map, child); // before the old value goes: it may be the same map
-  let release = null;
-  let entry = e;
-  if (entry) release = clearValue(m, map, entry);
-  else entry = map.table.insert(key);
-  entry.value = EMPTY;
-  entry.child = child;
-  finishWrite(m, map, entry, ValueKind.MAP);
-  if (release) m.store.release(release);
+  write(m, map, key, e, ValueKind.MAP, EMPTY, child);
   return Errno.OK;
 }
 
@@ -414,16 +413,34 @@ export function setMany(m, h, itemsIn) {
     return Errno.QUOTA;
   }
   const map = mapOf(found);
-  // Copied out of guest memory before the first change.
-  const staged = items.map(([k, v]) => [Uint8Array.from(k), Uint8Array.from(v)]);
-  for (const [key, val] of staged) {
-    let e = map.table.find(key);
-    let release = null;
-    if (e) release = clearValue(m, map, e);
-    else e = map.table.insert(key);
-    e.value = val;
-    finishWrite(m, map, e, ValueKind.BYTES);
-    if (release) m.store.release(release);
+  // Copied out of guest memory, and every entry found or inserted (not yet
+  // written), before the commit; a key given twice is one entry.
+  const values = items.map(([, v]) => Uint8Array.from(v));
+  const entries = items.map(([k]) => map.table.find(k) ?? map.table.insert(k));
+  /** @type {Array<{account: import("./accounts.js").Account | null, size: number, child: import("./maps.js").MapObject | null} | null>} */
+  const seen = new Set();
+  const first = entries.map((e) => !seen.has(e) && Boolean(seen.add(e)));
+  const olds = entries.map((e, i) =>
+    first[i] && e.kind !== ValueKind.NONE ? { account: e.account, size: entrySize(e), child: e.kind === ValueKind.MAP ? e.child : null } : null,
+  );
+  // The commit of the whole batch: no call (see the top).
+  for (let i = 0; i < n; i++) {
+    const e = entries[i];
+    e.kind = ValueKind.BYTES;
+    e.value = values[i];
+    e.child = null;
+    e.version = ++map.clock;
+    e.account = m.account;
+  }
+  for (let i = 0; i < n; i++) {
+    const old = olds[i];
+    if (first[i]) m.account.charge(entrySize(entries[i]), 1);
+    if (!old) continue;
+    old.account?.credit(old.size, 1);
+    if (old.child) {
+      m.store.refForget(map, old.child);
+      m.store.release(old.child);
+    }
   }
   return Errno.OK;
 }

@@ -24,7 +24,7 @@ export const ValueKind = Object.freeze({ NONE: 0, BYTES: 1, MAP: 2 });
  */
 
 /** @param {Uint8Array} key */
-const indexKey = (key) => Buffer.from(key.buffer, key.byteOffset, key.length).toString("latin1");
+export const indexKey = (key) => Buffer.from(key.buffer, key.byteOffset, key.length).toString("latin1");
 
 /** What an entry costs its account (docs/abi.md "What `bytes` charges"). */
 export function entrySize(/** @type {Entry} */ e) {
@@ -56,9 +56,10 @@ export class EntryTable {
    * @returns {Entry}
    */
   insert(key) {
+    const k = indexKey(key);
     /** @type {Entry} */
     const e = {
-      seq: this.nextSeq++,
+      seq: this.nextSeq,
       version: 0,
       key: Uint8Array.from(key),
       kind: ValueKind.NONE,
@@ -67,7 +68,8 @@ export class EntryTable {
       account: null,
     };
     this.entries.push(e);
-    this.index.set(indexKey(e.key), e);
+    this.index.set(k, e);
+    this.nextSeq++;
     return e;
   }
 
