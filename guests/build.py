@@ -123,6 +123,12 @@ def main(argv: list[str]) -> int:
         return 2
     source, out = Path(argv[0]), Path(argv[1])
     defines = dict(d.removeprefix("-D").partition("=")[::2] for d in argv[2:])
+    if source.suffix not in COMPILERS:
+        print(f"build.py: {source}: not a .c, .cpp or .rs guest", file=sys.stderr)
+        return 2
+    if not source.is_file():
+        print(f"build.py: {source}: no such file", file=sys.stderr)
+        return 2
     problem = missing(source)
     if problem:
         print(f"build.py: {problem}", file=sys.stderr)

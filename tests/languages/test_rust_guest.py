@@ -1,51 +1,15 @@
-"""The Rust crate (guests/rust): the conformance checks through a real Rust guest."""
+"""The Rust crate (guests/rust) itself: warning-free, and the ownership mistakes it refuses
+to compile (its conformance checks: test_conformance.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from guest_checks import CHECKS, CONFORMANCE_GRANTS, DROP_COOKIE
 from language_builds import build_rust, rustc_output
-from paths import GUESTS, ROOT
+from paths import ROOT
 
-from broker import Broker
-
-CONFORMANCE = GUESTS / "rust" / "conformance.rs"
 CRATE = ROOT / "guests" / "rust"
-
-
-@pytest.fixture(scope="module")
-def wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The conformance guest, built once."""
-    out = tmp_path_factory.mktemp("rust") / "conformance.wasm"
-    build_rust(CONFORMANCE, out)
-    return out
-
-
-@pytest.fixture
-def guest(wasm: Path) -> Iterator[Broker]:
-    """A broker with the guest loaded as `rust`."""
-    with Broker() as b:
-        b.load("rust", wasm, grants=CONFORMANCE_GRANTS)
-        yield b
-
-
-class TestConformance:
-    """Every check of tests/support/guest_checks.py holds through the crate."""
-
-    @pytest.mark.parametrize("name", list(CHECKS))
-    def test_check(self, guest: Broker, name: str) -> None:
-        """The check's steps all hold, and it leaves no anonymous map behind."""
-        step = guest.call(f"rust.check_{name}")
-        assert step == 0, f"check_{name} failed at step {step}: {CHECKS[name]}"
-        assert guest.stats()["maps"] == 0
-
-    def test_drop_notice_after_the_call(self, guest: Broker) -> None:
-        """wasi_map_on_drop, declared with export!, hears the cookie once the call returned."""
-        assert guest.call("rust.check_drop_notice") == 0
-        assert guest.call("rust.drops") == DROP_COOKIE
 
 
 class TestCrate:
