@@ -1,7 +1,9 @@
 """The cffi build, and the guest bindings into the wheel; everything else is in pyproject.toml."""
 
+import importlib.util
 import shutil
 from pathlib import Path
+from types import ModuleType
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
@@ -27,4 +29,17 @@ class BuildPy(build_py):
             shutil.copyfile(source, target)
 
 
-setup(cffi_modules=["native/ffi_build.py:ffibuilder"], cmdclass={"build_py": BuildPy})
+def ffi_build() -> ModuleType:
+    """native/ffi_build.py, where the C builds are defined."""
+    spec = importlib.util.spec_from_file_location("wasi_map_ffi_build", "native/ffi_build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+setup(
+    cffi_modules=["native/ffi_build.py:ffibuilder"],
+    ext_modules=[ffi_build().hostmap_extension()],
+    cmdclass={"build_py": BuildPy},
+)

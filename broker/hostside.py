@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._native import NativeBroker, NativeModule
+    from ._native import Door, NativeBroker, NativeModule
     from .guard import Guard
 
 
@@ -38,6 +38,11 @@ class HostSide:
     @property
     def closed(self) -> bool:
         return self._guard.closed
+
+    @property
+    def door(self) -> Door:
+        """MapRefs' hot path to the host module (native/hostmap.c)."""
+        return self._native.door
 
     def after_op(self) -> None:
         """After an operation that may have reclaimed maps or traced events."""

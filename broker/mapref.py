@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, MutableMapping
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from ._native import MapCore, raise_for_host_op
 from .abi import parse_rights
 from .errors import AccessError, ConfigError, StaleHandleError
 
@@ -14,20 +15,26 @@ if TYPE_CHECKING:
     from .hostside import HostSide
 
 
-class MapRef(MutableMapping[bytes, bytes]):
+class MapRef(MapCore, MutableMapping[bytes, bytes]):
     """A host-owned (counted) handle to a map.
 
     Reads and writes go straight to the C core, under the same rules as a
     guest's calls.  `close()` (also `with`, and garbage collection as a
     safety net) gives the reference up.  Once closed, or moved away with
     `Own(ref)`, every use raises `StaleHandleError`.
+
+    `m[k]`, `m[k] = v`, `k in m` and `len(m)` are MapCore's, in C
+    (native/hostmap.c): the common case goes to the core with no Python in
+    between; every other case comes back to the method of the same job
+    below (`_get`, `_setitem`, ...), and an errno to `_failed`.
     """
 
-    __slots__ = ("_side", "_h", "_moved_to", "_lapse", "__weakref__")
+    __slots__ = ("_side", "_moved_to", "_lapse", "__weakref__")  # _h, _door: MapCore's
 
     def __init__(self, side: HostSide, handle: int) -> None:
         self._side = side  # its broker's, and all it needs of it
-        self._h: int | None = handle
+        self._door = side.door  # the hot path's way to the core
+        self._h = handle  # None once closed or moved
         self._moved_to: str | None = None  # where Own(...) gave it: "module.export parameter i"
         self._lapse: str | None = None  # why it ended by itself (a host function's borrow)
 
@@ -78,16 +85,16 @@ class MapRef(MutableMapping[bytes, bytes]):
             state = "closed" if self._moved_to is None else f"moved to {self._moved_to}"
         return f"<MapRef {state} map={self.map_id}>"
 
-    # --- the mapping ---------------------------------------------------
+    # --- the mapping: what MapCore hands back ---------------------------
 
-    def __getitem__(self, key: bytes) -> bytes:
+    def _get(self, key: bytes) -> bytes:
         return self._host.op_get(self.handle, _key(key))
 
-    def __setitem__(self, key: bytes, value: bytes) -> None:
+    def _setitem(self, key: bytes, value: bytes) -> None:
         self._host.op_set(self.handle, _key(key), _value(value))
         self._side.after_op()
 
-    def __delitem__(self, key: bytes) -> None:
+    def _delitem(self, key: bytes) -> None:
         key, h = _key(key), self.handle
         try:
             present = self._host.op_exists(h, key)
@@ -98,17 +105,26 @@ class MapRef(MutableMapping[bytes, bytes]):
         self._host.op_delete(h, key)
         self._side.after_op()
 
-    def __contains__(self, key: object) -> bool:
+    def _contains(self, key: object) -> bool:
         h = self.handle
         if not isinstance(key, (bytes, bytearray)):
             return False
         return self._host.op_exists(h, bytes(key))
 
+    def _len(self) -> int:
+        return self._host.op_len(self.handle)
+
+    def _failed(self, op: str, key: bytes | None, err: int) -> None:
+        """Raise for errno `err` of MapCore's operation `op` (its message built only now)."""
+        self._side.module  # noqa: B018 - a broker closed meanwhile: ConfigError, not BADF
+        what = f"len of handle {self._h}" if key is None else f"{op} {key!r}"
+        raise_for_host_op(err, what)
+
+    def _after_op(self) -> None:
+        self._side.after_op()
+
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._host.op_keys(self.handle))
-
-    def __len__(self) -> int:
-        return self._host.op_len(self.handle)
 
     # --- the rest of the ABI -------------------------------------------
 

@@ -202,6 +202,14 @@ uint32_t wm_broker_has_notices(wm_broker *b)
     return any;
 }
 
+uint32_t wm_broker_host_after(wm_broker *b)
+{
+    wm_lock(b);
+    uint32_t any = b->tracing || b->notices_head != NULL;
+    wm_unlock(b);
+    return any;
+}
+
 size_t wm_broker_take_notices(wm_broker *b, uint32_t *modules, int64_t *cookies, size_t cap)
 {
     size_t n = 0;

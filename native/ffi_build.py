@@ -12,8 +12,12 @@ import importlib.util
 import os
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from cffi import FFI
+
+if TYPE_CHECKING:
+    from setuptools import Extension
 
 HERE = Path(__file__).resolve().parent
 # The files whose hash the core carries, and the C function that returns it
@@ -105,6 +109,35 @@ def make_ffi(module: str = "broker._wm", extra_args: "list[str] | None" = None) 
         libraries=["pthread"],
     )
     return ffi
+
+
+def hostmap_extension(extra_args: "list[str] | None" = None, absolute: bool = False) -> "Extension":
+    """The host MapRef's hot path, broker._hostmap (native/hostmap.c): a plain
+    extension beside the core, built with the hash of the wm.h it includes.
+    Its source path is relative for setup.py, which refuses absolute ones."""
+    from setuptools import Extension
+
+    digest = load_digest().source_sha256(HERE / "wm.h")
+    source = HERE / "hostmap.c"
+    return Extension(
+        "broker._hostmap",
+        sources=[str(source) if absolute else os.path.relpath(source, os.getcwd())],
+        include_dirs=[str(HERE)],
+        define_macros=[("WM_H_SHA256", f'"{digest}"')],
+        extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", *(extra_args or [])],
+        extra_link_args=list(extra_args or []),
+        py_limited_api=True,
+    )
+
+
+def build_hostmap_here(extra_args: "list[str] | None" = None) -> None:
+    """Build broker._hostmap into ./broker/ (the sanitizer build's copy)."""
+    from setuptools import Distribution
+
+    os.makedirs("broker", exist_ok=True)
+    dist = Distribution({"ext_modules": [hostmap_extension(extra_args, absolute=True)]})
+    dist.get_command_obj("build_ext").inplace = True  # type: ignore[attr-defined]
+    dist.run_command("build_ext")
 
 
 ffibuilder = make_ffi()

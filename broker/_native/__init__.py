@@ -14,6 +14,8 @@ errnos come back as `broker.errors` exceptions.  Its modules, one job each:
 - store_door.py: the store function the core calls for named maps in a store
 - leveldb_door.py: LevelDB answered in C: plyvel's library, the databases
   the core opens, and calls into them
+- hostmap_door.py: the host MapRef's hot path (broker._hostmap, a plain
+  extension beside the core), bound to the core's functions
 - native_broker.py, module.py, pool.py, link.py: the C broker, a module's
   side of it (the ABI operations), a module's instances, and the links
   calls go through
@@ -29,6 +31,8 @@ from .hostfn_door import (
     hostcall_write,
     inside_host_function,
 )
+from .hostmap_door import Door, MapCore
+from .hostmap_door import raise_for as raise_for_host_op
 from .leveldb_door import LevelDB, LevelDBRefused, LevelDBUse, StoreOp
 from .leveldb_door import library_problem as leveldb_library_problem
 from .link import NativeLink, Trapped, int64_view, new_args, pass_problem
@@ -40,6 +44,7 @@ from .store_door import attach as attach_store
 from .wasmtime_layouts import WASMTIME_PIN, check_layouts
 
 __all__ = [
+    "Door",
     "ENTRY_COST",
     "EVENT_FLAGS",
     "EVENT_KINDS",
@@ -48,6 +53,7 @@ __all__ = [
     "LevelDB",
     "LevelDBRefused",
     "LevelDBUse",
+    "MapCore",
     "NativeBroker",
     "NativeLink",
     "NativeModule",
@@ -73,5 +79,6 @@ __all__ = [
     "leveldb_library_problem",
     "new_args",
     "pass_problem",
+    "raise_for_host_op",
     "trace_compiled",
 ]

@@ -44,6 +44,13 @@ def reach_store(fn: Callable[..., int], *args: Any) -> tuple[int, StoreFailure |
     return int(err), failure
 
 
+def take_failure() -> StoreFailure | None:
+    """The store's failure during an entry into C that did not go through
+    `reach_store` (the host MapRef's hot path, native/hostmap.c)."""
+    failure, _slot.failure = _slot.failure, None
+    return failure
+
+
 def record_host_error(error: BaseException) -> None:
     """A host function's side: the exception that trapped its guest.  The same
     rule as a store's failure: the entry into C clears it before and takes it

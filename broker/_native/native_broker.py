@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..limits import Limits
 from .core import Native, ffi, lib
 from .failures import check
+from .hostmap_door import new_door
 from .module import NativeModule
 from .wasmtime_layouts import API, pointer
 
@@ -94,6 +95,8 @@ class NativeBroker:
         # operation, never from a finalizer (which may run after the C
         # broker itself has been freed, in the same collection).
         self.released: list[int] = []
+        # MapRefs' hot path to the host module (native/hostmap.c), shut with the broker.
+        self.door = new_door(ptr, self.host._ptr, self.released)
         self._events: Any = None  # the buffer take_events reuses
 
     @property
@@ -121,6 +124,7 @@ class NativeBroker:
         tables instead of freed memory."""
         if not self.closed:
             self.closed = True
+            self.door.close()
             lib.wm_broker_close(self._ptr)
 
     def set_engine(self, engine: wasmtime.Engine) -> None:

@@ -155,7 +155,7 @@ fi
 
 # --- 3. the Python suite against an ASan + UBSan broker._wm --------------------
 if [ "$DO_PY" = 1 ]; then
-    step "3. Python suite against an ASan + UBSan build of broker._wm (in a copy)"
+    step "3. Python suite against an ASan + UBSan build of broker._wm and broker._hostmap (in a copy)"
     SRC=$WORK/src
     mkdir -p "$SRC"
     # A copy of the checkout without builds or caches: tests may use any
@@ -171,15 +171,16 @@ if [ "$DO_PY" = 1 ]; then
     BUILD=$WORK/build
     mkdir -p "$BUILD"
     BUILD_PY="import sys; sys.path.insert(0, '$SRC/native')
-from ffi_build import make_ffi
+from ffi_build import build_hostmap_here, make_ffi
 flags = ['-g', '-O1', '-DWM_DEBUG', '-fsanitize=address,undefined', '-fno-sanitize-recover=all',
          '-fno-omit-frame-pointer']
-print(make_ffi('broker._wm', flags).compile(tmpdir='.'))"
-    echo "+ (cd $BUILD && $PYTHON -c \"make_ffi('broker._wm', [-g -O1 -DWM_DEBUG ${SAN_FLAGS[*]}]).compile(tmpdir='.')\")"
+print(make_ffi('broker._wm', flags).compile(tmpdir='.'))
+build_hostmap_here(flags[:1] + flags[3:])"
+    echo "+ (cd $BUILD && $PYTHON -c \"make_ffi('broker._wm', [-g -O1 -DWM_DEBUG ${SAN_FLAGS[*]}]).compile(tmpdir='.'); build_hostmap_here(...)\")"
     if [ ! -e "$LIBASAN" ]; then
         echo "no libasan.so for $CC ($LIBASAN)"
         record "Python suite under ASan+UBSan (build)" 1
-    elif ! (cd "$BUILD" && CC=$CC "$PYTHON" -c "$BUILD_PY" && cp broker/_wm*.so "$SRC/broker/"); then
+    elif ! (cd "$BUILD" && CC=$CC "$PYTHON" -c "$BUILD_PY" && cp broker/_wm*.so broker/_hostmap*.so "$SRC/broker/"); then
         record "Python suite under ASan+UBSan (build)" 1
     else
         export LD_PRELOAD=$LIBASAN

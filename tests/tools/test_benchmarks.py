@@ -19,6 +19,7 @@ class TestBenchmarksRun:
             "bench_store.py",
             "bench_quota.py",
             "bench_parallel.py",
+            "bench_mapref.py",
         ],
     )
     def test_quick_run_exits_0(self, script: str) -> None:

@@ -98,7 +98,8 @@ class TestSdist:
 
 class TestWheel:
     def test_the_package_and_its_compiled_core(self, dist: tuple[Path, Path]) -> None:
-        """The wheel built from the sdist: broker's modules, py.typed and the core, no sources."""
+        """The wheel built from the sdist: broker's modules, py.typed, the core and
+        the MapRef extension beside it (with its stub), no sources."""
         sdist, wheel = dist
         with zipfile.ZipFile(wheel) as zf:
             names = set(zf.namelist())
@@ -106,6 +107,8 @@ class TestWheel:
         modules = {n for n in sdist_names(sdist) if n.startswith("broker/") and n.endswith(".py")}
         cores = {n for n in package if n.startswith("broker/_wm") and n.endswith(".so")}
         assert len(cores) == 1, sorted(package)
+        hostmap = {n for n in package if n.startswith("broker/_hostmap.") and n.endswith(".so")}
+        assert len(hostmap) == 1, sorted(package)
         header = "broker/include/wasi_map.h"  # setup.py copies it from guests/include/
         bindings = {
             header,
@@ -114,7 +117,8 @@ class TestWheel:
             "broker/rust/src/lib.rs",
             "broker/rust/src/abi.rs",
         }
-        assert package == modules | cores | {"broker/py.typed"} | bindings
+        typing = {"broker/py.typed", "broker/_hostmap.pyi"}
+        assert package == modules | cores | hostmap | typing | bindings
         with zipfile.ZipFile(wheel) as zf, tarfile.open(sdist) as tar:
             (source,) = (
                 m for m in tar.getmembers() if m.name.endswith("guests/include/wasi_map.h")
