@@ -5,7 +5,7 @@ and reclaims a map the moment nothing can reach it.  The data plane is C
 (native/), reached through `broker._native`; this package is the control
 plane: manifests, loading, calls, the CLI.
 
-`Broker` (broker.host) loads wasmtime and the C core, so it is imported on
+`Broker` (broker.host) and `MapRef` load wasmtime and the C core, so they are imported on
 first use: `import broker.pytest_plugin`, which pytest does in every session
 of an environment that has wasi-map, stays light.
 """
@@ -39,7 +39,6 @@ from .errors import (
     WasmtimeMismatchError,
 )
 from .limits import Limits
-from .mapref import MapRef
 from .module_spec import ExportDecl
 from .ownership import Borrow, Own, Share
 from .stores.base import Store
@@ -93,6 +92,7 @@ if TYPE_CHECKING:
     from .host import Broker, CallResult, CallValue, Stats
     from .host_calls import Caller
     from .leaks import LeakReport
+    from .mapref import MapRef
 
 _LAZY = {  # loading these loads wasmtime and the C core: on first use only
     "Broker": "host",
@@ -101,6 +101,7 @@ _LAZY = {  # loading these loads wasmtime and the C core: on first use only
     "Caller": "host_calls",
     "Stats": "host",
     "LeakReport": "leaks",
+    "MapRef": "mapref",  # its base class is the C extension broker._hostmap
 }
 
 
