@@ -1,17 +1,23 @@
 """The ownership tracer: every ownership event, who caused it, and from where.
 
 The C core records events while tracing (native/trace.c); the broker takes
-them after each operation and the tracer turns them into `Event`s: module
-names instead of ids, and the call path (which export, called from where)
-rebuilt from the core's call and return events.  Each event is emitted as it
-comes, as a structlog event on the logger "wasi_map.trace" and, given a
-file, as a JSON line there, whatever structlog's global configuration.
+them after each operation and the tracer resolves them: module names
+instead of ids, and the call path (which export, called from where)
+rebuilt from the core's call and return events.  Each event is emitted as
+it comes, as a structlog event on the logger "wasi_map.trace" when the
+application has configured structlog and, given a file, as a JSON line
+there.
 
 In memory the tracer keeps only what the leak report needs, each part
 bounded (`Bounds`): a short history per live anonymous map, forgotten when
 the map is reclaimed; the first borrows the broker had to end; a count per
 kind; and the last events, for debugging.  A traced broker's memory does
 not grow with the number of events.
+
+Tracing a real app must stay cheap (at most 1 µs an event; benchmarks/bench_gc.py
+part 3 measures it): a batch of events comes out of C as plain tuples, each
+is kept as a compact record (broker/trace_events.py), and an `Event` is made
+only for the few someone asks for.
 """
 
 from __future__ import annotations
@@ -20,55 +26,37 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import structlog
 
-from ._native import EVENT_FLAGS, EVENT_KINDS, NativeBroker, RawEvent
+from ._native import EVENT_FLAGS, EVENT_KINDS, NativeBroker
+from .trace_events import (
+    KIND_NAMES,
+    RECEIVER_KINDS,
+    RECLAIM_KINDS,
+    Event,
+    EventView,
+    JsonLines,
+    Memo,
+    Record,
+    event_of,
+)
+
+__all__ = ["DEFAULT_LIMIT", "TAKE_BATCH", "Bounds", "Event", "History", "Tracer"]
 
 # Events the core buffers between two takes (native/trace.c): 56 bytes each,
 # 7 MiB.  One guest call's events wait there until it returns; beyond this
 # they are dropped and counted (`Tracer.dropped`).
 DEFAULT_LIMIT = 1 << 17
-TAKE_BATCH = 4096
-RECLAIMS = ("reclaim", "cycle_reclaim")
+TAKE_BATCH = 4096  # events decoded at once (a 224 KiB buffer)
 
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One ownership event."""
-
-    seq: int
-    kind: str  # new, open, clone, get_map, close, move, borrow, borrow_end, share,
-    # set_map, unset_map, reclaim, cycle_reclaim, teardown, call, return
-    module: str | None = None
-    handle: int | None = None
-    map: int | None = None
-    to_module: str | None = None
-    to_handle: int | None = None
-    other_map: int | None = None  # set_map/unset_map: the child; get_map: the parent
-    export: str | None = None  # the export being executed ("module.export")
-    path: tuple[str, ...] = ()  # the call path, outermost first
-    flags: frozenset[str] = frozenset()  # left_open, trapped, teardown, borrowed
-
-    def as_dict(self) -> dict[str, Any]:
-        """The event as JSON-ready fields (only those that apply)."""
-        out: dict[str, Any] = {"seq": self.seq, "event": self.kind}
-        for name in ("module", "handle", "map", "to_module", "to_handle", "other_map", "export"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
-        if self.path:
-            out["path"] = list(self.path)
-        for flag in sorted(self.flags):
-            out[flag] = True
-        return out
-
-    def maps(self) -> tuple[int, ...]:
-        """The maps the event names, each once (a map set into itself is one)."""
-        if self.other_map and self.other_map != self.map:
-            return (self.map, self.other_map) if self.map else (self.other_map,)
-        return (self.map,) if self.map else ()
+# The kinds the hot loop tells apart, by code.
+_CODES = {name: code for code, name in EVENT_KINDS.items()}
+_NEW, _CALL, _RETURN, _BORROW_END = (_CODES[k] for k in ("new", "call", "return", "borrow_end"))
+_RECLAIMS = frozenset(_CODES[k] for k in RECLAIM_KINDS)
+_RECEIVERS = frozenset(_CODES[k] for k in RECEIVER_KINDS)
+_LEFT_OPEN = next(bit for bit, name in EVENT_FLAGS.items() if name == "left_open")
 
 
 @dataclass(frozen=True)
@@ -96,22 +84,22 @@ class History:
 
     __slots__ = ("events", "skipped", "skipped_after")
 
-    def __init__(self, first: Event) -> None:
+    def __init__(self, first: Record) -> None:
         self.events = [first]
         self.skipped = 0
         self.skipped_after = 0  # seq of the last head event, once some are skipped
 
-    def add(self, event: Event, head: int, tail: int) -> int:
-        """Keep `event`; how many more events this history holds (0 or 1)."""
+    def add(self, record: Record, head: int, tail: int) -> int:
+        """Keep `record`; how many more events this history holds (0 or 1)."""
         if len(self.events) < head + tail:
-            self.events.append(event)
+            self.events.append(record)
             return 1
         if not self.skipped:
-            self.skipped_after = self.events[head - 1].seq
+            self.skipped_after = self.events[head - 1][0]
         self.skipped += 1
         if tail:
             del self.events[head]  # the oldest of the tail: at most head + tail moved
-            self.events.append(event)
+            self.events.append(record)
         return 0
 
 
@@ -130,33 +118,28 @@ class Tracer:
     histories: dict[int, History] = field(init=False, default_factory=dict)
     kept: int = field(init=False, default=0)  # events in all histories (one of two maps: twice)
     histories_forgotten: int = field(init=False, default=0)  # live maps' histories let go
-    unreleased: list[Event] = field(init=False, default_factory=list)  # left_open borrow_ends
+    _unreleased: list[Record] = field(init=False, default_factory=list)  # left_open borrow_ends
     unreleased_skipped: int = field(init=False, default=0)
-    counts: Counter[str] = field(init=False, default_factory=Counter)
     total: int = field(init=False, default=0)  # events seen
-    recent: deque[Event] = field(init=False)
+    _counts: list[int] = field(init=False)  # by kind code
+    _recent: deque[Record] = field(init=False)
     # The call path, rebuilt from call and return events.
-    _stack: list[tuple[int, str]] = field(init=False, default_factory=list)  # (link, label)
+    # (link, the path down to its call): a return goes back to the caller's
+    # path object, so one call's events share one tuple (and its JSON text).
+    _stack: list[tuple[int, tuple[str, ...]]] = field(init=False, default_factory=list)
     _deeper: int = field(init=False, default=0)  # calls in progress beyond bounds.depth
-    _path: tuple[str, ...] = field(init=False, default=())  # _stack's labels, shared
+    _path: tuple[str, ...] = field(init=False, default=())  # the innermost call's path
     _last_seq: int = field(init=False, default=0)
     _lost: bool = field(init=False, default=False)  # events dropped since the path was right
-    _flag_sets: dict[int, frozenset[str]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.recent = deque(maxlen=self.bounds.recent)
+        self._counts = [0] * (max(KIND_NAMES) + 1)
+        self._recent = deque(maxlen=self.bounds.recent)
         self._host = self.native.host.id
         # A library does not print by default: the global structlog logger is
         # used only when the application has configured structlog.
         self._log = structlog.get_logger("wasi_map.trace") if structlog.is_configured() else None
-        self._file_log = (
-            structlog.wrap_logger(
-                structlog.PrintLogger(self.file),  # type: ignore[arg-type]
-                processors=[structlog.processors.JSONRenderer(sort_keys=False)],
-            )
-            if self.file is not None
-            else None
-        )
+        self._lines = JsonLines(self.file) if self.file is not None else None
         self.native.trace(self.bounds.core)
 
     @classmethod
@@ -180,119 +163,153 @@ class Tracer:
     def drain(self) -> None:
         """Take the core's events and emit them."""
         while batch := self.native.take_events(TAKE_BATCH):
-            for raw in batch:
-                self._record(self._event(raw))
+            records = self._take(batch)
+            if self._log is not None:
+                for record in records:
+                    fields = event_of(record).as_dict()
+                    self._log.info(fields.pop("event"), **fields)
+            if self._lines is not None:
+                self._lines.write(records)
 
     @property
     def dropped(self) -> int:
         """Events the core could not keep (more than `bounds.core` between takes)."""
         return self.native.events_dropped()
 
-    def _event(self, raw: RawEvent) -> Event:
-        kind = EVENT_KINDS[raw.kind]
-        flags = self._flag_sets.get(raw.flags)
-        if flags is None:
-            flags = frozenset(name for bit, name in EVENT_FLAGS.items() if raw.flags & bit)
-            self._flag_sets[raw.flags] = flags
-        if raw.seq != self._last_seq + 1:
-            self._lost = True  # the core numbers the events it drops: a gap is a loss
-        self._last_seq = raw.seq
-        if kind == "call":
-            if self._lost and raw.module == self._host and (self._stack or self._deeper):
-                # A call from the host while the path is not empty: the calls on
-                # it returned with their return events dropped.
-                self._stack.clear()
-                self._path, self._deeper = (), 0
-            self._enter(raw.link)
-        path = self._path
-        if kind == "return":
-            self._leave(raw.link)
-        has_receiver = kind in ("move", "borrow", "share", "borrow_end", "call", "return")
-        acting = kind not in RECLAIMS
-        return Event(
-            seq=raw.seq,
-            kind=kind,
-            module=self.module_name(raw.module) if acting else None,
-            handle=raw.handle or None,
-            map=raw.map or None,
-            to_module=self.module_name(raw.other_module) if has_receiver else None,
-            to_handle=raw.other_handle or None,
-            other_map=raw.other_map or None,
-            export=path[-1] if path else None,
-            path=path,
-            flags=flags,
-        )
+    @property
+    def counts(self) -> Counter[str]:
+        """How many events of each kind the tracer has seen."""
+        return Counter({KIND_NAMES[code]: n for code, n in enumerate(self._counts) if n})
 
-    def _enter(self, link: int) -> None:
-        if len(self._stack) >= self.bounds.depth:
+    @property
+    def recent(self) -> EventView:
+        """The last `bounds.recent` events, oldest first."""
+        return EventView(self._recent)
+
+    @property
+    def unreleased(self) -> EventView:
+        """The first `bounds.borrows` borrows the broker ended itself (left_open borrow_ends)."""
+        return EventView(self._unreleased)
+
+    def _take(self, batch: list[tuple[int, ...]]) -> list[Record]:
+        """Record and keep one batch of core events (RawEvent's fields); their records.
+
+        The hot loop of tracing: what it touches most is a local, and an
+        event is one tuple; an Event is made only for structlog, when configured."""
+        # Names are looked up once a batch: ids are given to new modules only
+        # between operations, and a batch is taken after one.
+        names: Memo[int, str] = Memo(self.module_name)
+        labels: Memo[int, str] = Memo(self.link_label)  # links, likewise
+        counts, histories = self._counts, self.histories
+        head, tail, limit = self.bounds.head, self.bounds.tail, self.bounds.histories
+        records: list[Record] = []
+        expected, path, kept = self._last_seq + 1, self._path, self.kept
+        for seq, map_id, other_map, kind, module, handle, other, other_handle, link, flags in batch:
+            if seq != expected:
+                self._lost = True  # the core numbers the events it drops: a gap is a loss
+            expected = seq + 1
+            counts[kind] += 1
+            if kind == _CALL:
+                path = self._call(module, link, labels[link])
+            record: Record = (
+                seq,
+                kind,
+                None if kind in _RECLAIMS else names[module],
+                handle,
+                map_id,
+                names[other] if kind in _RECEIVERS else None,
+                other_handle,
+                other_map,
+                path,
+                flags,
+            )
+            records.append(record)
+            if kind == _RETURN:
+                path = self._leave(link)
+            # The histories of the live anonymous maps the event names.
+            if kind == _NEW:
+                if map_id:
+                    # Only `new` makes an anonymous map: named maps are never leaks,
+                    # and a map whose `new` the core dropped has no history to keep.
+                    old = histories.pop(map_id, None)  # an id reused after a lost reclaim
+                    kept += 1 - (len(old.events) if old else 0)
+                    histories[map_id] = History(record)
+            elif kind in _RECLAIMS:
+                # Nothing names a map after its reclaim: its history goes.
+                gone = histories.pop(map_id, None)
+                kept -= len(gone.events) if gone else 0
+                continue
+            else:
+                if kind == _BORROW_END and flags & _LEFT_OPEN:
+                    self._left_open(record)
+                if map_id and (history := histories.get(map_id)) is not None:
+                    kept += history.add(record, head, tail)
+                if (
+                    other_map
+                    and other_map != map_id
+                    and (history := histories.get(other_map)) is not None
+                ):
+                    kept += history.add(record, head, tail)
+            if kept > limit:
+                kept = self._forget(kept)
+        self._recent.extend(records)
+        self.total += len(batch)
+        self._last_seq, self.kept = expected - 1, kept
+        return records
+
+    def _call(self, module: int, link: int, label: str) -> tuple[str, ...]:
+        """Enter a call through `link`; the path of the events inside it."""
+        stack = self._stack
+        if self._lost and module == self._host and (stack or self._deeper):
+            # A call from the host while the path is not empty: the calls on
+            # it returned with their return events dropped.
+            stack.clear()
+            self._path, self._deeper = (), 0
+        if len(stack) >= self.bounds.depth:
             self._deeper += 1  # its events show the path down to the bound
-            return
-        self._stack.append((link, self.link_label(link)))
-        self._path = (*self._path, self._stack[-1][1])
+            return self._path
+        self._path = path = (*self._path, label)
+        stack.append((link, path))
+        return path
 
-    def _leave(self, link: int) -> None:
+    def _leave(self, link: int) -> tuple[str, ...]:
+        """Return from a call through `link`; the path after it."""
         if self._deeper:
             self._deeper -= 1
-            return
-        # Pop down to this link's call: calls above it whose return the core
-        # dropped (over its bound) end here too.  A return whose call was
-        # dropped matches nothing and pops nothing.
-        for depth in range(len(self._stack) - 1, -1, -1):
-            if self._stack[depth][0] == link:
-                del self._stack[depth:]
-                self._path = self._path[:depth]
-                break
-        if not self._stack:
+            return self._path
+        # Pop down to this link's call (the innermost, but for losses): calls
+        # above it whose return the core dropped (over its bound) end here
+        # too.  A return whose call was dropped matches nothing, pops nothing.
+        stack = self._stack
+        depth = len(stack) - 1
+        while depth >= 0 and stack[depth][0] != link:
+            depth -= 1
+        if depth >= 0:
+            del stack[depth:]
+            self._path = stack[-1][1] if stack else ()
+        if not stack:
             self._lost = False
+        return self._path
 
-    def _record(self, event: Event) -> None:
-        self.total += 1
-        self.counts[event.kind] += 1
-        self.recent.append(event)
-        self._keep(event)
-        if self._log is None and self._file_log is None:
-            return
-        fields = event.as_dict()
-        name = event.kind
-        del fields["event"]
-        if self._log is not None:
-            self._log.info(name, **fields)
-        if self._file_log is not None:
-            self._file_log.info(name, **fields)
-
-    def _keep(self, event: Event) -> None:
-        """Add the event to the histories of the live anonymous maps it names."""
-        if event.kind == "borrow_end" and "left_open" in event.flags:
-            if len(self.unreleased) < self.bounds.borrows:
-                self.unreleased.append(event)
-            else:
-                self.unreleased_skipped += 1
-        if event.kind in RECLAIMS:
-            # Nothing names a map after its reclaim: its history goes.
-            gone = self.histories.pop(event.map or 0, None)
-            self.kept -= len(gone.events) if gone else 0
-            return
-        if event.kind == "new" and event.map:
-            # Only `new` makes an anonymous map: named maps are never leaks,
-            # and a map whose `new` the core dropped has no history to keep.
-            old = self.histories.pop(event.map, None)  # an id reused after a lost reclaim
-            self.kept += 1 - (len(old.events) if old else 0)
-            self.histories[event.map] = History(event)
+    def _left_open(self, record: Record) -> None:
+        """A borrow the broker ended itself: the report lists the first `bounds.borrows`."""
+        if len(self._unreleased) < self.bounds.borrows:
+            self._unreleased.append(record)
         else:
-            for map_id in event.maps():
-                history = self.histories.get(map_id)
-                if history is not None:
-                    self.kept += history.add(event, self.bounds.head, self.bounds.tail)
-        while self.kept > self.bounds.histories:
-            # Over the bound: the oldest live maps' histories go first.
+            self.unreleased_skipped += 1
+
+    def _forget(self, kept: int) -> int:
+        """Over the bound: the oldest live maps' histories go first; what stays kept."""
+        while kept > self.bounds.histories:
             oldest = next(iter(self.histories))
-            self.kept -= len(self.histories.pop(oldest).events)
+            kept -= len(self.histories.pop(oldest).events)
             self.histories_forgotten += 1
+        return kept
 
     def history(self, map_id: int) -> list[Event]:
         """The kept events of a live anonymous map (first and latest; see `skipped`)."""
         history = self.histories.get(map_id)
-        return list(history.events) if history else []
+        return [event_of(r) for r in history.events] if history else []
 
     def skipped(self, map_id: int) -> tuple[int, int]:
         """(how many of the map's events were not kept, the seq they came after)."""
@@ -301,30 +318,31 @@ class Tracer:
 
     def count(self, kind: str) -> int:
         """How many events of this kind the tracer has seen."""
-        return self.counts[kind]
+        code = _CODES.get(kind)
+        return self._counts[code] if code is not None else 0
 
     def kept_events(self) -> Iterator[Event]:
         """Every event held in memory (histories, borrows, recent), each once."""
         seen: set[int] = set()
-        for events in (
+        for records in (
             *(h.events for h in self.histories.values()),
-            self.unreleased,
-            self.recent,
+            self._unreleased,
+            self._recent,
         ):
-            for event in events:
-                if id(event) not in seen:
-                    seen.add(id(event))
-                    yield event
+            for record in records:
+                if id(record) not in seen:
+                    seen.add(id(record))
+                    yield event_of(record)
 
     def clear(self) -> None:
         """Forget everything kept (histories, borrows, counts, recent events)."""
         self.histories.clear()
         self.kept = self.histories_forgotten = 0
-        self.unreleased.clear()
+        self._unreleased.clear()
         self.unreleased_skipped = 0
-        self.counts.clear()
+        self._counts = [0] * len(self._counts)
         self.total = 0
-        self.recent.clear()
+        self._recent.clear()
 
     def close(self) -> None:
         """Take the last events, stop tracing, and close the trace file if it is ours."""

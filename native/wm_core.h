@@ -168,6 +168,7 @@ struct wm_broker {
     bool tracing;
     wm_event *events;
     uint32_t events_len, events_cap, events_limit;
+    uint32_t events_taken; /* the first events_taken of events[] were taken already */
     uint64_t events_seq, events_dropped;
     uint32_t next_link_id;
 };

@@ -10,7 +10,7 @@ import pytest
 from trace_bounds import SMALL, held
 
 from broker._native import EVENT_FLAGS, EVENT_KINDS, RawEvent
-from broker.tracer import Tracer
+from broker.tracer import Event, Tracer
 
 
 class FakeCore:
@@ -24,7 +24,7 @@ class FakeCore:
     def trace(self, limit: int) -> None:
         self.limit = limit
 
-    def take_events(self, cap: int) -> list[RawEvent]:
+    def take_events(self, cap: int) -> list[tuple[int, ...]]:
         batch, self.pending = self.pending[:cap], self.pending[cap:]
         return batch
 
@@ -48,7 +48,18 @@ def raw(
 ) -> RawEvent:
     """A core event as the C core hands it over (ids, not names)."""
     bits = FLAG[flags] if flags else 0
-    return RawEvent(seq, KIND[kind], module, 7, map_id, 2, 9, other_map, link, bits)
+    return RawEvent(
+        seq=seq,
+        map=map_id,
+        other_map=other_map,
+        kind=KIND[kind],
+        module=module,
+        handle=7,
+        other_module=2,
+        other_handle=9,
+        link=link,
+        flags=bits,
+    )
 
 
 @pytest.fixture
@@ -125,6 +136,47 @@ class TestKept:
         assert [e.seq for e in t.recent] == list(range(745, 1001))
         t.clear()
         assert (t.total, t.kept, held(t), len(t.counts)) == (0, 0, 0, 0)
+
+
+class TestRecords:
+    """Events are kept as compact records; an Event is made only when someone reads one."""
+
+    def test_names_as_they_were(self, fed: tuple[FakeCore, Tracer]) -> None:
+        """A module id given to another module later: kept events keep the name of their time."""
+        core, _ = fed
+        names = {1: "a", 2: "b"}
+        t = Tracer(core, names.__getitem__, lambda link: f"l{link}", bounds=SMALL)  # type: ignore[arg-type]
+        feed((core, t), raw(1, "new", map_id=1))
+        names[1] = "c"  # "a" unloaded, its id reused
+        feed((core, t), raw(2, "close", map_id=1), raw(3, "move", map_id=1))
+        assert [(e.module, e.to_module) for e in t.history(1)] == [
+            ("a", None),
+            ("c", None),
+            ("c", "b"),
+        ]
+
+    def test_recent_is_a_view(self, fed: tuple[FakeCore, Tracer]) -> None:
+        """recent reads as a sequence of Events, and follows what comes after it was read."""
+        t = feed(fed, raw(1, "new", map_id=1))
+        recent = t.recent
+        feed(fed, raw(2, "close", map_id=1, flags="borrowed"))
+        assert len(recent) == 2 and recent[-1].flags == frozenset({"borrowed"})
+        assert [e.seq for e in recent[0:2]] == [1, 2] == [e.seq for e in recent]
+        assert recent[0] == Event(seq=1, kind="new", module="m1", handle=7, map=1, to_handle=9)
+
+    def test_each_kept_once(self, fed: tuple[FakeCore, Tracer]) -> None:
+        """A borrow left open is in the map's history, the borrows and recent: held once."""
+        t = feed(fed, raw(1, "new", map_id=1), raw(2, "borrow_end", map_id=1, flags="left_open"))
+        (borrow,) = t.unreleased
+        assert (borrow.seq, borrow.to_module, borrow.flags) == (2, "m2", frozenset({"left_open"}))
+        assert [e.seq for e in t.history(1)] == [1, 2]
+        assert sorted(e.seq for e in t.kept_events()) == [1, 2] and held(t) == 2
+
+    def test_counts(self, fed: tuple[FakeCore, Tracer]) -> None:
+        """counts by kind name, only the kinds seen; count() of a kind never seen is 0."""
+        t = feed(fed, raw(1, "new", map_id=1), raw(2, "close", map_id=1), raw(3, "new"))
+        assert t.counts == {"new": 2, "close": 1}
+        assert (t.count("new"), t.count("share"), t.count("no such kind")) == (2, 0, 0)
 
 
 class TestCallPath:

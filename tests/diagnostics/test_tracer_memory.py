@@ -27,7 +27,9 @@ from sanitizer import SANITIZED
 from trace_bounds import SMALL, held
 
 from broker import Broker, leaks
-from broker.tracer import DEFAULT_LIMIT, Bounds, Event, History, Tracer
+from broker._native import EVENT_KINDS
+from broker.trace_events import Record
+from broker.tracer import DEFAULT_LIMIT, Bounds, History, Tracer
 
 # churn n: new + close, n times (3 events each: new, close, reclaim).
 # leak n: n new maps, every handle kept (one event each, n live maps).
@@ -68,6 +70,9 @@ LOOPS_WAT = """
         (br_if $next (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))
     (local.get $bad)))
 """
+
+
+CODE = {name: code for code, name in EVENT_KINDS.items()}
 
 
 @pytest.fixture
@@ -112,8 +117,9 @@ class TestBounds:
             Bounds(**fields)
 
 
-def event(seq: int, kind: str = "close", map_id: int = 1) -> Event:
-    return Event(seq=seq, kind=kind, module="m", map=map_id)
+def rec(seq: int, kind: str = "close", map_id: int = 1) -> Record:
+    """A kept record of module m's `kind` on `map_id`."""
+    return (seq, CODE[kind], "m", 0, map_id, None, 0, 0, (), 0)
 
 
 class TestHistory:
@@ -121,18 +127,18 @@ class TestHistory:
 
     def test_first_and_latest(self) -> None:
         """Past head + tail, the oldest of the tail goes; the count and where they were stay."""
-        h = History(event(1, "new"))
-        added = [h.add(event(seq), head=2, tail=3) for seq in range(2, 11)]
-        assert [e.seq for e in h.events] == [1, 2, 8, 9, 10]
+        h = History(rec(1, "new"))
+        added = [h.add(rec(seq), head=2, tail=3) for seq in range(2, 11)]
+        assert [record[0] for record in h.events] == [1, 2, 8, 9, 10]
         assert (h.skipped, h.skipped_after) == (5, 2)
         assert added == [1, 1, 1, 1, 0, 0, 0, 0, 0]
 
     def test_no_tail(self) -> None:
         """With no tail, only the first events are kept; the rest are counted."""
-        h = History(event(1, "new"))
+        h = History(rec(1, "new"))
         for seq in range(2, 6):
-            h.add(event(seq), head=2, tail=0)
-        assert [e.seq for e in h.events] == [1, 2]
+            h.add(rec(seq), head=2, tail=0)
+        assert [record[0] for record in h.events] == [1, 2]
         assert h.skipped == 3
 
 

@@ -13,10 +13,14 @@ from pathlib import Path
 import pytest
 import structlog
 from held_back_apps import ATLAS, LEAKY, events, h, without_seq
+from hypothesis import given
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from broker import Broker
+from broker._native import EVENT_KINDS
 from broker.cli import main
+from broker.trace_events import PATHS_KEPT, JsonLines, Record, event_of
 from broker.tracer import Event
 
 # The ownership events the issue names, as the tracer spells them.
@@ -205,6 +209,33 @@ class TestFile:
         move = json.loads(next(line for line in lines if '"move"' in line))
         assert {"event", "seq", "module", "handle", "map", "export", "path"} <= set(move)
 
+    def test_lines_as_structlog_wrote_them(self, tmp_path: Path) -> None:
+        """Each line is, byte for byte, what structlog's JSONRenderer made of the event."""
+        path = tmp_path / "x.jsonl"
+        with Broker.from_manifest(LEAKY, trace=path) as b:
+            b.call("a.main")
+            b.collect()
+            b.unload("b")  # teardown flags
+            assert b.tracer is not None
+            kept = [e.as_dict() for e in b.tracer.recent]
+        render = structlog.processors.JSONRenderer(sort_keys=False)
+        wrote = []
+        for fields in kept:
+            kind = fields.pop("event")
+            wrote.append(render(None, "info", {**fields, "event": kind}))
+        assert path.read_text().splitlines() == wrote
+        flags = {key for fields in kept for key, value in fields.items() if value is True}
+        assert flags == {"left_open", "borrowed", "teardown"}
+
+    def test_flushed_after_each_operation(self, tmp_path: Path) -> None:
+        """A reader of the file sees an operation's events once it returns."""
+        path = tmp_path / "x.jsonl"
+        with Broker(trace=path) as b:
+            m = b.new_map()
+            assert [json.loads(line)["event"] for line in path.read_text().splitlines()] == ["new"]
+            m.close()
+            assert len(path.read_text().splitlines()) == 3
+
     def test_string_path(self, tmp_path: Path) -> None:
         """A str path works too."""
         path = tmp_path / "x.jsonl"
@@ -289,3 +320,48 @@ class TestFile:
         assert main(["run", str(LEAKY), "--call", "a.main", "--trace", str(path)]) == 0
         assert capsys.readouterr() == ("0\n", "")
         assert path.read_text().count("\n") > 10
+
+
+# A kept record (broker/trace_events.py `Record`) of any shape the core can make.
+_names = st.one_of(st.none(), st.text(min_size=1, max_size=8))
+_ids = st.one_of(st.just(0), st.integers(1, (1 << 64) - 1))
+_handles = st.one_of(st.just(0), st.integers(1, (1 << 32) - 1))
+records = st.tuples(
+    st.integers(1, (1 << 64) - 1),
+    st.sampled_from(sorted(EVENT_KINDS)),
+    _names,
+    _handles,
+    _ids,
+    _names,
+    _handles,
+    _ids,
+    st.lists(st.text(min_size=1, max_size=12), max_size=4).map(tuple),
+    st.integers(0, (1 << 4) - 1),
+)
+
+
+class TestJsonLines:
+    """The trace file's lines are made from records, as json.dumps makes them from Events."""
+
+    @given(st.lists(records, max_size=20))
+    def test_as_json_dumps(self, batch: list[Record]) -> None:
+        """Any record: its line is json.dumps of its Event's fields with "event" last."""
+        buf = io.StringIO()
+        JsonLines(buf).write(batch)
+        want = []
+        for record in batch:
+            fields = event_of(record).as_dict()
+            kind = fields.pop("event")
+            want.append(json.dumps({**fields, "event": kind}) + "\n")
+        assert buf.getvalue() == "".join(want)
+
+    def test_many_paths(self) -> None:
+        """More call paths than the writer keeps the text of: each line still right."""
+        batch: list[Record] = [
+            (seq, 1, "m", 0, 0, None, 0, 0, ("m.main", f"m.f{seq % (PATHS_KEPT + 7)}"), 0)
+            for seq in range(1, 3 * PATHS_KEPT)
+        ]
+        buf = io.StringIO()
+        JsonLines(buf).write(batch)
+        lines = [json.loads(line) for line in buf.getvalue().splitlines()]
+        assert [line["path"][-1] for line in lines] == [r[8][-1] for r in batch]

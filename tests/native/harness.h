@@ -233,5 +233,6 @@ void test_xrandom(void);     /* test_xrandom.c */
 void test_threads(void);     /* test_threads.c */
 void test_pool(void);        /* test_pool.c */
 void test_store(void);       /* test_store.c */
+void test_trace(void);       /* test_trace.c */
 
 #endif

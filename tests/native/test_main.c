@@ -45,6 +45,7 @@ static const struct {
     {"threads", test_threads},     {"store", test_store},
     {"selfcalls", test_selfcalls}, {"deadlines", test_deadlines},
     {"gc_debug", test_gc_debug},   {"pool", test_pool},
+    {"trace", test_trace},
 };
 enum { NSECTIONS = sizeof SECTIONS / sizeof SECTIONS[0] };
 
