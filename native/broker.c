@@ -205,7 +205,7 @@ uint32_t wm_broker_has_notices(wm_broker *b)
 uint32_t wm_broker_host_after(wm_broker *b)
 {
     wm_lock(b);
-    uint32_t any = b->tracing || b->notices_head != NULL;
+    uint32_t any = b->events_len != b->events_taken || b->notices_head != NULL;
     wm_unlock(b);
     return any;
 }

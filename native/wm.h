@@ -281,8 +281,8 @@ uint32_t wm_broker_take_trap_origin(wm_broker *b);
 /* Drop notices queued by reclaims: whether any wait, and up to `cap`
  * (module id, cookie) pairs, oldest first. */
 uint32_t wm_broker_has_notices(wm_broker *b);
-/* After a host operation: whether the host has work to do (tracing is on, so
- * there are events to take, or drop notices wait), in one lock. */
+/* After a host operation: whether the host has work to do (traced events or
+ * drop notices wait), in one lock. */
 uint32_t wm_broker_host_after(wm_broker *b);
 size_t wm_broker_take_notices(wm_broker *b, uint32_t *modules, int64_t *cookies, size_t cap);
 
