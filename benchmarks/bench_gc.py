@@ -5,7 +5,7 @@ parts, each a table:
 
 1. `broker.collect()` on a million unreachable maps in 2-cycles (built by a
    guest loop, benchmarks/guests/gc_bench.wat) beside CPython's
-   `gc.collect()` on a million dicts in 2-cycles.
+   `gc.collect()` on a million dicts in 2-cycles, one run of each in turn.
 2. `broker.unload()` of a module holding a million handles (to a million
    maps, or to one map) beside CPython dropping a million references.
 3. Guest loops (get, set, new+close, cross-module own and borrow calls) on
@@ -62,6 +62,7 @@ XMOD_DECLS = {  # as in bench_xmod.py
     "peek_len": {"params": ["borrow"]},
 }
 TARGET_COLLECT_S = 1.0  # 1,000,000 maps
+TARGET_COLLECT_SPREAD = 1.2  # a collection's median over its own minimum
 TARGET_UNLOAD_S = 1.0  # 1,000,000 handles
 TARGET_OVERHEAD_PCT = 5.0  # tracer off vs no tracer compiled in
 TARGET_N = 1_000_000
@@ -86,45 +87,57 @@ def check(ok: bool, what: str) -> None:
 # --- 1. the cycle collector ------------------------------------------------------
 
 
-def wasi_map_collect(n_pairs: int, reps: int) -> tuple[Sample, Sample]:
-    """(collect, build): ns for the whole `broker.collect()`, and for the guest
-    loop building the garbage, per run; a fresh broker each run."""
-    collect, build = [], []
-    for _ in range(reps):
-        with _broker(gc_threshold=0) as broker:
-            broker.load("garbage", GC_GUEST, limits={"entries": 1 << 22})
+def wasi_map_collect(n_pairs: int) -> tuple[float, float]:
+    """(collect, build): ns for the whole `broker.collect()` of n_pairs garbage
+    2-cycles, and for the guest loop building them; a fresh broker."""
+    with _broker(gc_threshold=0) as broker:
+        broker.load("garbage", GC_GUEST, limits={"entries": 1 << 22})
+        start = time.perf_counter_ns()
+        bad = broker.call("garbage.make_pairs", n_pairs)
+        build = time.perf_counter_ns() - start
+        check(bad == 0, f"make_pairs: {bad} host calls did not return OK")
+        maps = broker.stats()["maps"]
+        check(maps == 2 * n_pairs, f"make_pairs left {maps} maps, not {2 * n_pairs}")
+        with gc_off():
             start = time.perf_counter_ns()
-            bad = broker.call("garbage.make_pairs", n_pairs)
-            build.append(time.perf_counter_ns() - start)
-            check(bad == 0, f"make_pairs: {bad} host calls did not return OK")
-            maps = broker.stats()["maps"]
-            check(maps == 2 * n_pairs, f"make_pairs left {maps} maps, not {2 * n_pairs}")
-            with gc_off():
-                start = time.perf_counter_ns()
-                freed = broker.collect()
-                collect.append(time.perf_counter_ns() - start)
-            check(freed == 2 * n_pairs, f"collect() reclaimed {freed}, not {2 * n_pairs}")
-            check(broker.stats()["maps"] == 0, "maps left after collect()")
-    return summarize(collect, 2 * n_pairs), summarize(build, 2 * n_pairs)
+            freed = broker.collect()
+            collect = time.perf_counter_ns() - start
+        check(freed == 2 * n_pairs, f"collect() reclaimed {freed}, not {2 * n_pairs}")
+        check(broker.stats()["maps"] == 0, "maps left after collect()")
+    return collect, build
 
 
-def cpython_collect(n_pairs: int, reps: int) -> Sample:
-    """ns for the whole `gc.collect()` finding n_pairs dict 2-cycles, per run."""
-    times = []
+def cpython_collect(n_pairs: int) -> float:
+    """ns for the whole `gc.collect()` finding n_pairs dict 2-cycles."""
     with gc_off():
-        for _ in range(reps):
-            gc.collect()
-            for _ in range(n_pairs):
-                a: dict[str, Any] = {}
-                b: dict[str, Any] = {}
-                a["k"] = b
-                b["k"] = a
-            del a, b
-            start = time.perf_counter_ns()
-            found = gc.collect()
-            times.append(time.perf_counter_ns() - start)
-            check(found >= 2 * n_pairs, f"gc.collect() found {found}, not {2 * n_pairs}")
-    return summarize(times, 2 * n_pairs)
+        gc.collect()
+        for _ in range(n_pairs):
+            a: dict[str, Any] = {}
+            b: dict[str, Any] = {}
+            a["k"] = b
+            b["k"] = a
+        del a, b
+        start = time.perf_counter_ns()
+        found = gc.collect()
+        elapsed = time.perf_counter_ns() - start
+        check(found >= 2 * n_pairs, f"gc.collect() found {found}, not {2 * n_pairs}")
+    return elapsed
+
+
+def collect_side_by_side(n_pairs: int, reps: int) -> tuple[Sample, Sample, Sample]:
+    """(wasi-map collect, its build, CPython collect), per run: one run of each
+    in turn, the order swapped every rep, so that both meet the same machine."""
+    collect, build, py_collect = [], [], []
+    for rep in range(reps):
+        for side in ("wasi-map", "CPython") if rep % 2 == 0 else ("CPython", "wasi-map"):
+            if side == "wasi-map":
+                ns, build_ns = wasi_map_collect(n_pairs)
+                collect.append(ns)
+                build.append(build_ns)
+            else:
+                py_collect.append(cpython_collect(n_pairs))
+    n = 2 * n_pairs
+    return summarize(collect, n), summarize(build, n), summarize(py_collect, n)
 
 
 # --- 2. teardown ---------------------------------------------------------------------
@@ -568,8 +581,7 @@ def main(argv: list[str] | None = None) -> None:
         n_maps, gc_reps = TARGET_N, 5
         hot_n, hot_n_trace, hot_reps, reps_trace, rounds, warm = 500_000, 20_000, 4, 5, 6, 0.5
 
-    collect, build = wasi_map_collect(n_maps // 2, gc_reps)
-    py_collect = cpython_collect(n_maps // 2, gc_reps)
+    collect, build, py_collect = collect_side_by_side(n_maps // 2, gc_reps)
     unload_new = wasi_map_unload("new_loop", n_maps, gc_reps)
     unload_clone = wasi_map_unload("clone_loop", n_maps, gc_reps)
     py_clear_new = cpython_clear(lambda k: [{} for _ in range(k)], n_maps, gc_reps)
@@ -586,18 +598,29 @@ def main(argv: list[str] | None = None) -> None:
         f"1. cycle collection: {n_maps:,} unreachable maps in {n_maps // 2:,} 2-cycles "
         "(every handle closed, Broker(gc_threshold=0)), time of broker.collect() alone; "
         f"CPython: gc.collect() alone on {n_maps:,} dicts in 2-cycles (gc off while "
-        f"building); median (min) of {gc_reps} runs"
+        f"building); median (min) of {gc_reps} runs each, taking turns"
     )
     print()
     print_table(
-        ["collection", "wasi-map ms", "ns/map", "CPython gc ms", "ns/dict", "wasi-map/CPython"],
+        [
+            "collection",
+            "wasi-map ms",
+            "ns/map",
+            "median/min",
+            "CPython gc ms",
+            "ns/dict",
+            "median/min",
+            "wasi-map/CPython",
+        ],
         [
             [
                 f"{n_maps:,} in 2-cycles",
                 fmt_ms(collect),
                 fmt_ns(collect.median / n_maps),
+                f"{collect.median / collect.min:.2f}",
                 fmt_ms(py_collect),
                 fmt_ns(py_collect.median / n_maps),
+                f"{py_collect.median / py_collect.min:.2f}",
                 f"{collect.median / py_collect.median:.2f}x",
             ]
         ],
@@ -689,6 +712,16 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"  collect {n_maps:,} maps <= {TARGET_COLLECT_S:.0f} s: "
         f"{verdict(collect.median <= TARGET_COLLECT_S * 1e9)} ({collect.median / 1e9:.3f} s)"
+    )
+    print(
+        f"  collect {n_maps:,} maps, median <= CPython gc.collect()'s median: "
+        f"{verdict(collect.median <= py_collect.median)} "
+        f"({ms(collect.median)} ms vs {ms(py_collect.median)} ms)"
+    )
+    print(
+        f"  collect {n_maps:,} maps, median <= {TARGET_COLLECT_SPREAD}x its own min: "
+        f"{verdict(collect.median <= TARGET_COLLECT_SPREAD * collect.min)} "
+        f"({collect.median / collect.min:.2f}x: {ms(collect.median)} ms over {ms(collect.min)} ms)"
     )
     for label, s in (("new", unload_new), ("clone", unload_clone)):
         print(

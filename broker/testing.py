@@ -62,7 +62,7 @@ def check_refcounts(broker: Broker) -> None:
 
 def core_counters(broker: Broker) -> dict[str, int]:
     """The C core's counters: maps, named, entries, unreleased_borrows, reclaimed,
-    cycles_reclaimed, collections, modules, links (and any the core adds)."""
+    cycles_reclaimed, collections, modules, links, gc_work_bytes (and any the core adds)."""
     return dict(broker._native.stats())
 
 

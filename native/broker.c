@@ -107,6 +107,7 @@ static void clear_state(wm_broker *b)
     free_watches(b->notices_head);
     b->notices_head = b->notices_tail = NULL;
     wm_maps_free_all(b);
+    wm_gc_work_free(b);
     b->live_anon = b->live_named = 0;
     for (uint32_t i = 0; i < b->names_len; i++)
         free(b->names[i].name);
@@ -161,6 +162,7 @@ void wm_broker_stats(wm_broker *b, wm_stats *out)
     out->cycles_reclaimed = b->cycles_reclaimed;
     out->reclaimed = b->reclaimed;
     out->collections = b->collections;
+    out->gc_work_bytes = wm_gc_work_bytes(b);
     out->entries = 0;
     wm_stripes_lock_all(b);
     for (uint32_t i = 0; i < b->maps_len; i++)

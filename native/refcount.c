@@ -24,8 +24,11 @@ int wm_maps_alloc(wm_broker *b, uint32_t flags, uint32_t *out_slot)
         if (b->maps_len == WM_MAX_CHUNKS * WM_CHUNK)
             return WM_QUOTA;
         uint32_t chunk = b->maps_len >> WM_CHUNK_BITS;
-        if (!b->chunks[chunk] && !(b->chunks[chunk] = malloc(WM_CHUNK * sizeof(wm_mapslot))))
-            return WM_QUOTA;
+        if (!b->chunks[chunk]) {
+            if (!(b->chunks[chunk] = malloc(sizeof(wm_chunk))))
+                return WM_QUOTA;
+            memset(b->chunks[chunk]->referenced, 0, sizeof b->chunks[chunk]->referenced);
+        }
         index = b->maps_len++;
     }
     wm_mapslot *slot = &WM_MAP(b, index);
@@ -45,10 +48,23 @@ int wm_maps_alloc(wm_broker *b, uint32_t flags, uint32_t *out_slot)
 
 void wm_maps_incref(wm_broker *b, uint32_t slot) { WM_MAP(b, slot).refcount++; }
 
+/* A map's referenced bit follows its refs_in: set from the first reference
+ * stored in a map, clear after the last goes (or the row is freed). */
+static void mark_referenced(wm_broker *b, uint32_t slot)
+{
+    WM_REFERENCED_WORD(b, slot) |= WM_REFERENCED_BIT(slot);
+}
+
+static void unmark_referenced(wm_broker *b, uint32_t slot)
+{
+    WM_REFERENCED_WORD(b, slot) &= ~WM_REFERENCED_BIT(slot);
+}
+
 void wm_ref_add(wm_broker *b, uint32_t parent, uint32_t child)
 {
     WM_MAP(b, child).refcount++;
-    WM_MAP(b, child).refs_in++;
+    if (WM_MAP(b, child).refs_in++ == 0)
+        mark_referenced(b, child);
     WM_MAP(b, parent).refs_out++;
 }
 
@@ -56,24 +72,26 @@ void wm_ref_forget(wm_broker *b, uint32_t parent, uint32_t child)
 {
     WM_ASSERT(WM_MAP(b, parent).refs_out > 0 && WM_MAP(b, child).refs_in > 0);
     WM_MAP(b, parent).refs_out--;
-    WM_MAP(b, child).refs_in--;
+    if (--WM_MAP(b, child).refs_in == 0)
+        unmark_referenced(b, child);
 }
 
-void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending)
+void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending, wm_credits *credits)
 {
     wm_map *table = &WM_MAP(b, index).table;
     for (uint32_t i = 0; i < table->used; i++) {
         wm_entry *e = &table->entries[i];
         if (e->kind == WM_VAL_NONE)
             continue;
-        wm_credit_back(b->modules[e->account], wm_entry_size(e), 1);
+        wm_credits_add(credits, b->modules[e->account], wm_entry_size(e), 1);
         if (e->kind != WM_VAL_MAP)
             continue;
         wm_mapslot *child = &WM_MAP(b, e->child);
         if (child->flags & WM_MAP_DYING)
             continue; /* freed with this one by the collector */
         WM_ASSERT(child->refs_in > 0 && child->refcount >= child->refs_in);
-        child->refs_in--;
+        if (--child->refs_in == 0)
+            unmark_referenced(b, e->child);
         if (--child->refcount == 0) {
             child->next = *pending;
             *pending = e->child + 1;
@@ -84,7 +102,7 @@ void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending)
     wm_map_free(table);
 }
 
-void wm_maps_free_slot(wm_broker *b, uint32_t index)
+void wm_maps_free_slot(wm_broker *b, uint32_t index, wm_credits *credits)
 {
     wm_mapslot *slot = &WM_MAP(b, index);
     WM_TRACE(b, .kind = (slot->flags & WM_MAP_DYING) ? WM_EV_CYCLE_RECLAIM : WM_EV_RECLAIM,
@@ -108,14 +126,18 @@ void wm_maps_free_slot(wm_broker *b, uint32_t index)
     }
     slot->watches = NULL;
     if (slot->account != WM_NO_ACCOUNT)
-        wm_credit_back(b->modules[slot->account], WM_MAP_COST, 0);
+        wm_credits_add(credits, b->modules[slot->account], WM_MAP_COST, 0);
     b->reclaimed++;
     if (slot->flags & WM_MAP_NAMED)
         b->live_named--;
     else
         b->live_anon--;
     slot->id = 0;
-    slot->flags = 0;
+    /* DYING stays until wm_maps_alloc reuses the row: garbage the collector
+     * frees after this map still skips its references to it. */
+    slot->flags &= WM_MAP_DYING;
+    if (slot->refs_in) /* a collected map: referenced by the garbage */
+        unmark_referenced(b, index);
     slot->refs_in = slot->refs_out = 0;
     slot->next = b->maps_free;
     b->maps_free = index + 1;
@@ -124,12 +146,14 @@ void wm_maps_free_slot(wm_broker *b, uint32_t index)
 /* Reclaim every map on the pending list, and what they alone kept alive. */
 static void reclaim_pending(wm_broker *b, uint32_t pending)
 {
+    wm_credits credits = {0};
     while (pending) {
         uint32_t index = pending - 1;
         pending = WM_MAP(b, index).next;
-        wm_maps_drop_entries(b, index, &pending);
-        wm_maps_free_slot(b, index);
+        wm_maps_drop_entries(b, index, &pending, &credits);
+        wm_maps_free_slot(b, index, &credits);
     }
+    wm_credits_flush(&credits);
 }
 
 /* Enough releases that may have cut a cycle loose: run the collector. */
@@ -201,7 +225,10 @@ uint64_t wm_check_locked(wm_broker *b)
     }
     for (uint32_t i = 0; i < n; i++) {
         const wm_mapslot *s = &WM_MAP(b, i);
-        if (s->id && (s->refcount != count[i] || s->refs_in != in[i] || s->refs_out != out[i]))
+        bool referenced = WM_REFERENCED_WORD(b, i) & WM_REFERENCED_BIT(i);
+        if (s->id ? s->refcount != count[i] || s->refs_in != in[i] || s->refs_out != out[i] ||
+                        referenced != (in[i] > 0)
+                  : referenced)
             bad++;
     }
 done:

@@ -65,6 +65,7 @@ typedef struct wm_stats {
     uint64_t collections;        /* cycle collections run */
     uint64_t modules;            /* modules loaded (the host not counted) */
     uint64_t links;              /* links (peer imports and the host's ways in) */
+    uint64_t gc_work_bytes;      /* the cycle collector's work arrays, kept between collections */
 } wm_stats;
 
 /* One ownership event, recorded while tracing (trace.c). */

@@ -44,7 +44,7 @@
 
 enum {
     WM_MAP_NAMED = 1,
-    WM_MAP_DYING = 2, /* in a garbage cycle being freed */
+    WM_MAP_DYING = 2, /* in a garbage cycle being freed (its freed row keeps it until reused) */
     WM_MAP_STORE = 4  /* named, entries in the backing store (store.c) */
 };
 
@@ -59,7 +59,10 @@ typedef struct wm_watch {
 typedef struct wm_mapslot {
     uint64_t refcount; /* docs/ownership.md: owning handles, host refs, set_map refs, name */
     uint64_t id;       /* unique within the broker, never reused; 0 = free slot */
-    uint32_t next;     /* free list / reclaim list link (index + 1) */
+    union {
+        uint32_t next;   /* free list / reclaim list link (index + 1) */
+        uint32_t gc_pos; /* a live map, while the collector runs: its place among the candidates */
+    };
     uint32_t flags;
     uint32_t name;     /* WM_MAP_NAMED: its index in broker->names */
     uint32_t account;  /* the module charged WM_MAP_COST for it, or WM_NO_ACCOUNT */
@@ -71,11 +74,23 @@ typedef struct wm_mapslot {
 } wm_mapslot;
 
 /* The rows of the refcount table are in chunks that never move, so a guest
- * thread may use a row without the broker lock while another adds rows. */
+ * thread may use a row without the broker lock while another adds rows.
+ * Beside its rows a chunk has a bit per row, set while the row is a live map
+ * that some map references (refs_in > 0): the collector's candidates, found
+ * without reading the other rows (gc.c).  The bits change under the lock. */
 #define WM_CHUNK_BITS 10u
 #define WM_CHUNK (1u << WM_CHUNK_BITS)
 #define WM_MAX_CHUNKS (1u << 16) /* 2^26 maps at once */
-#define WM_MAP(b, i) ((b)->chunks[(i) >> WM_CHUNK_BITS][(i) & (WM_CHUNK - 1u)])
+typedef struct wm_chunk {
+    wm_mapslot rows[WM_CHUNK];
+    uint64_t referenced[WM_CHUNK / 64];
+} wm_chunk;
+_Static_assert(WM_CHUNK % 64 == 0, "a chunk's referenced bits are whole words");
+#define WM_MAP(b, i) ((b)->chunks[(i) >> WM_CHUNK_BITS]->rows[(i) & (WM_CHUNK - 1u)])
+/* The word holding row i's referenced bit, and the bit. */
+#define WM_REFERENCED_WORD(b, i)                                                                  \
+    ((b)->chunks[(i) >> WM_CHUNK_BITS]->referenced[((i) & (WM_CHUNK - 1u)) >> 6])
+#define WM_REFERENCED_BIT(i) (UINT64_C(1) << ((i) & 63u))
 
 typedef struct wm_grant {
     uint8_t *name;
@@ -139,7 +154,7 @@ struct wm_broker {
     wt_api api;
     uint64_t seed;
     uint64_t next_map_id;
-    wm_mapslot **chunks; /* the rows, WM_CHUNK rows a chunk: a row never moves */
+    wm_chunk **chunks; /* the rows, WM_CHUNK rows a chunk: a row never moves */
     uint32_t maps_len, maps_free;
     uint64_t live_anon, live_named;
     wm_named *names;
@@ -164,6 +179,10 @@ struct wm_broker {
     uint64_t reclaimed;        /* all maps reclaimed */
     uint64_t collections;
     bool collecting;
+    /* Its work arrays, kept from one collection to the next (gc.c):
+     * WM_GC_WORK_BYTES per candidate, gc_work_cap candidates' room. */
+    void *gc_work;
+    uint32_t gc_work_cap;
     /* The tracer (trace.c). */
     bool tracing;
     wm_event *events;
@@ -317,19 +336,25 @@ void wm_ref_add(wm_broker *b, uint32_t parent, uint32_t child);
 void wm_ref_forget(wm_broker *b, uint32_t parent, uint32_t child);
 /* Reclaim helpers shared with the collector: credit and drop a map's
  * entries (references to DYING maps are not released: they go together),
- * queueing children that reach zero on *pending; then free its row. */
-void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending);
-void wm_maps_free_slot(wm_broker *b, uint32_t index);
+ * queueing children that reach zero on *pending; then free its row.  What
+ * they credit gathers in *credits: the caller flushes it when done. */
+typedef struct wm_credits wm_credits; /* below */
+void wm_maps_drop_entries(wm_broker *b, uint32_t index, uint32_t *pending, wm_credits *credits);
+void wm_maps_free_slot(wm_broker *b, uint32_t index, wm_credits *credits);
 /* Whether map `ms` has its entries in the backing store (ops.h routes). */
 static inline bool wm_in_store(const wm_mapslot *ms) { return ms->flags & WM_MAP_STORE; }
 
 /* The table recounted from the handles, names and entries: the number of
- * maps whose refcount, refs_in or refs_out disagree (wm_broker_check).
- * The lock and every stripe held. */
+ * rows whose refcount, refs_in, refs_out or referenced bit disagree
+ * (wm_broker_check).  The lock and every stripe held. */
 uint64_t wm_check_locked(wm_broker *b);
 
 /* gc.c: collect unreachable cycles now; the number of maps reclaimed. */
 uint64_t wm_collect_locked(wm_broker *b);
+/* The collector's kept work arrays: bytes held, and given back (lock held). */
+#define WM_GC_WORK_BYTES 16u /* per candidate: its count left, its slot, a stack entry */
+uint64_t wm_gc_work_bytes(const wm_broker *b);
+void wm_gc_work_free(wm_broker *b);
 void wm_maps_free_all(wm_broker *b);
 
 /* ownership.c: how a handle passes between modules.  Lock held. */
@@ -436,6 +461,32 @@ static inline void wm_credit(wm_module *a, const wm_module *writer, uint64_t byt
         wm_charge(a, -bytes, -entries);
     else
         wm_credit_back(a, bytes, entries);
+}
+
+/* Credits gathered while many maps are reclaimed at once: one atomic add
+ * per run of entries and maps charged to the same module, not one each. */
+struct wm_credits {
+    wm_module *to;
+    uint64_t bytes, entries;
+};
+
+static inline void wm_credits_flush(wm_credits *c)
+{
+    if (c->to)
+        __atomic_add_fetch(&c->to->bytes_credit, c->bytes, __ATOMIC_RELAXED);
+    if (c->entries) /* none when only maps without entries went: their cost is bytes */
+        __atomic_add_fetch(&c->to->entries_credit, c->entries, __ATOMIC_RELAXED);
+    *c = (wm_credits){0};
+}
+
+static inline void wm_credits_add(wm_credits *c, wm_module *to, uint64_t bytes, uint64_t entries)
+{
+    if (c->to != to) {
+        wm_credits_flush(c);
+        c->to = to;
+    }
+    c->bytes += bytes;
+    c->entries += entries;
 }
 
 static inline void wm_account_credit(wm_broker *b, const wm_entry *e, const wm_module *writer)

@@ -175,6 +175,7 @@ class NativeBroker:
             "collections": out.collections,
             "modules": out.modules,
             "links": out.links,
+            "gc_work_bytes": out.gc_work_bytes,
         }
 
     def collect(self) -> int:

@@ -353,3 +353,37 @@ class TestReachableCycles:
             n = 1 + (3 * i) % 5
             assert walk_ring(m, n) == [str(j).encode() for j in range(n)]
         testing.check_refcounts(b)
+
+
+class TestKeptWorkArrays:
+    """The collector keeps its work arrays between collections (native/gc.c, "Memory")."""
+
+    SMALLEST = 1024 * 16  # bytes: room for 1024 candidates, 16 bytes each
+
+    def test_exact_across_collections_as_the_table_grows_and_shrinks(self, b: Broker) -> None:
+        """Collections of many and few candidates in turn, over reused rows, reclaim exactly
+        the garbage and keep a held ring whole; the arrays fit each and at most 4x over."""
+        held = ring(b, 5)
+        held_ids = {m.map_id for m in held}
+        for garbage in (1019, 1020, 3, 2500, 0, 6000, 40, 1030, 2):
+            made = 0
+            while made < garbage:  # rings of 1 to 7 maps, self-references included
+                made += len(garbage_ring(b, min(1 + made % 7, garbage - made)))
+            assert b.collect() == garbage
+            assert live(b) == held_ids
+            need = garbage + len(held)  # candidates: the garbage and the held ring
+            work = testing.core_counters(b)["gc_work_bytes"]
+            assert need * 16 <= work <= max(4 * need * 16, self.SMALLEST)
+            testing.check_refcounts(b)
+        assert walk_ring(held[0], 5) == [str(i).encode() for i in range(5)]
+
+    def test_given_back_when_the_referenced_maps_are_gone(self, b: Broker) -> None:
+        """After collecting 5,000 maps the arrays hold room for them; the next collection,
+        with nothing referenced, gives them back down to the smallest."""
+        assert b.collect() == 0
+        assert testing.core_counters(b)["gc_work_bytes"] <= self.SMALLEST
+        garbage_ring(b, 5_000)
+        assert b.collect() == 5_000
+        assert testing.core_counters(b)["gc_work_bytes"] >= 5_000 * 16
+        assert b.collect() == 0
+        assert testing.core_counters(b)["gc_work_bytes"] == self.SMALLEST

@@ -220,6 +220,7 @@ void test_batches(void);     /* test_batches.c */
 void test_quotas(void);
 void test_maps(void);        /* test_refcount.c */
 void test_gc_debug(void);    /* test_gc.c */
+void test_gc_work(void);
 void test_random(void);      /* test_random.c */
 void test_abi(void);         /* test_abi.c */
 void test_links(void);       /* test_links.c */

@@ -44,8 +44,8 @@ static const struct {
     {"notices", test_notices},     {"xrandom", test_xrandom},
     {"threads", test_threads},     {"store", test_store},
     {"selfcalls", test_selfcalls}, {"deadlines", test_deadlines},
-    {"gc_debug", test_gc_debug},   {"pool", test_pool},
-    {"trace", test_trace},
+    {"gc_debug", test_gc_debug},   {"gc_work", test_gc_work},
+    {"pool", test_pool},           {"trace", test_trace},
 };
 enum { NSECTIONS = sizeof SECTIONS / sizeof SECTIONS[0] };
 
