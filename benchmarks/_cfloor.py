@@ -35,11 +35,12 @@ def symbol(name: str) -> int:
     return address
 
 
-def compile_cffi(name: str, cdef: str, source: str) -> tuple[cffi.FFI, Any]:
-    """Compile a cffi API-mode extension in a temp dir and load it; (ffi, lib)."""
+def compile_cffi(name: str, cdef: str, source: str, **build: Any) -> tuple[cffi.FFI, Any]:
+    """Compile a cffi API-mode extension in a temp dir and load it; (ffi, lib).
+    `build` goes to `set_source` (sources, include_dirs, extra_compile_args...)."""
     ffi = cffi.FFI()
     ffi.cdef(cdef)
-    ffi.set_source(name, source)
+    ffi.set_source(name, source, **build)
     with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
         path = ffi.compile(tmpdir=tmp, verbose=False)
         spec = importlib.util.spec_from_file_location(name, path)

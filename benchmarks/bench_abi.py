@@ -4,9 +4,13 @@ and the same loop written in C, Rust and C++ against their bindings.
 Run `python benchmarks/bench_abi.py` (add `--quick` for a smoke run).  Every
 host runs the same guest, benchmarks/guests/abi_loop.wat, whose exports loop
 over the import n times, so one export call is spread over n operations.
-The second table runs abi_loop.c, abi_loop.rs (the Rust crate's `Map`) and
-abi_loop.cpp (wasi_map.hpp's `map`) on wasi-map, built by guests/build.py;
-a language whose compiler is missing is left out, saying so.
+Then a table each for `get` and `set` takes the call apart: a ladder of C
+imports (_abi_ladder.c), each doing one stage of the call more than the one
+before, from the floor to the real callback, so the differences say where
+the nanoseconds above the floor go.  The last table runs abi_loop.c, abi_loop.rs
+(the Rust crate's `Map`) and abi_loop.cpp (wasi_map.hpp's `map`) on
+wasi-map, built by guests/build.py; a language whose compiler is missing is
+left out, saying so.
 Prints figures and ratios; never asserts on time.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import statistics
 import sys
 import tempfile
 from collections.abc import Callable
@@ -23,6 +28,7 @@ from pathlib import Path
 from types import ModuleType
 
 import wasmtime
+from _abi_ladder import Ladder
 from _cfloor import compile_cffi, define_unchecked
 from _harness import (
     Sample,
@@ -315,8 +321,53 @@ def main(argv: list[str] | None = None) -> None:
             f"({fmt_ns(ours.median)} ns); >= {TARGET_SPEEDUP:.0f}x public-API host: "
             f"{verdict(speedup >= TARGET_SPEEDUP)} ({speedup:,.0f}x)"
         )
+    breakdown(Ladder(), n_fast, reps, results)
     with tempfile.TemporaryDirectory() as scratch:
         languages(language_hosts(Path(scratch)), n_fast, reps)
+
+
+def breakdown(ladder: Ladder, n: int, reps: int, results: dict[str, list[Sample]]) -> None:
+    """The ladder's rungs, measured interleaved: ns per stage and its share of the call."""
+    ladder.check()
+    for op in OPS:
+        for rung in ladder.rungs[op]:
+            rung.run(n)  # warm-up
+    # Interleave the rungs, rep by rep, so drift on the machine hits all alike.
+    times: dict[tuple[str, str], list[float]] = {}
+    for _ in range(reps):
+        for op in OPS:
+            for rung in ladder.rungs[op]:
+                times.setdefault((op, rung.name), []).extend(repeat(rung.run, n, 1, warmup=0))
+    print()
+    print(
+        f"where the time of a call goes: each rung a C import doing one stage more than the "
+        f"one above\n(benchmarks/_abi_ladder.c, on a module of its own broker, engine with epoch "
+        f"checks as wasi-map's); ns per call, median of {reps} runs, interleaved"
+    )
+    for op in OPS:
+        medians = [statistics.median(times[(op, r.name)]) for r in ladder.rungs[op]]
+        total, floor = medians[-1], medians[0]
+        rows = []
+        for i, rung in enumerate(ladder.rungs[op]):
+            step = medians[i] - (medians[i - 1] if i else 0.0)
+            rows.append(
+                [
+                    rung.name,
+                    rung.adds,
+                    fmt_ns(medians[i]),
+                    f"{step:+.1f}" if i else fmt_ns(step),
+                    f"{step / total:.0%}",
+                    f"{step / (total - floor):.0%}" if i else "",
+                ]
+            )
+        ours, _, plain = results[op]
+        print()
+        headers = [op, "adds", "ns", "stage ns", "share of call", "share above floor"]
+        print_table(headers, rows, left=2)
+        print(
+            f"  beside: the no-op C floor above {fmt_ns(plain.median)} ns (no epoch checks), "
+            f"wasi-map {fmt_ns(ours.median)} ns; above this floor: {fmt_ns(total - floor)} ns"
+        )
 
 
 def languages(hosts: list[Host], n: int, reps: int) -> None:

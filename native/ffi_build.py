@@ -54,6 +54,8 @@ SOURCES = [
     "traps.c",
     "wasi_poll.c",
 ]
+# The core's compiler flags (benchmarks/_abi_ladder.py compiles its pieces with them too).
+FLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
 
 
 def cdef_text() -> str:
@@ -98,13 +100,12 @@ def make_ffi(module: str = "broker._wm", extra_args: "list[str] | None" = None) 
     ffi.cdef("".join(f"const char *{name}(void);\n" for name in BAKED))
     # Relative paths: setuptools refuses absolute ones in sources.
     rel = os.path.relpath(HERE, os.getcwd())
-    flags = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     ffi.set_source(
         module,
         '#include "wm_core.h"\n' + baked_source(),
         sources=[os.path.join(rel, s) for s in SOURCES],
         include_dirs=[str(HERE)],
-        extra_compile_args=flags + (extra_args or []),
+        extra_compile_args=FLAGS + (extra_args or []),
         extra_link_args=list(extra_args or []),
         libraries=["pthread"],
     )

@@ -6,28 +6,12 @@
 
 #include "abi_gen.h"
 
-#define INDEX_MASK (WM_HANDLE_MAX_SLOTS - 1u)
-
 void wm_handles_init(wm_handle_table *t) { memset(t, 0, sizeof *t); }
 
 void wm_handles_free(wm_handle_table *t)
 {
     free(t->slots);
     wm_handles_init(t);
-}
-
-int wm_handles_lookup(wm_handle_table *t, uint32_t h, wm_handle **out)
-{
-    uint32_t gen = h >> WM_HANDLE_INDEX_BITS, index = h & INDEX_MASK;
-    if (gen == 0 || gen > WM_HANDLE_MAX_GEN || index >= t->len)
-        return WM_BADF;
-    wm_handle *slot = &t->slots[index];
-    if (gen > slot->gen)
-        return WM_BADF; /* that generation was never issued */
-    if (gen < slot->gen || slot->state == WM_H_FREE)
-        return WM_STALE;
-    *out = slot;
-    return WM_OK;
 }
 
 static int grow(wm_handle_table *t, uint32_t need)

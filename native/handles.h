@@ -22,6 +22,7 @@
 #include "abi_gen.h" /* the handle layout, WM_H_FREE, WM_H_OWN, WM_H_BORROW */
 
 #define WM_HANDLE_MAX_SLOTS (1u << WM_HANDLE_INDEX_BITS) /* WM_HANDLE_INDEX_BITS: abi_gen.h */
+#define WM_HANDLE_INDEX_MASK (WM_HANDLE_MAX_SLOTS - 1u)
 
 typedef struct wm_handle {
     uint32_t gen;       /* generation of the last issue; 0 = never issued */
@@ -44,8 +45,21 @@ typedef struct wm_handle_table {
 
 void wm_handles_init(wm_handle_table *t);
 void wm_handles_free(wm_handle_table *t);
-/* Resolve a handle number: OK, BADF or STALE; *out is the live slot. */
-int wm_handles_lookup(wm_handle_table *t, uint32_t h, wm_handle **out);
+/* Resolve a handle number: OK, BADF or STALE; *out is the live slot.
+ * Inline: every data operation of a guest starts here. */
+static inline int wm_handles_lookup(wm_handle_table *t, uint32_t h, wm_handle **out)
+{
+    uint32_t gen = h >> WM_HANDLE_INDEX_BITS, index = h & WM_HANDLE_INDEX_MASK;
+    if (gen == 0 || gen > WM_HANDLE_MAX_GEN || index >= t->len)
+        return WM_BADF;
+    wm_handle *slot = &t->slots[index];
+    if (gen > slot->gen)
+        return WM_BADF; /* that generation was never issued */
+    if (gen < slot->gen || slot->state == WM_H_FREE)
+        return WM_STALE;
+    *out = slot;
+    return WM_OK;
+}
 /* Issue a new handle; QUOTA when the table is full (limit or index space).
  * `limit` caps live handles. */
 int wm_handles_issue(wm_handle_table *t, uint32_t limit, uint8_t state, uint32_t map,

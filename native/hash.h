@@ -23,6 +23,13 @@ static inline uint64_t wm_read64(const uint8_t *p)
     return v;
 }
 
+static inline uint64_t wm_read32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
 static inline uint64_t wm_hash(const uint8_t *p, size_t n, uint64_t seed)
 {
     const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull,
@@ -33,12 +40,18 @@ static inline uint64_t wm_hash(const uint8_t *p, size_t n, uint64_t seed)
         p += 16;
         n -= 16;
     }
+    /* The last 1..16 bytes in two words, read whole and overlapping (as
+     * wyhash does) rather than copied byte by byte into a temporary; the
+     * length is already in h. */
     uint64_t a = 0, b = 0;
     if (n > 8) {
         a = wm_read64(p);
-        memcpy(&b, p + 8, n - 8);
+        b = wm_read64(p + n - 8);
+    } else if (n >= 4) {
+        a = wm_read32(p);
+        b = wm_read32(p + n - 4);
     } else if (n > 0) {
-        memcpy(&a, p, n);
+        a = ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) | p[n - 1];
     }
     return wm_mix(wm_mix(a ^ k1, b ^ h) ^ k2, h ^ k0);
 }

@@ -146,7 +146,7 @@ int wm_pass_all(wt_val_raw *vals, const uint8_t *how, uint32_t count,
     for (uint32_t j = 0; j < k; j++) {
         uint32_t i = which[j];
         uint32_t from_h = (uint32_t)vals[i].i32;
-        wm_handle *slot;
+        wm_handle *slot = NULL;
         /* Checked above and nothing has closed it since (lock held; the
          * handles are distinct where one moves): this lookup succeeds. */
         wm_handles_lookup(&from->handles, from_h, &slot);

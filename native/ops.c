@@ -20,8 +20,8 @@
 #include "ops.h"
 
 /* Step 1 for one key: the handle, its rights, the sizes. */
-static int check_key(wm_module *m, uint32_t h, uint32_t needs, uint32_t key_len,
-                     uint32_t val_len, wm_handle **hs)
+static inline int check_key(wm_module *m, uint32_t h, uint32_t needs, uint32_t key_len,
+                            uint32_t val_len, wm_handle **hs)
 {
     int err = wm_check_handle(m, h, needs, hs);
     if (!err && (key_len > m->limits.key_size || val_len > m->limits.value_size))
@@ -29,20 +29,22 @@ static int check_key(wm_module *m, uint32_t h, uint32_t needs, uint32_t key_len,
     return err;
 }
 
-/* One operation's locks and route, from op_begin to op_end. */
+/* One operation's locks and route, from op_begin to op_end.  The store
+ * call is beside it, not in it: its address goes to ops_store.c, and an
+ * `op` whose address goes nowhere stays in registers. */
 typedef struct op {
     wm_handle *hs;
     wm_stripe *stripe; /* held: the entries are in memory */
     bool locked;       /* the broker lock is held (set before op_begin to ask for it) */
-    bool stored;       /* the entries are in the backing store: `c` is ready */
-    wm_store_call c;
+    bool stored;       /* the entries are in the backing store: `*c` is ready */
+    wm_store_call *c;
 } op;
 
 /* Steps 1 and 2.  A guest instance's thread goes without the broker lock
  * (wm_core.h says why it may); the host, and an operation made again after
- * WM_SLOW, take it.  On OK either the map's stripe is held or `c` is ready. */
-static int op_begin(op *o, wm_module *m, uint32_t h, uint32_t needs, uint32_t key_len,
-                    uint32_t val_len)
+ * WM_SLOW, take it.  On OK either the map's stripe is held or `*c` is ready. */
+WM_INLINE int op_begin(op *o, wm_module *m, uint32_t h, uint32_t needs, uint32_t key_len,
+                       uint32_t val_len)
 {
     wm_broker *b = m->broker;
     o->stripe = NULL;
@@ -58,7 +60,7 @@ static int op_begin(op *o, wm_module *m, uint32_t h, uint32_t needs, uint32_t ke
     if (__builtin_expect(wm_in_store(ms), 0)) {
         if (!o->locked)
             return WM_SLOW; /* preparing the call reads the names: the lock's */
-        wm_store_begin(m, ms, &o->c);
+        wm_store_begin(m, ms, o->c);
         o->stored = true;
         return WM_OK;
     }
@@ -71,7 +73,7 @@ static int op_begin(op *o, wm_module *m, uint32_t h, uint32_t needs, uint32_t ke
 
 /* Step 3: give back what op_begin took.  True when the operation answered
  * WM_SLOW: make it again, with the broker lock. */
-static bool op_end(op *o, wm_module *m, int err)
+WM_INLINE bool op_end(op *o, wm_module *m, int err)
 {
     wm_broker *b = m->broker;
     if (o->stripe) {
@@ -90,9 +92,9 @@ static bool op_end(op *o, wm_module *m, int err)
 /* An operation on handle `h`: `mem` runs on entries in memory (the map is
  * `o.hs->map`), `store` (step 4) on entries in the backing store. */
 #define RUN(needs, key_len, val_len, mem, store)                                                  \
-    op o;                                                                                         \
+    wm_store_call call;                                                                           \
+    op o = {.c = &call};                                                                          \
     int err;                                                                                      \
-    o.locked = false;                                                                             \
     do {                                                                                          \
         err = op_begin(&o, m, h, needs, key_len, val_len);                                        \
         if (!err && o.stripe)                                                                     \
@@ -108,7 +110,7 @@ int wm_op_get(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, ui
               uint32_t buf_cap, uint32_t *out_len)
 {
     RUN(WM_NEEDS_GET, key_len, 0, wm_mem_get(m, o.hs->map, key, key_len, buf, buf_cap, out_len),
-        wm_store_get(&o.c, key, key_len, buf, buf_cap, out_len));
+        wm_store_get(o.c, key, key_len, buf, buf_cap, out_len));
 }
 
 int wm_op_set(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, const uint8_t *val,
@@ -116,7 +118,7 @@ int wm_op_set(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, co
 {
     RUN(WM_NEEDS_SET, key_len, val_len,
         wm_mem_set(m, o.hs->map, o.locked, key, key_len, val, val_len),
-        wm_store_set(&o.c, key, key_len, val, val_len));
+        wm_store_set(o.c, key, key_len, val, val_len));
 }
 
 int wm_op_set_if(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len,
@@ -124,32 +126,32 @@ int wm_op_set_if(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len,
 {
     RUN(WM_NEEDS_SET_IF, key_len, val_len,
         wm_mem_set_if(m, o.hs->map, o.locked, key, key_len, val, val_len, expected),
-        wm_store_set_if(&o.c, key, key_len, val, val_len, expected));
+        wm_store_set_if(o.c, key, key_len, val, val_len, expected));
 }
 
 int wm_op_delete(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len)
 {
     RUN(WM_NEEDS_DELETE, key_len, 0, wm_mem_delete(m, o.hs->map, o.locked, key, key_len),
-        wm_store_delete(&o.c, key, key_len));
+        wm_store_delete(o.c, key, key_len));
 }
 
 int wm_op_exists(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, uint32_t *out)
 {
     RUN(WM_NEEDS_EXISTS, key_len, 0, (wm_mem_exists(m, o.hs->map, key, key_len, out), WM_OK),
-        wm_store_exists(&o.c, key, key_len, out));
+        wm_store_exists(o.c, key, key_len, out));
 }
 
 int wm_op_version(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, uint64_t *out)
 {
     RUN(WM_NEEDS_VERSION, key_len, 0, (wm_mem_version(m, o.hs->map, key, key_len, out), WM_OK),
-        wm_store_version(&o.c, key, key_len, out));
+        wm_store_version(o.c, key, key_len, out));
 }
 
 int wm_op_incr(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len, int64_t delta,
                int64_t *out)
 {
     RUN(WM_NEEDS_INCR, key_len, 8, wm_mem_incr(m, o.hs->map, key, key_len, delta, out),
-        wm_store_incr(&o.c, key, key_len, delta, out));
+        wm_store_incr(o.c, key, key_len, delta, out));
 }
 
 int wm_op_set_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len,
@@ -186,15 +188,15 @@ int wm_op_set_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len
 int wm_op_get_map(wm_module *m, uint32_t h, const uint8_t *key, uint32_t key_len,
                   uint32_t *out_h)
 {
-    op o;
+    wm_store_call call;
+    op o = {.c = &call, .locked = true}; /* it issues a handle */
     int err;
-    o.locked = true; /* it issues a handle */
     err = op_begin(&o, m, h, WM_NEEDS_GET_MAP, key_len, 0);
     if (!err && o.stripe)
         err = wm_mem_get_map(m, o.hs->map, o.hs->rights, key, key_len, out_h);
     op_end(&o, m, err);
     if (o.stored)
-        err = wm_store_get_map(&o.c, key, key_len);
+        err = wm_store_get_map(o.c, key, key_len);
     return err;
 }
 
@@ -208,7 +210,7 @@ static int mem_len(wm_module *m, uint32_t map, uint32_t *out)
 
 int wm_op_len(wm_module *m, uint32_t h, uint32_t *out)
 {
-    RUN(WM_NEEDS_LEN, 0, 0, mem_len(m, o.hs->map, out), wm_store_len(&o.c, out));
+    RUN(WM_NEEDS_LEN, 0, 0, mem_len(m, o.hs->map, out), wm_store_len(o.c, out));
 }
 
 int wm_op_keys(wm_module *m, uint32_t h, uint64_t *cursor, uint8_t *buf, uint32_t buf_cap,
@@ -216,7 +218,7 @@ int wm_op_keys(wm_module *m, uint32_t h, uint64_t *cursor, uint8_t *buf, uint32_
 {
     RUN(WM_NEEDS_KEYS, 0, 0,
         wm_mem_keys(m, o.hs->map, cursor, buf, buf_cap, out_used, out_count),
-        wm_store_keys(&o.c, cursor, buf, buf_cap, out_used, out_count));
+        wm_store_keys(o.c, cursor, buf, buf_cap, out_used, out_count));
 }
 
 /* Walk a batch of (u32 length, bytes) records, `fields` records per item.
@@ -259,7 +261,7 @@ int wm_op_get_many(wm_module *m, uint32_t h, const uint8_t *keys, uint32_t keys_
         return WM_INVAL;
     RUN(WM_NEEDS_GET_MANY, max_key, 0,
         wm_mem_get_many(m, o.hs->map, keys, keys_len, buf, buf_cap, out_used),
-        wm_store_get_many(&o.c, keys, keys_len, (uint32_t)n, buf, buf_cap, out_used));
+        wm_store_get_many(o.c, keys, keys_len, (uint32_t)n, buf, buf_cap, out_used));
 }
 
 int wm_op_set_many(wm_module *m, uint32_t h, const uint8_t *items, uint32_t items_len)
@@ -270,5 +272,5 @@ int wm_op_set_many(wm_module *m, uint32_t h, const uint8_t *items, uint32_t item
         return WM_INVAL;
     RUN(WM_NEEDS_SET_MANY, max_len[0], max_len[1],
         wm_mem_set_many(m, o.hs->map, o.locked, items, items_len, n),
-        wm_store_set_many(&o.c, items, items_len, (uint32_t)n));
+        wm_store_set_many(o.c, items, items_len, (uint32_t)n));
 }

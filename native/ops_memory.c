@@ -20,14 +20,14 @@ static inline uint64_t key_hash(wm_module *m, const uint8_t *key, uint32_t key_l
 
 static inline wm_map *table_of(wm_module *m, uint32_t map) { return &WM_MAP(m->broker, map).table; }
 
-static inline wm_entry *find(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len)
+WM_INLINE wm_entry *find(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len)
 {
     return wm_map_find(table_of(m, map), key, key_len, key_hash(m, key, key_len));
 }
 
 /* The entry under `key`, which must hold a value of `kind` (NOENT, TYPE). */
-static int find_kind(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len,
-                     uint8_t kind, const wm_entry **e)
+static inline int find_kind(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len,
+                            uint8_t kind, const wm_entry **e)
 {
     *e = find(m, map, key, key_len);
     if (!*e)
@@ -38,7 +38,7 @@ static int find_kind(wm_module *m, uint32_t map, const uint8_t *key, uint32_t ke
 /* Would writing `new_size` bytes of key and value over entry `e` (or a new
  * entry) exceed the writer's quota?  What is already charged to the writer
  * for `e` comes back first; an entry costs WM_ENTRY_COST on top. */
-static bool over_quota(const wm_module *m, const wm_entry *e, uint64_t new_size)
+static inline bool over_quota(const wm_module *m, const wm_entry *e, uint64_t new_size)
 {
     uint64_t bytes = wm_used_bytes(m), entries = wm_used_entries(m);
     if (e && e->account == m->id) {
@@ -69,26 +69,17 @@ static inline bool needs_lock(bool locked, const wm_entry *e)
     return !locked && e && e->kind == WM_VAL_MAP;
 }
 
-static void finish_write(wm_module *m, uint32_t map, wm_entry *e, uint8_t kind)
+static inline void finish_write(wm_module *m, uint32_t map, wm_entry *e, uint8_t kind)
 {
     e->kind = kind;
     e->version = ++WM_MAP(m->broker, map).clock;
     wm_account_charge(m, e);
 }
 
-/* Write bytes `val` under `key`, over entry `e` or a new one (room reserved). */
-static int write_bytes(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len,
+/* write_bytes into a new allocation: a new entry, or a value of another size or kind. */
+static int write_fresh(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len,
                        wm_entry *e, const uint8_t *val, uint32_t val_len)
 {
-    wm_broker *b = m->broker;
-    if (over_quota(m, e, (uint64_t)key_len + val_len))
-        return WM_QUOTA;
-    if (e && e->kind == WM_VAL_BYTES && e->val_len == val_len) {
-        wm_account_credit(b, e, m);
-        memcpy(e->data + key_len, val, val_len); /* same size: rewrite in place */
-        finish_write(m, map, e, WM_VAL_BYTES);
-        return WM_OK;
-    }
     uint8_t *data = malloc((size_t)key_len + val_len + 1);
     if (!data)
         return WM_QUOTA;
@@ -105,12 +96,33 @@ static int write_bytes(wm_module *m, uint32_t map, const uint8_t *key, uint32_t 
     e->val_len = val_len;
     finish_write(m, map, e, WM_VAL_BYTES);
     if (release)
-        wm_maps_release(b, release - 1);
+        wm_maps_release(m->broker, release - 1);
+    return WM_OK;
+}
+
+/* Write bytes `val` under `key`, over entry `e` or a new one (room reserved).
+ * Inline for its common case, a value of the same size rewritten in place. */
+WM_INLINE int write_bytes(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len,
+                          wm_entry *e, const uint8_t *val, uint32_t val_len)
+{
+    if (over_quota(m, e, (uint64_t)key_len + val_len))
+        return WM_QUOTA;
+    if (!e || e->kind != WM_VAL_BYTES || e->val_len != val_len)
+        return write_fresh(m, map, key, key_len, e, val, val_len);
+    memcpy(e->data + key_len, val, val_len); /* same size: rewrite in place */
+    if (e->account == m->id) {
+        /* Charged to the writer already, for as many bytes: crediting and
+         * charging it again would leave its counts as they are. */
+        e->version = ++WM_MAP(m->broker, map).clock;
+        return WM_OK;
+    }
+    wm_account_credit(m->broker, e, m);
+    finish_write(m, map, e, WM_VAL_BYTES);
     return WM_OK;
 }
 
 /* Room for one more entry, before any entry pointer is taken. */
-static int reserve_one(wm_module *m, uint32_t map)
+static inline int reserve_one(wm_module *m, uint32_t map)
 {
     return wm_map_reserve(table_of(m, map), 1) != 0 ? WM_QUOTA : WM_OK;
 }

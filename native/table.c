@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WM_SLOT_EMPTY (-1)
-#define WM_SLOT_DELETED (-2)
 #define WM_MAP_MIN_CAP 2u /* a small map stays small: most maps hold a few entries */
 #define WM_MAP_MAX_CAP (1u << 30)
 
@@ -22,22 +20,6 @@ void wm_map_free(wm_map *m)
     free(m->entries);
     free(m->index);
     wm_map_init(m);
-}
-
-wm_entry *wm_map_find(const wm_map *m, const uint8_t *key, uint32_t key_len, uint64_t hash)
-{
-    if (m->live == 0)
-        return NULL;
-    for (uint32_t i = (uint32_t)hash & m->mask;; i = (i + 1) & m->mask) {
-        int32_t slot = m->index[i];
-        if (slot == WM_SLOT_EMPTY)
-            return NULL;
-        if (slot == WM_SLOT_DELETED)
-            continue;
-        wm_entry *e = &m->entries[slot];
-        if (e->hash == hash && e->key_len == key_len && memcmp(e->data, key, key_len) == 0)
-            return e;
-    }
 }
 
 static void place(int32_t *index, uint32_t mask, uint64_t hash, int32_t slot)
@@ -82,10 +64,8 @@ static int rebuild(wm_map *m, uint32_t cap)
     return 0;
 }
 
-int wm_map_reserve(wm_map *m, uint32_t extra)
+int wm_map_grow(wm_map *m, uint32_t extra)
 {
-    if (m->used + (uint64_t)extra <= m->cap)
-        return 0;
     uint64_t need = (uint64_t)m->live + extra;
     if (need > WM_MAP_MAX_CAP)
         return -1;

@@ -12,6 +12,7 @@
 #define WM_TABLE_H
 
 #include <stdint.h>
+#include <string.h>
 
 enum { WM_VAL_NONE = 0, WM_VAL_BYTES = 1, WM_VAL_MAP = 2 };
 
@@ -37,13 +38,42 @@ typedef struct wm_map {
     uint64_t next_seq;
 } wm_map;
 
+#define WM_SLOT_EMPTY (-1)
+#define WM_SLOT_DELETED (-2)
+
 void wm_map_init(wm_map *m);
 /* Frees the tables and every entry's data (not the map struct). */
 void wm_map_free(wm_map *m);
-wm_entry *wm_map_find(const wm_map *m, const uint8_t *key, uint32_t key_len, uint64_t hash);
+
+/* The entry under `key` (its hash given), or NULL.  Inline: every key
+ * operation probes once. */
+static inline wm_entry *wm_map_find(const wm_map *m, const uint8_t *key, uint32_t key_len,
+                                    uint64_t hash)
+{
+    if (m->live == 0)
+        return NULL;
+    for (uint32_t i = (uint32_t)hash & m->mask;; i = (i + 1) & m->mask) {
+        int32_t slot = m->index[i];
+        if (slot == WM_SLOT_EMPTY)
+            return NULL;
+        if (slot == WM_SLOT_DELETED)
+            continue;
+        wm_entry *e = &m->entries[slot];
+        if (e->hash == hash && e->key_len == key_len && memcmp(e->data, key, key_len) == 0)
+            return e;
+    }
+}
+
+/* wm_map_reserve when the room is not there yet (table.c). */
+int wm_map_grow(wm_map *m, uint32_t extra);
 /* Make room for `extra` inserts without moving entries; -1 when out of
  * memory.  Entry pointers taken before a reserve are invalid after it. */
-int wm_map_reserve(wm_map *m, uint32_t extra);
+static inline int wm_map_reserve(wm_map *m, uint32_t extra)
+{
+    if (m->used + (uint64_t)extra <= m->cap)
+        return 0;
+    return wm_map_grow(m, extra);
+}
 /* Append an entry (key absent, room reserved); takes ownership of data. */
 wm_entry *wm_map_insert(wm_map *m, uint64_t hash, uint8_t *data, uint32_t key_len);
 /* Give back memory after deletes: a map under half full is rebuilt smaller

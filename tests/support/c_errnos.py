@@ -68,7 +68,10 @@ def definitions() -> dict[str, list[Body]]:
         at = 0
         while (fm := _FUNCTION.search(code, at)) is not None:
             body = _block(code, fm.end() - 1)
-            returns = re.fullmatch(r"(static\s+)?(inline\s+)?int", fm.group(1).strip()) is not None
+            returns = (
+                re.fullmatch(r"((static\s+)?(inline\s+)?|WM_INLINE\s+)int", fm.group(1).strip())
+                is not None
+            )
             found.setdefault(fm.group(2), []).append(Body(body, returns))
             at = fm.end() - 1 + len(body)
     return found
