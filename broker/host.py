@@ -412,6 +412,7 @@ class Broker:
             if self.tracer is not None:
                 self.tracer.close()
             self._guard.closed = True
+            self._native.door.close()  # MapRefs' hot path: closed from this moment too
             self._dispatch.close()
             self._registry.close()
             self._runtime.close()  # no guest can run any more: the C state can go

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, MutableMapping
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ._native import MapCore, raise_for_host_op
+from ._native import MapCore, raise_for_host_op, take_store_failure
 from .abi import parse_rights
 from .errors import AccessError, ConfigError, StaleHandleError
 
@@ -32,9 +32,8 @@ class MapRef(MapCore, MutableMapping[bytes, bytes]):
     __slots__ = ("_side", "_moved_to", "_lapse", "__weakref__")  # _h, _door: MapCore's
 
     def __init__(self, side: HostSide, handle: int) -> None:
+        super().__init__(side.door, handle)  # _door, the hot path's way in; _h (None: gone)
         self._side = side  # its broker's, and all it needs of it
-        self._door = side.door  # the hot path's way to the core
-        self._h = handle  # None once closed or moved
         self._moved_to: str | None = None  # where Own(...) gave it: "module.export parameter i"
         self._lapse: str | None = None  # why it ended by itself (a host function's borrow)
 
@@ -116,9 +115,10 @@ class MapRef(MapCore, MutableMapping[bytes, bytes]):
 
     def _failed(self, op: str, key: bytes | None, err: int) -> None:
         """Raise for errno `err` of MapCore's operation `op` (its message built only now)."""
+        failure = take_store_failure()  # first: nothing is left on the thread, whatever raises
         self._side.module  # noqa: B018 - a broker closed meanwhile: ConfigError, not BADF
         what = f"len of handle {self._h}" if key is None else f"{op} {key!r}"
-        raise_for_host_op(err, what)
+        raise_for_host_op(err, what, failure)
 
     def _after_op(self) -> None:
         self._side.after_op()

@@ -114,18 +114,22 @@ def make_ffi(module: str = "broker._wm", extra_args: "list[str] | None" = None) 
 
 def hostmap_extension(extra_args: "list[str] | None" = None, absolute: bool = False) -> "Extension":
     """The host MapRef's hot path, broker._hostmap (native/hostmap.c): a plain
-    extension beside the core, built with the hash of the wm.h it includes.
+    extension beside the core, built with the hashes the core bakes in.
     Its source path is relative for setup.py, which refuses absolute ones."""
     from setuptools import Extension
 
-    digest = load_digest().source_sha256(HERE / "wm.h")
+    digest_of = load_digest().source_sha256
+    hashes = {
+        "WM_H_SHA256": BAKED["wm_built_wm_h_sha256"],
+        "WM_ABI_SHA256": BAKED["wm_built_abi_sha256"],
+    }
     source = HERE / "hostmap.c"
     return Extension(
         "broker._hostmap",
         sources=[str(source) if absolute else os.path.relpath(source, os.getcwd())],
         include_dirs=[str(HERE)],
-        define_macros=[("WM_H_SHA256", f'"{digest}"')],
-        extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", *(extra_args or [])],
+        define_macros=[(macro, f'"{digest_of(path)}"') for macro, path in hashes.items()],
+        extra_compile_args=FLAGS + (extra_args or []),
         extra_link_args=list(extra_args or []),
         py_limited_api=True,
     )

@@ -17,8 +17,12 @@
  * This extension does not link to the core (broker._wm, built by cffi):
  * broker/_native/hostmap_door.py hands over the addresses of the five core
  * functions it calls (`bind`), and their types come from wm.h, so a changed
- * signature fails to compile here.  WM_H_SHA256, the hash of the wm.h it was
- * compiled against (setup.py), lets the door refuse a stale build.
+ * signature fails to compile here.  WM_H_SHA256 and WM_ABI_SHA256, the
+ * hashes of the wm.h and of the broker/abi/ (whose errnos abi_gen.h holds)
+ * it was compiled from, let the door refuse a build the core disagrees with.
+ *
+ * A Door holds the object whose going frees the C broker: no MapRef can
+ * reach a freed broker, closed or not.
  *
  * The GIL is released around each call into the core, as cffi does: a
  * store function or host function on another thread may hold a core lock
@@ -33,8 +37,8 @@
 #include "abi_gen.h"
 #include "wm.h"
 
-#ifndef WM_H_SHA256
-#error "setup.py defines WM_H_SHA256, the hash of the wm.h this is built against"
+#if !defined(WM_H_SHA256) || !defined(WM_ABI_SHA256)
+#error "native/ffi_build.py defines the hashes of the wm.h and broker/abi/ this is built from"
 #endif
 
 /* Values up to this size are read into the stack; bigger ones straight
@@ -61,6 +65,7 @@ typedef struct {
     wm_broker *broker; /* NULL once the broker is closed (or forked) */
     wm_module *host;
     PyObject *released; /* the broker's list of finalized MapRefs' handles */
+    PyObject *owner;    /* what frees the C broker when it goes: kept while a door is */
     PyObject *weakrefs; /* hostmap_door.py keeps its doors in a WeakSet */
 } Door;
 
@@ -68,17 +73,21 @@ static int door_init(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     Door *d = (Door *)self;
     unsigned long long broker, host;
-    PyObject *released;
-    static char *names[] = {"broker", "host", "released", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "KKO!", names, &broker, &host,
-                                     &PyList_Type, &released))
+    PyObject *released, *owner;
+    static char *names[] = {"broker", "host", "released", "owner", NULL};
+    if (d->released) {
+        PyErr_SetString(PyExc_TypeError, "a Door is opened once");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "KKO!O", names, &broker, &host,
+                                     &PyList_Type, &released, &owner))
         return -1;
     d->broker = (wm_broker *)(uintptr_t)broker;
     d->host = (wm_module *)(uintptr_t)host;
-    PyObject *old = d->released;
     Py_INCREF(released);
     d->released = released;
-    Py_XDECREF(old);
+    Py_INCREF(owner);
+    d->owner = owner;
     return 0;
 }
 
@@ -102,6 +111,7 @@ static void door_dealloc(PyObject *self)
     if (((Door *)self)->weakrefs)
         PyObject_ClearWeakRefs(self);
     Py_CLEAR(((Door *)self)->released);
+    Py_CLEAR(((Door *)self)->owner);
     ((freefunc)PyType_GetSlot(tp, Py_tp_free))(self);
     Py_DECREF(tp);
 }
@@ -122,7 +132,8 @@ static PyMemberDef door_members[] = {
 };
 
 static PyType_Slot door_slots[] = {
-    {Py_tp_doc, "Door(broker, host, released): one broker's host module, for its MapRefs."},
+    {Py_tp_doc, "Door(broker, host, released, owner): one broker's host module, for its "
+                "MapRefs; `owner` frees the C broker when it goes, so it outlives every door."},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, door_init},
     {Py_tp_dealloc, door_dealloc},
@@ -140,13 +151,35 @@ static PyType_Spec door_spec = {"broker._hostmap.Door", sizeof(Door), 0, Py_TPFL
 typedef struct {
     PyObject_HEAD
     PyObject *h;    /* `_h`: the host handle number, or None once closed or moved */
-    PyObject *door; /* `_door`: its broker's Door */
+    PyObject *door; /* `_door`: its broker's Door, set once by __init__ (read-only) */
 } MapCore;
+
+/* MapCore.__init__(door, handle): the door is given once and never changes,
+ * so a MapRef reaches its own broker's core only. */
+static int core_init(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    MapCore *c = (MapCore *)self;
+    PyObject *door, *h;
+    static char *names[] = {"door", "handle", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O", names, door_type, &door, &h))
+        return -1;
+    if (c->door) {
+        PyErr_SetString(PyExc_TypeError, "a MapRef's door is given once");
+        return -1;
+    }
+    Py_INCREF(door);
+    c->door = door;
+    PyObject *old = c->h;
+    Py_INCREF(h);
+    c->h = h;
+    Py_XDECREF(old);
+    return 0;
+}
 
 /* Whether the fast path may answer: then the host module and the handle. */
 static int reach(MapCore *self, wm_module **m, wm_broker **b, uint32_t *h)
 {
-    if (!self->door || Py_TYPE(self->door) != door_type || !self->h || !PyLong_Check(self->h))
+    if (!self->door || !self->h || !PyLong_Check(self->h))
         return 0;
     Door *d = (Door *)self->door;
     if (!d->host || PyList_Size(d->released) != 0)
@@ -317,13 +350,14 @@ static void core_dealloc(PyObject *self)
 
 static PyMemberDef core_members[] = {
     {"_h", T_OBJECT, offsetof(MapCore, h), 0, "The host handle number, or None."},
-    {"_door", T_OBJECT, offsetof(MapCore, door), 0, "Its broker's Door."},
+    {"_door", T_OBJECT, offsetof(MapCore, door), READONLY, "Its broker's Door."},
     {NULL, 0, 0, 0, NULL},
 };
 
 static PyType_Slot core_slots[] = {
     {Py_tp_doc, "The C base of MapRef: its hot path (native/hostmap.c)."},
     {Py_tp_new, PyType_GenericNew},
+    {Py_tp_init, core_init},
     {Py_tp_dealloc, core_dealloc},
     {Py_tp_members, core_members},
     {Py_mp_subscript, core_subscript},
@@ -386,7 +420,8 @@ PyMODINIT_FUNC PyInit__hostmap(void)
     PyObject *map_core = PyType_FromSpec(&core_spec);
     if (!door_type || !map_core || PyModule_AddObjectRef(module, "Door", (PyObject *)door_type) ||
         PyModule_AddObjectRef(module, "MapCore", map_core) ||
-        PyModule_AddStringConstant(module, "wm_h_sha256", WM_H_SHA256)) {
+        PyModule_AddStringConstant(module, "wm_h_sha256", WM_H_SHA256) ||
+        PyModule_AddStringConstant(module, "abi_sha256", WM_ABI_SHA256)) {
         Py_XDECREF(map_core);
         Py_DECREF(module);
         return NULL;

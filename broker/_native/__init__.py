@@ -33,6 +33,7 @@ from .hostfn_door import (
 )
 from .hostmap_door import Door, MapCore
 from .hostmap_door import raise_for as raise_for_host_op
+from .hostmap_door import take_failure as take_store_failure
 from .leveldb_door import LevelDB, LevelDBRefused, LevelDBUse, StoreOp
 from .leveldb_door import library_problem as leveldb_library_problem
 from .link import NativeLink, Trapped, int64_view, new_args, pass_problem
@@ -80,5 +81,6 @@ __all__ = [
     "new_args",
     "pass_problem",
     "raise_for_host_op",
+    "take_store_failure",
     "trace_compiled",
 ]

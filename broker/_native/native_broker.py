@@ -121,7 +121,7 @@ class NativeBroker:
         # broker itself has been freed, in the same collection).
         self.released: list[int] = []
         # MapRefs' hot path to the host module (native/hostmap.c), shut with the broker.
-        self.door = new_door(ptr, self.host._ptr, self.released)
+        self.door = new_door(self._ptr, self.host._ptr, self.released)
         self._events: Any = None  # the buffer take_events reuses
 
     @property

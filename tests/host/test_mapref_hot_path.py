@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import threading
+import weakref
 from collections.abc import Callable
 
 import pytest
@@ -22,10 +24,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from broker import AccessError, Broker, ConfigError, MapRef, StaleHandleError
-from broker._native import hostmap_door
-from broker._native.failures import left_on_thread
-from broker.errors import BadHandleError, NotFoundError, StaleCoreError, StoreError
+from broker import AccessError, Broker, ConfigError, Errno, MapRef, StaleHandleError
+from broker._native import MapCore, hostmap_door
+from broker._native.failures import left_on_thread, record
+from broker.errors import BadHandleError, NotFoundError, StaleCoreError, StoreError, StoreFailure
 
 STACK_VALUE = 512  # native/hostmap.c: values up to this size are read into the stack
 
@@ -168,9 +170,35 @@ class TestEdges:
         m._h = 2**40  # not a handle number at all: the Python way refuses it
         with pytest.raises((StaleHandleError, OverflowError)):
             m[b"k"]
-        m._door = None  # no door: the Python way
-        m._h = other.handle
+        m._h = other.handle  # the same broker's host handle: its map, rightly
         assert m[b"k"] == b"theirs"
+
+    def test_the_door_is_its_brokers_for_good(self) -> None:
+        """A MapRef reaches only its own broker's core: its door cannot be swapped for
+        another broker's, nor given again."""
+        with Broker() as b1, Broker() as b2:
+            m1, m2 = b1.new_map(), b2.new_map()
+            with pytest.raises(AttributeError):
+                m1._door = m2._door  # type: ignore[misc]
+            with pytest.raises(TypeError, match="given once"):
+                MapCore.__init__(m1, m2._door, m2.handle)
+            with pytest.raises(TypeError):
+                MapCore.__init__(m1, object(), 1)  # type: ignore[arg-type]
+
+    def test_a_door_keeps_its_c_broker(self) -> None:
+        """The C broker is freed only once no door can reach it: a door outliving its
+        Broker (a MapRef in a garbage cycle with it, say) never reaches freed memory."""
+        b = Broker()
+        m = b.new_map()
+        native, c_broker = weakref.ref(b._native), weakref.ref(b._native._ptr)
+        door = m._door
+        del b, m
+        gc.collect()
+        assert native() is None and door.open
+        assert c_broker() is not None  # what frees the C broker: kept by the door
+        del door
+        gc.collect()
+        assert c_broker() is None
 
     def test_finalized_handles_close_before_the_next_operation(self, broker: Broker) -> None:
         """A MapRef dropped without close is closed at the next MapRef operation,
@@ -244,11 +272,28 @@ class TestFailures:
             flaky.fail = None
             assert ref[b"k"] == b"v"
 
-    def test_a_stale_build_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """An extension built against another wm.h than the core's is refused by name."""
-        monkeypatch.setattr(hostmap_door, "wm_h_sha256", "0" * 64)
-        with pytest.raises(StaleCoreError, match=r"broker\._hostmap.*native/wm\.h"):
+    @pytest.mark.parametrize(
+        ("attribute", "source"), [("wm_h_sha256", "native/wm.h"), ("abi_sha256", "broker/abi/")]
+    )
+    def test_a_stale_build_is_refused(
+        self, monkeypatch: pytest.MonkeyPatch, attribute: str, source: str
+    ) -> None:
+        """An extension built from another wm.h or ABI than the core's is refused by name."""
+        monkeypatch.setattr(hostmap_door, attribute, "0" * 64)
+        with pytest.raises(StaleCoreError, match=rf"broker\._hostmap.*{re.escape(source)}"):
             hostmap_door._bind()
+
+    def test_an_errno_after_the_broker_closed_leaves_nothing(self) -> None:
+        """A store failure met by the hot path is taken even when what is raised is
+        ConfigError (the broker closed meanwhile): nothing is left on the thread."""
+        b = Broker()
+        m = b.new_map()
+        b.close()
+        # What the store function leaves when the hot path's call into the core met IO.
+        record(StoreFailure(StoreError("disk gone"), "flaky:", "m", "get", "host", 1))
+        with pytest.raises(ConfigError, match="broker is closed"):
+            m._failed("get", b"k", Errno.IO)
+        assert left_on_thread() is None
 
 
 class TestThreads:
