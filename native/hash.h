@@ -34,9 +34,13 @@ static inline uint64_t wm_hash(const uint8_t *p, size_t n, uint64_t seed)
 {
     const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull,
                    k2 = 0x8ebc6af09c88c6e3ull;
+    /* Each word of the key meets the seed before it is multiplied: a word
+     * equal to a public constant would zero the product, making the key's
+     * other bytes (and the seed) count for nothing. */
+    const uint64_t s1 = seed ^ k1;
     uint64_t h = seed ^ wm_mix(seed ^ k0, (uint64_t)n ^ k1);
     while (n > 16) {
-        h = wm_mix(wm_read64(p) ^ k1, wm_read64(p + 8) ^ h);
+        h = wm_mix(wm_read64(p) ^ s1, wm_read64(p + 8) ^ h);
         p += 16;
         n -= 16;
     }
@@ -53,7 +57,7 @@ static inline uint64_t wm_hash(const uint8_t *p, size_t n, uint64_t seed)
     } else if (n > 0) {
         a = ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) | p[n - 1];
     }
-    return wm_mix(wm_mix(a ^ k1, b ^ h) ^ k2, h ^ k0);
+    return wm_mix(wm_mix(a ^ s1, b ^ h) ^ k2, h ^ k0);
 }
 
 #endif

@@ -215,6 +215,7 @@ void test_names(void);
 void test_generations(void);
 void test_modules(void);
 void test_kv(void);          /* test_kv.c */
+void test_hash(void);        /* test_hash.c */
 void test_keys(void);
 void test_batches(void);     /* test_batches.c */
 void test_quotas(void);

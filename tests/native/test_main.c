@@ -46,6 +46,7 @@ static const struct {
     {"selfcalls", test_selfcalls}, {"deadlines", test_deadlines},
     {"gc_debug", test_gc_debug},   {"gc_work", test_gc_work},
     {"pool", test_pool},           {"trace", test_trace},
+    {"hash", test_hash},
 };
 enum { NSECTIONS = sizeof SECTIONS / sizeof SECTIONS[0] };
 
