@@ -6,8 +6,9 @@
  * the difference between two rungs is what one stage costs.  The env is a
  * real module of a real broker, and the stages are the core's own pieces,
  * compiled with the core's flags: guest.h (the memory view, the one bounds
- * check), ops.h and handles.h (the handle's checks), wm_core.h (the map's
- * row, the stripe lock), hash.h, table.h (the probe, the room check).
+ * check), ops.h and handles.h (the handle's and sizes' checks, the quota
+ * check), wm_core.h (the map's row, the stripe lock), hash.h, table.h (the
+ * probe, the room check).
  * Restated here are only the last stage's few lines (the copy out, the
  * rewrite in place), as ops_memory.c has them.  The rung after the last,
  * the real callback of abi.c as wm_define_abi registers it, is defined by
@@ -34,16 +35,6 @@ static inline wt_trap *answer(wm_module *m, wt_val_raw *args, int err)
     return NULL;
 }
 
-/* The handle's checks and the size check, as ops.c's check_key. */
-static inline int checked(wm_module *m, uint32_t h, uint32_t needs, uint32_t key_len,
-                          uint32_t val_len, wm_handle **hs)
-{
-    int err = wm_check_handle(m, h, needs, hs);
-    if (!err && (key_len > m->limits.key_size || val_len > m->limits.value_size))
-        err = WM_TOOBIG;
-    return err;
-}
-
 /* --- get ----------------------------------------------------------------------- */
 
 static inline __attribute__((always_inline)) int get_stages(enum stage upto, wm_module *m,
@@ -54,7 +45,7 @@ static inline __attribute__((always_inline)) int get_stages(enum stage upto, wm_
     if (upto < HANDLE)
         return WM_OK;
     wm_handle *hs;
-    int err = checked(m, h, WM_NEEDS_GET, key_len, 0, &hs);
+    int err = wm_check_key(m, h, WM_NEEDS_GET, key_len, 0, &hs);
     if (err || upto < ROUTE)
         return err;
     wm_broker *b = m->broker;
@@ -110,17 +101,6 @@ get_upto(enum stage upto, void *env, wt_caller *caller, wt_val_raw *args, size_t
 
 /* --- set ----------------------------------------------------------------------- */
 
-/* ops_memory.c's over_quota. */
-static inline bool over_quota(const wm_module *m, const wm_entry *e, uint64_t new_size)
-{
-    uint64_t bytes = wm_used_bytes(m), entries = wm_used_entries(m);
-    if (e && e->account == m->id) {
-        bytes -= wm_entry_size(e);
-        entries -= 1;
-    }
-    return bytes + new_size + WM_ENTRY_COST > m->limits.bytes || entries + 1 > m->limits.entries;
-}
-
 static inline __attribute__((always_inline)) int set_stages(enum stage upto, wm_module *m,
                                                             uint32_t h, const uint8_t *key,
                                                             uint32_t key_len, const uint8_t *val,
@@ -129,7 +109,7 @@ static inline __attribute__((always_inline)) int set_stages(enum stage upto, wm_
     if (upto < HANDLE)
         return WM_OK;
     wm_handle *hs;
-    int err = checked(m, h, WM_NEEDS_SET, key_len, val_len, &hs);
+    int err = wm_check_key(m, h, WM_NEEDS_SET, key_len, val_len, &hs);
     if (err || upto < ROUTE)
         return err;
     wm_broker *b = m->broker;
@@ -152,7 +132,7 @@ static inline __attribute__((always_inline)) int set_stages(enum stage upto, wm_
             if (!e || e->kind != WM_VAL_BYTES || e->val_len != val_len)
                 err = WM_INVAL;
             else if (upto >= WORK) { /* ops_memory.c's write_bytes, in place */
-                if (over_quota(m, e, (uint64_t)key_len + val_len)) {
+                if (wm_over_quota(m, e, (uint64_t)key_len + val_len)) {
                     err = WM_QUOTA;
                 } else {
                     memcpy(e->data + key_len, val, val_len);

@@ -19,16 +19,6 @@
  */
 #include "ops.h"
 
-/* Step 1 for one key: the handle, its rights, the sizes. */
-static inline int check_key(wm_module *m, uint32_t h, uint32_t needs, uint32_t key_len,
-                            uint32_t val_len, wm_handle **hs)
-{
-    int err = wm_check_handle(m, h, needs, hs);
-    if (!err && (key_len > m->limits.key_size || val_len > m->limits.value_size))
-        err = WM_TOOBIG;
-    return err;
-}
-
 /* One operation's locks and route, from op_begin to op_end.  The store
  * call is beside it, not in it: its address goes to ops_store.c, and an
  * `op` whose address goes nowhere stays in registers. */
@@ -53,7 +43,7 @@ WM_INLINE int op_begin(op *o, wm_module *m, uint32_t h, uint32_t needs, uint32_t
         o->locked = true;
     if (o->locked)
         wm_lock(b);
-    int err = check_key(m, h, needs, key_len, val_len, &o->hs);
+    int err = wm_check_key(m, h, needs, key_len, val_len, &o->hs);
     if (err)
         return err;
     const wm_mapslot *ms = &WM_MAP(b, o->hs->map);

@@ -42,6 +42,30 @@ static inline int wm_check_handle(wm_module *m, uint32_t h, uint32_t needs, wm_h
     return err;
 }
 
+/* Step 1 of an operation on one key: the handle's checks, then TOOBIG for a
+ * key or value over the module's sizes. */
+static inline int wm_check_key(wm_module *m, uint32_t h, uint32_t needs, uint32_t key_len,
+                               uint32_t val_len, wm_handle **hs)
+{
+    int err = wm_check_handle(m, h, needs, hs);
+    if (!err && (key_len > m->limits.key_size || val_len > m->limits.value_size))
+        err = WM_TOOBIG;
+    return err;
+}
+
+/* Would writing `new_size` bytes of key and value over entry `e` (or a new
+ * entry) exceed the writer's quota?  What is already charged to the writer
+ * for `e` comes back first; an entry costs WM_ENTRY_COST on top. */
+static inline bool wm_over_quota(const wm_module *m, const wm_entry *e, uint64_t new_size)
+{
+    uint64_t bytes = wm_used_bytes(m), entries = wm_used_entries(m);
+    if (e && e->account == m->id) {
+        bytes -= wm_entry_size(e);
+        entries -= 1;
+    }
+    return bytes + new_size + WM_ENTRY_COST > m->limits.bytes || entries + 1 > m->limits.entries;
+}
+
 /* --- in memory (ops_memory.c): stripe held, arguments checked -------------
  * `map` is the map's slot; each returns the operation's own errnos, in the
  * order docs/abi.md gives them.  Nothing is written to an output unless the

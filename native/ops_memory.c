@@ -35,19 +35,6 @@ static inline int find_kind(wm_module *m, uint32_t map, const uint8_t *key, uint
     return (*e)->kind == kind ? WM_OK : WM_TYPE;
 }
 
-/* Would writing `new_size` bytes of key and value over entry `e` (or a new
- * entry) exceed the writer's quota?  What is already charged to the writer
- * for `e` comes back first; an entry costs WM_ENTRY_COST on top. */
-static inline bool over_quota(const wm_module *m, const wm_entry *e, uint64_t new_size)
-{
-    uint64_t bytes = wm_used_bytes(m), entries = wm_used_entries(m);
-    if (e && e->account == m->id) {
-        bytes -= wm_entry_size(e);
-        entries -= 1;
-    }
-    return bytes + new_size + WM_ENTRY_COST > m->limits.bytes || entries + 1 > m->limits.entries;
-}
-
 /* Clear an entry of map `parent` (credit its account, forget a map
  * reference) so that it can be rewritten or removed; returns the map slot
  * to release + 1, or 0.  The caller releases it once the entry is done. */
@@ -105,7 +92,7 @@ static int write_fresh(wm_module *m, uint32_t map, const uint8_t *key, uint32_t 
 WM_INLINE int write_bytes(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len,
                           wm_entry *e, const uint8_t *val, uint32_t val_len)
 {
-    if (over_quota(m, e, (uint64_t)key_len + val_len))
+    if (wm_over_quota(m, e, (uint64_t)key_len + val_len))
         return WM_QUOTA;
     if (!e || e->kind != WM_VAL_BYTES || e->val_len != val_len)
         return write_fresh(m, map, key, key_len, e, val, val_len);
@@ -212,7 +199,7 @@ int wm_mem_incr(wm_module *m, uint32_t map, const uint8_t *key, uint32_t key_len
         uint64_t old;
         memcpy(&old, e->data + key_len, 8);
         value += old; /* wraps like i64.add */
-        if (over_quota(m, e, (uint64_t)key_len + 8))
+        if (wm_over_quota(m, e, (uint64_t)key_len + 8))
             return WM_QUOTA;
         wm_account_credit(m->broker, e, m);
         memcpy(e->data + key_len, &value, 8);
@@ -232,7 +219,7 @@ int wm_mem_set_map(wm_module *m, uint32_t map, uint32_t h, const uint8_t *key, u
     if (err)
         return err;
     wm_entry *e = find(m, map, key, key_len);
-    if (over_quota(m, e, (uint64_t)key_len + 8))
+    if (wm_over_quota(m, e, (uint64_t)key_len + 8))
         return WM_QUOTA;
     /* A new entry, or one that held bytes, gets a key-only allocation: the
      * old value's bytes go now (they are no longer charged). */
