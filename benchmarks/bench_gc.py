@@ -316,8 +316,9 @@ def worker(mode: str, warm: float) -> None:
 BUILD_SCRIPT = """
 import sys
 sys.path.insert(0, "native")
-from ffi_build import make_ffi
+from ffi_build import build_hostmap_here, make_ffi
 print(make_ffi("broker._wm", sys.argv[1:]).compile(tmpdir="."))
+build_hostmap_here()  # MapRef's extension, beside the variant's core
 """
 
 VARIANTS = {"normal": [], "notrace": ["-DWM_NO_TRACE"]}
@@ -326,7 +327,7 @@ VARIANTS = {"normal": [], "notrace": ["-DWM_NO_TRACE"]}
 def build_variants(tmp: Path) -> dict[str, Path]:
     """Copy broker/ and native/ into tmp/<variant>/ and compile broker._wm
     there with make_ffi (the same flags as `pip install`, plus the variant's),
-    both builds at once; the copies' roots."""
+    broker._hostmap beside it, both variants at once; the copies' roots."""
     ignore = shutil.ignore_patterns("*.so", "_wm.c", "*.o", "__pycache__")
     procs = {}
     for variant, extra in VARIANTS.items():

@@ -28,6 +28,7 @@ KIND_NAMES: dict[int, str] = dict(EVENT_KINDS)
 RECEIVER_KINDS = frozenset(("move", "borrow", "share", "borrow_end", "call", "return"))
 RECLAIM_KINDS = frozenset(("reclaim", "cycle_reclaim"))
 PATHS_KEPT = 1024  # call paths whose JSON text a trace file keeps
+NAMES_KEPT = 1024  # module names quoted for a trace file (an app may load many, renamed)
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -70,7 +71,7 @@ class Event:
 
 
 class EventView(Sequence[Event]):
-    """Kept records seen as Events, each made when read (`Tracer.recent`, `Tracer.unreleased`)."""
+    """Kept records seen as Events, each made when read (`Tracer.recent`)."""
 
     __slots__ = ("_records",)
 
@@ -91,6 +92,9 @@ class EventView(Sequence[Event]):
 
     def __iter__(self) -> Iterator[Event]:
         return map(event_of, list(self._records))
+
+    def __reversed__(self) -> Iterator[Event]:
+        return map(event_of, reversed(list(self._records)))
 
 
 class Memo(dict[K, V]):
@@ -137,7 +141,7 @@ class JsonLines:
 
     def __init__(self, file: IO[str]) -> None:
         self.file = file
-        self._quoted: Memo[str, str] = Memo(json.dumps)  # module names: few
+        self._quoted: Memo[str, str] = Memo(json.dumps)  # module names (NAMES_KEPT at most)
         # What ends a line: the flags (true-valued keys, sorted), then "event".
         self._flags: Memo[int, str] = Memo(
             lambda bits: "".join(f", {json.dumps(name)}: true" for name in sorted(FLAG_SETS[bits]))
@@ -157,17 +161,22 @@ class JsonLines:
         self.file.write("".join(map(self._line, records)))
         self.file.flush()
 
+    def _quote(self, name: str) -> str:
+        if len(self._quoted) >= NAMES_KEPT and name not in self._quoted:
+            self._quoted.clear()  # bounded, as every cache of the tracer
+        return self._quoted[name]
+
     def _line(self, record: Record) -> str:
         seq, kind, module, handle, map_id, to_module, to_handle, other_map, path, flags = record
         line = f'{{"seq": {seq}'
         if module is not None:
-            line += f', "module": {self._quoted[module]}'
+            line += f', "module": {self._quote(module)}'
         if handle:
             line += f', "handle": {handle}'
         if map_id:
             line += f', "map": {map_id}'
         if to_module is not None:
-            line += f', "to_module": {self._quoted[to_module]}'
+            line += f', "to_module": {self._quote(to_module)}'
         if to_handle:
             line += f', "to_handle": {to_handle}'
         if other_map:

@@ -3,10 +3,10 @@
 The C core records events while tracing (native/trace.c); the broker takes
 them after each operation and the tracer resolves them: module names
 instead of ids, and the call path (which export, called from where)
-rebuilt from the core's call and return events.  Each event is emitted as
-it comes, as a structlog event on the logger "wasi_map.trace" when the
-application has configured structlog and, given a file, as a JSON line
-there.
+rebuilt from the core's call and return events.  Each event is emitted, a
+batch at a time after each operation, as a structlog event on the logger
+"wasi_map.trace" when the application has configured structlog and, given
+a file, as a JSON line there.
 
 In memory the tracer keeps only what the leak report needs, each part
 bounded (`Bounds`): a short history per live anonymous map, forgotten when
@@ -187,9 +187,9 @@ class Tracer:
         return EventView(self._recent)
 
     @property
-    def unreleased(self) -> EventView:
+    def unreleased(self) -> list[Event]:
         """The first `bounds.borrows` borrows the broker ended itself (left_open borrow_ends)."""
-        return EventView(self._unreleased)
+        return [event_of(record) for record in self._unreleased]
 
     def _take(self, batch: list[tuple[int, ...]]) -> list[Record]:
         """Record and keep one batch of core events (RawEvent's fields); their records.

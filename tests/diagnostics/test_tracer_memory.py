@@ -14,6 +14,7 @@ tracer hand-made core events, to lose some on purpose.
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from trace_bounds import SMALL, held
 
 from broker import Broker, leaks
 from broker._native import EVENT_KINDS
-from broker.trace_events import Record
+from broker.trace_events import NAMES_KEPT, JsonLines, Record
 from broker.tracer import DEFAULT_LIMIT, Bounds, History, Tracer
 
 # churn n: new + close, n times (3 events each: new, close, reclaim).
@@ -259,3 +260,28 @@ class TestCoreBound:
         assert out["dropped"] == 1_200_002 - DEFAULT_LIMIT
         assert out["total"] == 3_002 + DEFAULT_LIMIT and out["last"] == 3_002 + DEFAULT_LIMIT
         assert SANITIZED or out["grown_kib"] < 40 * 1024, out
+
+
+class TestTraceFileCaches:
+    def test_module_names_quoted_are_bounded(self) -> None:
+        """A trace file keeps the JSON text of at most NAMES_KEPT module names, however
+        many modules an app loads under new names, and writes every line right."""
+        out = io.StringIO()
+        lines = JsonLines(out)
+        names = [f"m{i}" for i in range(3 * NAMES_KEPT)]
+        new = next(code for code, kind in EVENT_KINDS.items() if kind == "new")
+        lines.write([(i + 1, new, name, 1, 1, None, 0, 0, (), 0) for i, name in enumerate(names)])
+        assert len(lines._quoted) <= NAMES_KEPT
+        written = [json.loads(line)["module"] for line in out.getvalue().splitlines()]
+        assert written == names
+
+
+def test_unreleased_and_recent_read_as_before(small: Broker) -> None:
+    """`unreleased` is a list of Events, `recent` a sequence that reverses in order."""
+    tracer = small.tracer
+    assert tracer is not None
+    assert tracer.unreleased == []
+    with small.new_map(), small.new_map():
+        pass
+    recent = tracer.recent
+    assert [e.seq for e in reversed(recent)] == [e.seq for e in recent][::-1]
