@@ -110,6 +110,27 @@ static inline uint32_t new_map(wm_module *m)
     return h;
 }
 
+/* A ring of n host maps (map i references map i + 1, the last the first);
+ * the handle to its first map, or 0 when every handle is closed. */
+static inline uint32_t ring_of(wm_module *host, uint32_t n, bool keep)
+{
+    uint32_t first = new_map(host), prev = first;
+    for (uint32_t i = 1; i < n; i++) {
+        uint32_t h = new_map(host);
+        OK(wm_op_set_map(host, prev, KEY("next"), h));
+        if (prev != first)
+            OK(wm_op_close(host, prev));
+        prev = h;
+    }
+    OK(wm_op_set_map(host, prev, KEY("next"), first));
+    if (prev != first)
+        OK(wm_op_close(host, prev));
+    if (keep)
+        return first;
+    OK(wm_op_close(host, first));
+    return 0;
+}
+
 static inline void set_str(wm_module *m, uint32_t h, const char *k, const char *v)
 {
     OK(wm_op_set(m, h, KEY(k), S(v), (uint32_t)strlen(v)));

@@ -101,27 +101,6 @@ void test_gc_debug(void)
     printf("  gc_debug: debug checks %s\n", on ? "on (WM_DEBUG)" : "off");
 }
 
-/* A ring of n host maps (map i references map i + 1, the last the first);
- * the handle to its first map, or 0 when every handle is closed. */
-static uint32_t ring_of(wm_module *host, uint32_t n, bool keep)
-{
-    uint32_t first = new_map(host), prev = first;
-    for (uint32_t i = 1; i < n; i++) {
-        uint32_t h = new_map(host);
-        OK(wm_op_set_map(host, prev, KEY("next"), h));
-        if (prev != first)
-            OK(wm_op_close(host, prev));
-        prev = h;
-    }
-    OK(wm_op_set_map(host, prev, KEY("next"), first));
-    if (prev != first)
-        OK(wm_op_close(host, prev));
-    if (keep)
-        return first;
-    OK(wm_op_close(host, first));
-    return 0;
-}
-
 void test_gc_work(void)
 {
     /* Candidates per collection: at and just past the sizes the kept

@@ -207,17 +207,7 @@ void test_maps(void)
     OK(wm_op_set_map(host, y, KEY("x"), x));
     OK(wm_op_close(host, x));
     OK(wm_op_close(host, y));
-    uint32_t ring = new_map(host), at = ring;
-    for (int i = 0; i < 1000; i++) {
-        uint32_t next = new_map(host);
-        OK(wm_op_set_map(host, at, KEY("next"), next));
-        if (at != ring)
-            OK(wm_op_close(host, at));
-        at = next;
-    }
-    OK(wm_op_set_map(host, at, KEY("next"), ring));
-    OK(wm_op_close(host, at));
-    OK(wm_op_close(host, ring));
+    ring_of(host, 1001, false);
     /* a named map holding references into a cycle */
     uint32_t z = new_map(host);
     OK(wm_op_set_map(host, z, KEY("z"), z));
