@@ -82,6 +82,18 @@ print(json.dumps(out))
   return JSON.parse(execFileSync(PYTHON, ["-c", script], { input: JSON.stringify(steps), cwd: tmpdir(), maxBuffer: 1 << 28 }).toString());
 }
 
+/**
+ * After every step, Node's stats, probe and takes are the Python host's.
+ * @param {Array<[string, number[]]>} steps @param {Array<ReturnType<typeof seen>>} got
+ */
+function sameAsPython(steps, got) {
+  const want = python(steps);
+  for (let i = 0; i < steps.length; i++) {
+    const { stats, probe, takes } = got[i];
+    assert.deepEqual({ stats, probe, takes }, { stats: want[i].stats, probe: want[i].probe, takes: want[i].takes }, `step ${i}: ${JSON.stringify(steps[i])}`);
+  }
+}
+
 /** Every live map is counted, and a recount changes nothing. @param {Broker} b */
 function consistent(b) {
   const store = /** @type {any} */ (b)._store;
@@ -141,11 +153,7 @@ for (const [name, op] of Object.entries(OPS)) {
     assert.ok(cut.length > 0, `no call was cut off inside host code: ${JSON.stringify([...reasons])}`);
     t.diagnostic(JSON.stringify([...reasons]));
     consistent(b);
-    const want = python(steps);
-    for (let i = 0; i < steps.length; i++) {
-      const { stats, probe, takes: t } = got[i];
-      assert.deepEqual({ stats, probe, takes: t }, { stats: want[i].stats, probe: want[i].probe, takes: want[i].takes }, `step ${i}: ${JSON.stringify(steps[i])}`);
-    }
+    sameAsPython(steps, got);
     b.close();
   });
 }
@@ -222,11 +230,7 @@ for (const [name, op] of Object.entries(OPS)) {
     }
     assert.ok(cuts >= 3, `${cuts} cuts`);
     consistent(b);
-    const want = python(steps);
-    for (let i = 0; i < steps.length; i++) {
-      const { stats, probe, takes: t } = got[i];
-      assert.deepEqual({ stats, probe, takes: t }, { stats: want[i].stats, probe: want[i].probe, takes: want[i].takes }, `step ${i}: ${JSON.stringify(steps[i])}`);
-    }
+    sameAsPython(steps, got);
     b.close();
   });
 }
